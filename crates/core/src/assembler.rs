@@ -1,0 +1,214 @@
+//! [`TraceAssembler`]: regroups the spans of a trace for exporters that need whole traces (the
+//! console tree, trace-level names/users in vendor payloads), with bounded memory.
+//!
+//! Spans arrive in close order: children first, the local root last. A trace is released when its
+//! local root arrives; traces whose root never comes (it is still running, or was dropped) are released
+//! incomplete after `max_age` or when more than `max_traces` are pending (oldest first).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::ids::{SpanId, TraceId};
+use crate::record::SpanRecord;
+
+/// The spans of one trace (or of the part of it this process saw).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trace {
+    pub trace_id: TraceId,
+    /// In arrival order.
+    pub spans: Vec<SpanRecord>,
+    /// False when released before its root arrived.
+    pub complete: bool,
+}
+
+impl Trace {
+    /// The local root span, if it arrived.
+    pub fn root(&self) -> Option<&SpanRecord> {
+        self.spans.iter().find(|s| s.is_local_root())
+    }
+
+    /// Spans whose parent is `parent` (or, for `None`, the spans with no parent in this trace),
+    /// by start time.
+    pub fn children_of(&self, parent: Option<SpanId>) -> Vec<&SpanRecord> {
+        let ids: std::collections::HashSet<SpanId> = self.spans.iter().map(|s| s.span_id).collect();
+        let mut out: Vec<&SpanRecord> = self
+            .spans
+            .iter()
+            .filter(|s| match parent {
+                Some(p) => s.parent_span_id == Some(p) && !s.is_local_root(),
+                None => s.is_local_root() || s.parent_span_id.is_none_or(|p| !ids.contains(&p)),
+            })
+            .collect();
+        out.sort_by_key(|s| (s.start_time_unix_nano, s.span_id));
+        out
+    }
+}
+
+struct Pending {
+    spans: Vec<SpanRecord>,
+    since: Instant,
+}
+
+/// Groups spans by trace until each trace's local root arrives.
+pub struct TraceAssembler {
+    pending: HashMap<TraceId, Pending>,
+    max_traces: usize,
+    max_spans_per_trace: usize,
+    max_age: Duration,
+}
+
+impl std::fmt::Debug for TraceAssembler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TraceAssembler")
+            .field("pending", &self.pending.len())
+            .finish()
+    }
+}
+
+impl Default for TraceAssembler {
+    /// 1000 pending traces, 10 000 spans per trace, 60 s.
+    fn default() -> Self {
+        TraceAssembler::new(1000, 10_000, Duration::from_secs(60))
+    }
+}
+
+impl TraceAssembler {
+    /// An assembler holding at most `max_traces` pending traces of at most `max_spans_per_trace`
+    /// spans, each for at most `max_age`.
+    pub fn new(max_traces: usize, max_spans_per_trace: usize, max_age: Duration) -> Self {
+        TraceAssembler {
+            pending: HashMap::new(),
+            max_traces: max_traces.max(1),
+            max_spans_per_trace: max_spans_per_trace.max(1),
+            max_age,
+        }
+    }
+
+    /// Number of traces waiting for their root.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Adds spans; returns every trace that is now complete, expired or evicted.
+    pub fn push(&mut self, spans: impl IntoIterator<Item = SpanRecord>) -> Vec<Trace> {
+        let mut out = Vec::new();
+        for span in spans {
+            let trace_id = span.trace_id;
+            let is_root = span.is_local_root();
+            let entry = self.pending.entry(trace_id).or_insert_with(|| Pending {
+                spans: Vec::new(),
+                since: Instant::now(),
+            });
+            entry.spans.push(span);
+            if is_root || entry.spans.len() >= self.max_spans_per_trace {
+                if let Some(p) = self.pending.remove(&trace_id) {
+                    out.push(Trace {
+                        trace_id,
+                        spans: p.spans,
+                        complete: is_root,
+                    });
+                }
+            }
+        }
+        out.extend(self.expire());
+        while self.pending.len() > self.max_traces {
+            let oldest = self
+                .pending
+                .iter()
+                .min_by_key(|(_, p)| p.since)
+                .map(|(id, _)| *id);
+            match oldest.and_then(|id| self.pending.remove(&id).map(|p| (id, p))) {
+                Some((trace_id, p)) => out.push(Trace {
+                    trace_id,
+                    spans: p.spans,
+                    complete: false,
+                }),
+                None => break,
+            }
+        }
+        out
+    }
+
+    /// Releases the traces that waited longer than `max_age`.
+    pub fn expire(&mut self) -> Vec<Trace> {
+        let expired: Vec<TraceId> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.since.elapsed() >= self.max_age)
+            .map(|(id, _)| *id)
+            .collect();
+        expired
+            .into_iter()
+            .filter_map(|id| {
+                self.pending.remove(&id).map(|p| Trace {
+                    trace_id: id,
+                    spans: p.spans,
+                    complete: false,
+                })
+            })
+            .collect()
+    }
+
+    /// Releases everything (at flush and shutdown).
+    pub fn drain(&mut self) -> Vec<Trace> {
+        let mut out: Vec<Trace> = self
+            .pending
+            .drain()
+            .map(|(trace_id, p)| Trace {
+                trace_id,
+                spans: p.spans,
+                complete: false,
+            })
+            .collect();
+        out.sort_by_key(|t| t.spans.iter().map(|s| s.start_time_unix_nano).min());
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::SpanKind;
+
+    fn child_of(parent: &SpanRecord, name: &str) -> SpanRecord {
+        let mut s = SpanRecord::new(name, SpanKind::Generic);
+        s.trace_id = parent.trace_id;
+        s.parent_span_id = Some(parent.span_id);
+        s
+    }
+
+    #[test]
+    fn releases_a_trace_when_its_root_arrives() {
+        let root = SpanRecord::new("root", SpanKind::AgentRun);
+        let a = child_of(&root, "a");
+        let b = child_of(&a, "b");
+        let mut asm = TraceAssembler::default();
+        assert!(asm.push([b.clone(), a.clone()]).is_empty());
+        let done = asm.push([root.clone()]);
+        assert_eq!(done.len(), 1);
+        assert!(done[0].complete);
+        assert_eq!(done[0].root().unwrap().name, "root");
+        assert_eq!(done[0].children_of(Some(root.span_id))[0].name, "a");
+        assert_eq!(done[0].children_of(Some(a.span_id))[0].name, "b");
+        assert_eq!(asm.pending(), 0);
+    }
+
+    #[test]
+    fn memory_stays_bounded_without_roots() {
+        let mut asm = TraceAssembler::new(3, 2, Duration::from_secs(3600));
+        let mut released = 0;
+        for _ in 0..10 {
+            let root = SpanRecord::new("r", SpanKind::Generic);
+            released += asm.push([child_of(&root, "orphan")]).len();
+        }
+        assert_eq!(asm.pending(), 3);
+        assert_eq!(released, 7);
+        // A trace never holds more than max_spans_per_trace.
+        let root = SpanRecord::new("r", SpanKind::Generic);
+        let out = asm.push([child_of(&root, "x"), child_of(&root, "y")]);
+        assert!(out
+            .iter()
+            .any(|t| t.trace_id == root.trace_id && !t.complete && t.spans.len() == 2));
+        assert_eq!(asm.drain().len(), 3);
+    }
+}

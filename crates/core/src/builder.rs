@@ -1,0 +1,474 @@
+//! [`Builder`]: processors + exporters → an [`AiLayer`] and the [`Guard`] that flushes it.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing_core::{LevelFilter, Subscriber};
+use tracing_subscriber::layer::{Layer, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::console::ConsoleExporter;
+use crate::export::Exporter;
+use crate::jsonl::JsonlExporter;
+use crate::layer::{AiFilter, AiLayer, AiRecorder};
+use crate::pipeline::{self, ExportConfig, Pipeline, Processor, ShutdownReport, Stats};
+
+/// An invalid setting, named as the user wrote it (`AITRACE_QUEUE_SIZE`, `max_batch_size`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The setting at fault.
+    pub setting: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// An error about `setting`.
+    pub fn new(setting: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            setting: setting.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid aitrace setting `{}`: {}",
+            self.setting, self.message
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Why [`Builder::install`] failed.
+#[derive(Debug)]
+pub enum InstallError {
+    /// A setting is invalid.
+    Config(ConfigError),
+    /// Another global subscriber was already installed; use [`Builder::build_layer`] and add the
+    /// layer to your own subscriber instead.
+    AlreadyInstalled(String),
+}
+
+impl fmt::Display for InstallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InstallError::Config(e) => e.fmt(f),
+            InstallError::AlreadyInstalled(e) => write!(
+                f,
+                "a global tracing subscriber is already set ({e}); add `build_layer()` to it instead"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for InstallError {}
+
+impl From<ConfigError> for InstallError {
+    fn from(e: ConfigError) -> Self {
+        InstallError::Config(e)
+    }
+}
+
+/// Starts a [`Builder`].
+pub fn builder() -> Builder {
+    Builder::default()
+}
+
+/// Collects processors, exporters and settings; see the crate docs for an example.
+pub struct Builder {
+    processors: Vec<Box<dyn Processor>>,
+    exporters: Vec<(Box<dyn Exporter>, Option<ExportConfig>)>,
+    export_config: ExportConfig,
+    event_level: LevelFilter,
+    shutdown_timeout: Duration,
+    console: bool,
+    jsonl_path: Option<PathBuf>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            processors: Vec::new(),
+            exporters: Vec::new(),
+            export_config: ExportConfig::default(),
+            event_level: LevelFilter::INFO,
+            shutdown_timeout: Duration::from_secs(5),
+            console: false,
+            jsonl_path: None,
+        }
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("processors", &self.processors.len())
+            .field(
+                "exporters",
+                &self
+                    .exporters
+                    .iter()
+                    .map(|(e, _)| e.name().to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .field("export_config", &self.export_config)
+            .field("event_level", &self.event_level)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("console", &self.console)
+            .field("jsonl_path", &self.jsonl_path)
+            .finish()
+    }
+}
+
+/// Environment variables read by [`Builder::from_env`].
+pub const ENV_SETTINGS: &[(&str, &str)] = &[
+    (
+        "AITRACE_QUEUE_SIZE",
+        "records per exporter queue (default 2048)",
+    ),
+    (
+        "AITRACE_QUEUE_BYTES",
+        "estimated bytes per exporter queue (default 67108864)",
+    ),
+    (
+        "AITRACE_BATCH_SIZE",
+        "records per export call (default 512)",
+    ),
+    (
+        "AITRACE_BATCH_AGE_MS",
+        "export a partial batch after this many ms (default 1000)",
+    ),
+    (
+        "AITRACE_MAX_RETRIES",
+        "retries of a retryable export failure (default 5)",
+    ),
+    (
+        "AITRACE_CONSOLE",
+        "print each trace as a tree to stderr: true/false (default false)",
+    ),
+    (
+        "AITRACE_JSONL_PATH",
+        "append every span as one JSON line to this file",
+    ),
+    (
+        "AITRACE_EVENT_LEVEL",
+        "lowest level of tracing events kept on AI spans (default info)",
+    ),
+    (
+        "AITRACE_SHUTDOWN_TIMEOUT_MS",
+        "how long dropping the guard may wait (default 5000)",
+    ),
+];
+
+fn parse_positive(name: &str, v: &str) -> Result<usize, ConfigError> {
+    match v.trim().parse::<usize>() {
+        Ok(0) => Err(ConfigError::new(name, "must be greater than zero")),
+        Ok(n) => Ok(n),
+        Err(_) => Err(ConfigError::new(
+            name,
+            format!("expected a positive integer, got {v:?}"),
+        )),
+    }
+}
+
+fn parse_bool(name: &str, v: &str) -> Result<bool, ConfigError> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => Err(ConfigError::new(
+            name,
+            format!("expected true or false, got {v:?}"),
+        )),
+    }
+}
+
+fn parse_level(name: &str, v: &str) -> Result<LevelFilter, ConfigError> {
+    v.trim().parse::<LevelFilter>().map_err(|_| {
+        ConfigError::new(
+            name,
+            format!("expected off/error/warn/info/debug/trace, got {v:?}"),
+        )
+    })
+}
+
+impl Builder {
+    /// A builder configured from the `AITRACE_*` environment variables ([`ENV_SETTINGS`]).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Builder::default().with_env_vars(|k| std::env::var(k).ok())
+    }
+
+    /// Applies settings from a lookup function (the environment in [`from_env`](Self::from_env)).
+    pub fn with_env_vars(
+        mut self,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let c = &mut self.export_config;
+        if let Some(v) = get("AITRACE_QUEUE_SIZE") {
+            c.queue_capacity = parse_positive("AITRACE_QUEUE_SIZE", &v)?;
+        }
+        if let Some(v) = get("AITRACE_QUEUE_BYTES") {
+            c.queue_max_bytes = parse_positive("AITRACE_QUEUE_BYTES", &v)?;
+        }
+        if let Some(v) = get("AITRACE_BATCH_SIZE") {
+            c.max_batch_size = parse_positive("AITRACE_BATCH_SIZE", &v)?;
+        }
+        if let Some(v) = get("AITRACE_BATCH_AGE_MS") {
+            c.max_batch_age =
+                Duration::from_millis(parse_positive("AITRACE_BATCH_AGE_MS", &v)? as u64);
+        }
+        if let Some(v) = get("AITRACE_MAX_RETRIES") {
+            c.max_retries = v.trim().parse().map_err(|_| {
+                ConfigError::new(
+                    "AITRACE_MAX_RETRIES",
+                    format!("expected a number, got {v:?}"),
+                )
+            })?;
+        }
+        if let Some(v) = get("AITRACE_CONSOLE") {
+            self.console = parse_bool("AITRACE_CONSOLE", &v)?;
+        }
+        if let Some(v) = get("AITRACE_JSONL_PATH") {
+            if v.trim().is_empty() {
+                return Err(ConfigError::new("AITRACE_JSONL_PATH", "must not be empty"));
+            }
+            self.jsonl_path = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("AITRACE_EVENT_LEVEL") {
+            self.event_level = parse_level("AITRACE_EVENT_LEVEL", &v)?;
+        }
+        if let Some(v) = get("AITRACE_SHUTDOWN_TIMEOUT_MS") {
+            self.shutdown_timeout =
+                Duration::from_millis(parse_positive("AITRACE_SHUTDOWN_TIMEOUT_MS", &v)? as u64);
+        }
+        Ok(self)
+    }
+
+    /// Adds a processor; processors run in the order added.
+    pub fn processor(mut self, processor: impl Processor) -> Self {
+        self.processors.push(Box::new(processor));
+        self
+    }
+
+    /// Adds an exporter with the builder's export settings.
+    pub fn exporter(mut self, exporter: impl Exporter) -> Self {
+        self.exporters.push((Box::new(exporter), None));
+        self
+    }
+
+    /// Adds an exporter with its own queue/batch/retry settings.
+    pub fn exporter_with_config(mut self, exporter: impl Exporter, config: ExportConfig) -> Self {
+        self.exporters.push((Box::new(exporter), Some(config)));
+        self
+    }
+
+    /// Export settings for exporters added with [`exporter`](Self::exporter).
+    pub fn export_config(mut self, config: ExportConfig) -> Self {
+        self.export_config = config;
+        self
+    }
+
+    /// Queue capacity (records) of each exporter.
+    pub fn queue_capacity(mut self, records: usize) -> Self {
+        self.export_config.queue_capacity = records;
+        self
+    }
+
+    /// Largest batch handed to an exporter.
+    pub fn batch_size(mut self, records: usize) -> Self {
+        self.export_config.max_batch_size = records;
+        self
+    }
+
+    /// Lowest level of `tracing` events recorded on AI spans (default `INFO`; `OFF` keeps none).
+    pub fn event_level(mut self, level: LevelFilter) -> Self {
+        self.event_level = level;
+        self
+    }
+
+    /// How long dropping the [`Guard`] may wait for exporters (default 5 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Also print every trace as a tree on stderr.
+    pub fn console(mut self, on: bool) -> Self {
+        self.console = on;
+        self
+    }
+
+    /// Also append every span as a JSON line to `path`.
+    pub fn jsonl(mut self, path: impl Into<PathBuf>) -> Self {
+        self.jsonl_path = Some(path.into());
+        self
+    }
+
+    fn build_pipeline(self) -> Result<(Arc<Pipeline>, LevelFilter, Duration), ConfigError> {
+        self.export_config.validate()?;
+        let local = ExportConfig {
+            max_batch_age: Duration::from_millis(200),
+            ..self.export_config.clone()
+        };
+        let mut exporters: Vec<(Box<dyn Exporter>, ExportConfig)> = Vec::new();
+        if self.console {
+            exporters.push((Box::new(ConsoleExporter::stderr()), local.clone()));
+        }
+        if let Some(path) = &self.jsonl_path {
+            let jsonl = JsonlExporter::append(path).map_err(|e| {
+                ConfigError::new("jsonl path", format!("cannot open {}: {e}", path.display()))
+            })?;
+            exporters.push((Box::new(jsonl), local));
+        }
+        for (e, c) in self.exporters {
+            exporters.push((e, c.unwrap_or_else(|| self.export_config.clone())));
+        }
+        let pipeline = Pipeline::new(self.processors, exporters)?;
+        Ok((Arc::new(pipeline), self.event_level, self.shutdown_timeout))
+    }
+
+    /// The layer to add to your own subscriber, and the guard that flushes it:
+    /// `registry().with(fmt::layer()).with(layer)`.
+    pub fn build_layer<S>(self) -> Result<(AiLayer<S>, Guard), ConfigError>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let (pipeline, level, timeout) = self.build_pipeline()?;
+        let layer = AiRecorder::new(Arc::clone(&pipeline)).with_filter(AiFilter::new(level));
+        Ok((layer, Guard::new(pipeline, timeout)))
+    }
+
+    /// Installs a global subscriber (`registry()` + this layer). [`stats`](crate::stats) reports on it.
+    pub fn install(self) -> Result<Guard, InstallError> {
+        let (pipeline, level, timeout) = self.build_pipeline()?;
+        let layer = AiRecorder::new(Arc::clone(&pipeline)).with_filter(AiFilter::new(level));
+        tracing_subscriber::registry()
+            .with(layer)
+            .try_init()
+            .map_err(|e| InstallError::AlreadyInstalled(e.to_string()))?;
+        pipeline::set_global(&pipeline);
+        Ok(Guard::new(pipeline, timeout))
+    }
+}
+
+/// Owns the export pipeline. Dropping it flushes and shuts the exporters down, waiting at most the
+/// builder's `shutdown_timeout`; call [`shutdown`](Self::shutdown) to choose the deadline and see what
+/// was lost.
+#[must_use = "dropping the guard shuts the exporters down"]
+pub struct Guard {
+    pipeline: Arc<Pipeline>,
+    shutdown_timeout: Duration,
+}
+
+impl fmt::Debug for Guard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Guard")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Guard {
+    fn new(pipeline: Arc<Pipeline>, shutdown_timeout: Duration) -> Self {
+        Guard {
+            pipeline,
+            shutdown_timeout,
+        }
+    }
+
+    /// Counters of this pipeline.
+    pub fn stats(&self) -> Stats {
+        self.pipeline.stats()
+    }
+
+    /// Exports everything queued so far. True when every exporter confirmed within `timeout`.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        self.pipeline.flush(timeout)
+    }
+
+    /// Stops accepting spans, exports what is queued, shuts exporters down; returns within `timeout`
+    /// (plus a few milliseconds) even if a backend hangs, reporting what was lost. Later calls and the
+    /// drop only report.
+    pub fn shutdown(&self, timeout: Duration) -> ShutdownReport {
+        self.pipeline.shutdown(timeout)
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.pipeline.shutdown(self.shutdown_timeout);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn env_settings_are_applied() {
+        let b = Builder::default()
+            .with_env_vars(env(&[
+                ("AITRACE_QUEUE_SIZE", "10"),
+                ("AITRACE_BATCH_SIZE", "3"),
+                ("AITRACE_CONSOLE", "on"),
+                ("AITRACE_EVENT_LEVEL", "debug"),
+                ("AITRACE_JSONL_PATH", "/tmp/x.jsonl"),
+            ]))
+            .unwrap();
+        assert_eq!(b.export_config.queue_capacity, 10);
+        assert_eq!(b.export_config.max_batch_size, 3);
+        assert!(b.console);
+        assert_eq!(b.event_level, LevelFilter::DEBUG);
+        assert_eq!(
+            b.jsonl_path.as_deref(),
+            Some(std::path::Path::new("/tmp/x.jsonl"))
+        );
+    }
+
+    #[test]
+    fn invalid_env_settings_name_the_variable() {
+        for (k, v) in [
+            ("AITRACE_QUEUE_SIZE", "0"),
+            ("AITRACE_QUEUE_SIZE", "many"),
+            ("AITRACE_CONSOLE", "maybe"),
+            ("AITRACE_EVENT_LEVEL", "loud"),
+            ("AITRACE_JSONL_PATH", " "),
+            ("AITRACE_BATCH_AGE_MS", "-1"),
+        ] {
+            let err = Builder::default()
+                .with_env_vars(env(&[(k, v)]))
+                .unwrap_err();
+            assert_eq!(err.setting, k);
+            assert!(err.to_string().contains(k), "{err}");
+        }
+    }
+
+    #[test]
+    fn invalid_builder_settings_fail_at_build_time() {
+        let err = builder()
+            .batch_size(0)
+            .build_layer::<tracing_subscriber::Registry>()
+            .unwrap_err();
+        assert_eq!(err.setting, "max_batch_size");
+        let err = builder()
+            .jsonl("/nonexistent-dir/for/sure/x.jsonl")
+            .build_layer::<tracing_subscriber::Registry>()
+            .unwrap_err();
+        assert_eq!(err.setting, "jsonl path");
+    }
+}

@@ -1,0 +1,121 @@
+//! The [`Exporter`] trait and its error type: what an exporter crate implements.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::record::SpanRecord;
+
+/// Sends finished spans to a backend. Called on the exporter's own worker thread (never on the
+/// application's), so a blocking HTTP client is fine; no async runtime is required.
+pub trait Exporter: Send + 'static {
+    /// A short name for stats and logs (`console`, `jsonl`, `langfuse`, ...). Metadata keys under this
+    /// name's namespace are routed to this exporter only.
+    fn name(&self) -> &str;
+
+    /// Exports one batch. Return a retryable error to have the pipeline retry with backoff; return
+    /// [`ExportError::partial`] when the backend accepted some records and rejected others.
+    fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError>;
+
+    /// Pushes out anything the exporter buffers itself (called by `Guard::flush` and before shutdown).
+    fn flush(&mut self) -> Result<(), ExportError> {
+        Ok(())
+    }
+
+    /// Releases resources; called once, after the last batch and `flush`.
+    fn shutdown(&mut self) -> Result<(), ExportError> {
+        Ok(())
+    }
+}
+
+impl<E: Exporter + ?Sized> Exporter for Box<E> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
+        (**self).export(batch)
+    }
+    fn flush(&mut self) -> Result<(), ExportError> {
+        (**self).flush()
+    }
+    fn shutdown(&mut self) -> Result<(), ExportError> {
+        (**self).shutdown()
+    }
+}
+
+/// Why an export failed, and whether trying again can help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportError {
+    /// What went wrong, for logs (never contains credentials).
+    pub message: String,
+    /// Timeouts, connection errors, 429 and 5xx are retryable; auth and bad requests are not.
+    pub retryable: bool,
+    /// A server-requested delay (`Retry-After`) before the next try.
+    pub retry_after: Option<Duration>,
+    /// For partial failures: indices (into the batch) of the records that were rejected. `None` means
+    /// the whole batch failed.
+    pub failed: Option<Vec<usize>>,
+}
+
+impl ExportError {
+    /// A failure that may succeed if tried again.
+    pub fn retryable(message: impl Into<String>) -> Self {
+        ExportError {
+            message: message.into(),
+            retryable: true,
+            retry_after: None,
+            failed: None,
+        }
+    }
+    /// A failure that will fail again (bad credentials, invalid payload).
+    pub fn fatal(message: impl Into<String>) -> Self {
+        ExportError {
+            message: message.into(),
+            retryable: false,
+            retry_after: None,
+            failed: None,
+        }
+    }
+    /// Some records (by batch index) were rejected; the rest were accepted.
+    pub fn partial(message: impl Into<String>, failed: Vec<usize>, retryable: bool) -> Self {
+        ExportError {
+            message: message.into(),
+            retryable,
+            retry_after: None,
+            failed: Some(failed),
+        }
+    }
+    /// Asks the pipeline to wait at least this long before retrying.
+    pub fn with_retry_after(mut self, delay: Duration) -> Self {
+        self.retry_after = Some(delay);
+        self
+    }
+}
+
+impl fmt::Display for ExportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = if self.retryable { "retryable" } else { "fatal" };
+        write!(f, "{kind} export error: {}", self.message)?;
+        if let Some(failed) = &self.failed {
+            write!(f, " ({} records rejected)", failed.len())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ExportError {}
+
+impl From<std::io::Error> for ExportError {
+    fn from(e: std::io::Error) -> Self {
+        use std::io::ErrorKind::*;
+        let retryable = matches!(
+            e.kind(),
+            Interrupted | WouldBlock | TimedOut | ConnectionRefused | ConnectionReset | BrokenPipe
+        );
+        ExportError {
+            message: e.to_string(),
+            retryable,
+            retry_after: None,
+            failed: None,
+        }
+    }
+}

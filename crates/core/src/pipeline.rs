@@ -1,0 +1,696 @@
+//! From a closed span to the backends: processors, then one bounded queue and one worker thread per
+//! exporter.
+//!
+//! The span-close path (`Pipeline::submit`) runs on the application's thread, so it does no I/O, never
+//! blocks and never panics: processors run under `catch_unwind`, and a full queue drops the record and
+//! counts it. Everything slow happens on the workers: batching by count, bytes and age; retry with
+//! exponential backoff and `Retry-After`; isolating a panicking exporter.
+
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{
+    bounded, select, unbounded, Receiver, RecvTimeoutError, Sender, TrySendError,
+};
+use serde::Serialize;
+
+use crate::export::{ExportError, Exporter};
+use crate::record::SpanRecord;
+
+/// What a processor decides for a span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Pass the (possibly modified) span on.
+    Keep,
+    /// Drop the span; later processors and the exporters never see it. Counted in
+    /// [`Stats::dropped_by_processors`].
+    Drop,
+}
+
+/// Runs synchronously on every closed span, in the order processors were added, before any exporter
+/// sees it: redaction, sampling, cost, truncation. Keep it cheap: it runs on the application's thread.
+///
+/// A processor that panics drops the span (fail closed: a crashed redactor must not let a secret
+/// through) and is counted in [`Stats::processor_panics`].
+pub trait Processor: Send + Sync + 'static {
+    /// Inspects or modifies the span.
+    fn process(&self, span: &mut SpanRecord) -> Verdict;
+}
+
+impl<F> Processor for F
+where
+    F: Fn(&mut SpanRecord) -> Verdict + Send + Sync + 'static,
+{
+    fn process(&self, span: &mut SpanRecord) -> Verdict {
+        self(span)
+    }
+}
+
+/// Queueing, batching and retry settings of one exporter. Defaults suit a network backend.
+#[derive(Debug, Clone)]
+pub struct ExportConfig {
+    /// Most records waiting in the queue; more are dropped and counted (default 2048).
+    pub queue_capacity: usize,
+    /// Most estimated bytes waiting in the queue (default 64 MiB).
+    pub queue_max_bytes: usize,
+    /// Most records per `export` call (default 512).
+    pub max_batch_size: usize,
+    /// Most estimated bytes per `export` call (default 4 MiB; a single larger record goes alone).
+    pub max_batch_bytes: usize,
+    /// A non-full batch is exported once its oldest record waited this long (default 1 s).
+    pub max_batch_age: Duration,
+    /// Retries of a retryable failure before the batch is dropped (default 5).
+    pub max_retries: u32,
+    /// First backoff delay; doubles per retry with ±20 % jitter (default 200 ms).
+    pub initial_backoff: Duration,
+    /// Largest backoff delay, also the cap on a server's `Retry-After` (default 30 s).
+    pub max_backoff: Duration,
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        ExportConfig {
+            queue_capacity: 2048,
+            queue_max_bytes: 64 << 20,
+            max_batch_size: 512,
+            max_batch_bytes: 4 << 20,
+            max_batch_age: Duration::from_secs(1),
+            max_retries: 5,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+impl ExportConfig {
+    /// Checks that every limit is usable; names the bad setting.
+    pub fn validate(&self) -> Result<(), crate::ConfigError> {
+        let checks = [
+            ("queue_capacity", self.queue_capacity == 0),
+            ("queue_max_bytes", self.queue_max_bytes == 0),
+            ("max_batch_size", self.max_batch_size == 0),
+            ("max_batch_bytes", self.max_batch_bytes == 0),
+            ("max_batch_age", self.max_batch_age.is_zero()),
+        ];
+        for (name, bad) in checks {
+            if bad {
+                return Err(crate::ConfigError::new(name, "must be greater than zero"));
+            }
+        }
+        if self.initial_backoff > self.max_backoff {
+            return Err(crate::ConfigError::new(
+                "initial_backoff",
+                "must not exceed max_backoff",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Counters of one exporter. At any moment
+/// `enqueued == exported + dropped_after_retries + lost_at_shutdown + queued + in_flight`, and every
+/// record offered to the exporter is either `enqueued` or `dropped_queue_full`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ExporterStats {
+    /// The exporter's [`Exporter::name`].
+    pub name: String,
+    /// Records accepted into the queue.
+    pub enqueued: u64,
+    /// Records the backend accepted.
+    pub exported: u64,
+    /// Records refused because the queue was full (by count or bytes) or the exporter had shut down.
+    pub dropped_queue_full: u64,
+    /// Records given up on: non-retryable errors, retries exhausted, or a panicking exporter.
+    pub dropped_after_retries: u64,
+    /// Records still queued or being retried when the shutdown deadline passed.
+    pub lost_at_shutdown: u64,
+    /// `export` calls that ended in a drop.
+    pub failed_batches: u64,
+    /// Retries made.
+    pub retries: u64,
+    /// Panics caught in the exporter.
+    pub panics: u64,
+    /// Records waiting in the queue now.
+    pub queued: u64,
+    /// Estimated bytes waiting in the queue now.
+    pub queued_bytes: u64,
+    /// The last error the exporter returned, if any.
+    pub last_error: Option<String>,
+}
+
+impl ExporterStats {
+    /// Every record this exporter lost, whatever the reason.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_queue_full + self.dropped_after_retries + self.lost_at_shutdown
+    }
+}
+
+/// Counters of a whole pipeline, from [`crate::Guard::stats`] or [`crate::stats`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// AI spans that closed.
+    pub spans_closed: u64,
+    /// Spans a processor dropped on purpose (sampling, filtering).
+    pub dropped_by_processors: u64,
+    /// Spans dropped because a processor panicked.
+    pub processor_panics: u64,
+    /// Spans that closed after shutdown.
+    pub dropped_after_shutdown: u64,
+    /// One entry per exporter, in the order they were added.
+    pub exporters: Vec<ExporterStats>,
+}
+
+impl Stats {
+    /// Records lost by all exporters plus spans lost before reaching them (panics, shutdown).
+    pub fn total_dropped(&self) -> u64 {
+        self.processor_panics
+            + self.dropped_after_shutdown
+            + self
+                .exporters
+                .iter()
+                .map(ExporterStats::dropped)
+                .sum::<u64>()
+    }
+}
+
+/// What `shutdown` achieved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShutdownReport {
+    /// True when every exporter drained and shut down before the deadline.
+    pub completed: bool,
+    /// Records lost: dropped at any point, plus those still queued or in flight at the deadline.
+    pub lost: u64,
+    /// The counters at the end.
+    pub stats: Stats,
+}
+
+#[derive(Default)]
+struct SinkCounters {
+    enqueued: AtomicU64,
+    exported: AtomicU64,
+    dropped_queue_full: AtomicU64,
+    dropped_after_retries: AtomicU64,
+    lost_at_shutdown: AtomicU64,
+    failed_batches: AtomicU64,
+    retries: AtomicU64,
+    panics: AtomicU64,
+    queued: AtomicU64,
+    queued_bytes: AtomicUsize,
+    last_error: Mutex<Option<String>>,
+}
+
+enum Control {
+    Flush(Sender<()>),
+    Shutdown(Instant, Sender<()>),
+}
+
+struct Item {
+    record: Arc<SpanRecord>,
+    size: usize,
+}
+
+struct Sink {
+    name: String,
+    tx: Sender<Item>,
+    control: Sender<Control>,
+    counters: Arc<SinkCounters>,
+    max_bytes: usize,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+#[derive(Default)]
+struct PipelineCounters {
+    spans_closed: AtomicU64,
+    dropped_by_processors: AtomicU64,
+    processor_panics: AtomicU64,
+    dropped_after_shutdown: AtomicU64,
+}
+
+pub(crate) struct Pipeline {
+    processors: Vec<Box<dyn Processor>>,
+    sinks: Vec<Sink>,
+    counters: PipelineCounters,
+    closed: AtomicBool,
+}
+
+static GLOBAL: Mutex<Option<Weak<Pipeline>>> = Mutex::new(None);
+
+/// The counters of the pipeline installed globally by `install()`, if one is running.
+pub fn stats() -> Option<Stats> {
+    let global = GLOBAL.lock().ok()?.as_ref()?.upgrade()?;
+    Some(global.stats())
+}
+
+pub(crate) fn set_global(pipeline: &Arc<Pipeline>) {
+    if let Ok(mut g) = GLOBAL.lock() {
+        *g = Some(Arc::downgrade(pipeline));
+    }
+}
+
+impl Pipeline {
+    pub(crate) fn new(
+        processors: Vec<Box<dyn Processor>>,
+        exporters: Vec<(Box<dyn Exporter>, ExportConfig)>,
+    ) -> Result<Self, crate::ConfigError> {
+        let mut sinks = Vec::with_capacity(exporters.len());
+        for (exporter, config) in exporters {
+            config.validate()?;
+            sinks.push(Sink::spawn(exporter, config)?);
+        }
+        Ok(Pipeline {
+            processors,
+            sinks,
+            counters: PipelineCounters::default(),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// The span-close path: processors, then a non-blocking offer to each exporter's queue.
+    pub(crate) fn submit(&self, mut record: SpanRecord) {
+        self.counters.spans_closed.fetch_add(1, Relaxed);
+        if self.closed.load(Relaxed) {
+            self.counters.dropped_after_shutdown.fetch_add(1, Relaxed);
+            return;
+        }
+        for p in &self.processors {
+            match catch_unwind(AssertUnwindSafe(|| p.process(&mut record))) {
+                Ok(Verdict::Keep) => {}
+                Ok(Verdict::Drop) => {
+                    self.counters.dropped_by_processors.fetch_add(1, Relaxed);
+                    return;
+                }
+                Err(_) => {
+                    self.counters.processor_panics.fetch_add(1, Relaxed);
+                    return;
+                }
+            }
+        }
+        if self.sinks.is_empty() {
+            return;
+        }
+        let size = record.estimated_size();
+        let record = Arc::new(record);
+        for sink in &self.sinks {
+            sink.offer(Arc::clone(&record), size);
+        }
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        let c = &self.counters;
+        Stats {
+            spans_closed: c.spans_closed.load(Relaxed),
+            dropped_by_processors: c.dropped_by_processors.load(Relaxed),
+            processor_panics: c.processor_panics.load(Relaxed),
+            dropped_after_shutdown: c.dropped_after_shutdown.load(Relaxed),
+            exporters: self.sinks.iter().map(Sink::stats).collect(),
+        }
+    }
+
+    /// Exports everything queued so far; true when every exporter confirmed before the deadline.
+    pub(crate) fn flush(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let acks: Vec<_> = self
+            .sinks
+            .iter()
+            .filter_map(|s| {
+                let (tx, rx) = bounded(1);
+                s.control.send(Control::Flush(tx)).ok().map(|_| rx)
+            })
+            .collect();
+        let sent = acks.len() == self.sinks.len();
+        acks.iter().all(|rx| rx.recv_deadline(deadline).is_ok()) && sent
+    }
+
+    /// Stops accepting spans, drains every queue within the deadline, shuts the exporters down.
+    /// Idempotent: a second call only reports.
+    pub(crate) fn shutdown(&self, timeout: Duration) -> ShutdownReport {
+        let deadline = Instant::now() + timeout;
+        let first = !self.closed.swap(true, Relaxed);
+        let mut completed = true;
+        if first {
+            let acks: Vec<_> = self
+                .sinks
+                .iter()
+                .map(|s| {
+                    let (tx, rx) = bounded(1);
+                    let sent = s.control.send(Control::Shutdown(deadline, tx)).is_ok();
+                    (sent, rx)
+                })
+                .collect();
+            for (sink, (sent, rx)) in self.sinks.iter().zip(acks) {
+                if sent && rx.recv_deadline(deadline).is_ok() {
+                    if let Ok(mut w) = sink.worker.lock() {
+                        if let Some(handle) = w.take() {
+                            let _ = handle.join();
+                        }
+                    }
+                } else {
+                    completed = false;
+                }
+            }
+        }
+        let stats = self.stats();
+        // A worker stuck past the deadline still holds records; count them as lost now.
+        let lost = stats
+            .exporters
+            .iter()
+            .map(|e| {
+                let settled = e.exported + e.dropped_after_retries + e.lost_at_shutdown;
+                e.dropped_queue_full
+                    + e.dropped_after_retries
+                    + e.lost_at_shutdown
+                    + e.enqueued.saturating_sub(settled)
+            })
+            .sum::<u64>()
+            + stats.processor_panics
+            + stats.dropped_after_shutdown;
+        ShutdownReport {
+            completed,
+            lost,
+            stats,
+        }
+    }
+}
+
+impl Sink {
+    fn spawn(
+        exporter: Box<dyn Exporter>,
+        config: ExportConfig,
+    ) -> Result<Self, crate::ConfigError> {
+        let name = exporter.name().to_string();
+        let (tx, rx) = bounded(config.queue_capacity);
+        let (control, control_rx) = unbounded();
+        let counters = Arc::new(SinkCounters::default());
+        let max_bytes = config.queue_max_bytes;
+        let worker = Worker {
+            exporter,
+            config,
+            rx,
+            control: control_rx,
+            counters: Arc::clone(&counters),
+            stashed: VecDeque::new(),
+            deadline: None,
+        };
+        let handle = std::thread::Builder::new()
+            .name(format!("aitrace-{name}"))
+            .spawn(move || worker.run())
+            .map_err(|e| {
+                crate::ConfigError::new("exporter", format!("cannot start worker thread: {e}"))
+            })?;
+        Ok(Sink {
+            name,
+            tx,
+            control,
+            counters,
+            max_bytes,
+            worker: Mutex::new(Some(handle)),
+        })
+    }
+
+    fn offer(&self, record: Arc<SpanRecord>, size: usize) {
+        let c = &self.counters;
+        let before = c.queued_bytes.fetch_add(size, Relaxed);
+        if before.saturating_add(size) > self.max_bytes {
+            c.queued_bytes.fetch_sub(size, Relaxed);
+            c.dropped_queue_full.fetch_add(1, Relaxed);
+            return;
+        }
+        // Count before sending: the worker may pop the item before `try_send` returns.
+        c.queued.fetch_add(1, Relaxed);
+        c.enqueued.fetch_add(1, Relaxed);
+        match self.tx.try_send(Item { record, size }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                c.queued.fetch_sub(1, Relaxed);
+                c.enqueued.fetch_sub(1, Relaxed);
+                c.queued_bytes.fetch_sub(size, Relaxed);
+                c.dropped_queue_full.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    fn stats(&self) -> ExporterStats {
+        let c = &self.counters;
+        ExporterStats {
+            name: self.name.clone(),
+            enqueued: c.enqueued.load(Relaxed),
+            exported: c.exported.load(Relaxed),
+            dropped_queue_full: c.dropped_queue_full.load(Relaxed),
+            dropped_after_retries: c.dropped_after_retries.load(Relaxed),
+            lost_at_shutdown: c.lost_at_shutdown.load(Relaxed),
+            failed_batches: c.failed_batches.load(Relaxed),
+            retries: c.retries.load(Relaxed),
+            panics: c.panics.load(Relaxed),
+            queued: c.queued.load(Relaxed),
+            queued_bytes: c.queued_bytes.load(Relaxed) as u64,
+            last_error: c.last_error.lock().ok().and_then(|e| e.clone()),
+        }
+    }
+}
+
+struct Worker {
+    exporter: Box<dyn Exporter>,
+    config: ExportConfig,
+    rx: Receiver<Item>,
+    control: Receiver<Control>,
+    counters: Arc<SinkCounters>,
+    /// Control messages that arrived while a retry was waiting.
+    stashed: VecDeque<Control>,
+    /// Set once shutdown was requested.
+    deadline: Option<Instant>,
+}
+
+struct Batch {
+    records: Vec<SpanRecord>,
+    bytes: usize,
+    since: Option<Instant>,
+}
+
+impl Batch {
+    fn take(&mut self) -> Vec<SpanRecord> {
+        self.bytes = 0;
+        self.since = None;
+        std::mem::take(&mut self.records)
+    }
+}
+
+impl Worker {
+    fn run(mut self) {
+        let mut batch = Batch {
+            records: Vec::new(),
+            bytes: 0,
+            since: None,
+        };
+        loop {
+            if let Some(ctl) = self.stashed.pop_front() {
+                if self.handle_control(ctl, &mut batch) {
+                    return;
+                }
+                continue;
+            }
+            let wait = match batch.since {
+                Some(since) => self.config.max_batch_age.saturating_sub(since.elapsed()),
+                None => Duration::from_secs(3600),
+            };
+            select! {
+                recv(self.rx) -> item => match item {
+                    Ok(item) => self.push(item, &mut batch),
+                    // Every sender is gone: the pipeline was dropped without shutdown.
+                    Err(_) => {
+                        self.deliver(batch.take());
+                        self.finish();
+                        return;
+                    }
+                },
+                recv(self.control) -> ctl => match ctl {
+                    Ok(ctl) => {
+                        if self.handle_control(ctl, &mut batch) {
+                            return;
+                        }
+                    }
+                    Err(_) => {
+                        self.deliver(batch.take());
+                        self.finish();
+                        return;
+                    }
+                },
+                default(wait) => {
+                    if !batch.records.is_empty() {
+                        self.deliver(batch.take());
+                    }
+                }
+            }
+        }
+    }
+
+    fn push(&mut self, item: Item, batch: &mut Batch) {
+        self.counters.queued.fetch_sub(1, Relaxed);
+        self.counters.queued_bytes.fetch_sub(item.size, Relaxed);
+        if batch.bytes + item.size > self.config.max_batch_bytes && !batch.records.is_empty() {
+            let full = batch.take();
+            self.deliver(full);
+        }
+        batch.since.get_or_insert_with(Instant::now);
+        batch.bytes += item.size;
+        // The last exporter to receive a record takes it without copying.
+        batch
+            .records
+            .push(Arc::try_unwrap(item.record).unwrap_or_else(|shared| (*shared).clone()));
+        if batch.records.len() >= self.config.max_batch_size {
+            let full = batch.take();
+            self.deliver(full);
+        }
+    }
+
+    /// Exports everything already queued. Returns true when the worker must stop.
+    fn handle_control(&mut self, ctl: Control, batch: &mut Batch) -> bool {
+        match ctl {
+            Control::Flush(ack) => {
+                self.drain(batch);
+                self.guarded(|e| e.flush());
+                let _ = ack.send(());
+                false
+            }
+            Control::Shutdown(deadline, ack) => {
+                self.deadline = Some(deadline);
+                self.drain(batch);
+                self.finish();
+                let _ = ack.send(());
+                true
+            }
+        }
+    }
+
+    fn drain(&mut self, batch: &mut Batch) {
+        while let Ok(item) = self.rx.try_recv() {
+            self.push(item, batch);
+        }
+        self.deliver(batch.take());
+    }
+
+    fn finish(&mut self) {
+        self.guarded(|e| e.flush());
+        self.guarded(|e| e.shutdown());
+    }
+
+    fn past_deadline(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    fn guarded(&mut self, f: impl FnOnce(&mut dyn Exporter) -> Result<(), ExportError>) {
+        match catch_unwind(AssertUnwindSafe(|| f(&mut *self.exporter))) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => self.note_error(&e),
+            Err(_) => {
+                self.counters.panics.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    fn note_error(&self, e: &ExportError) {
+        if let Ok(mut last) = self.counters.last_error.lock() {
+            *last = Some(e.to_string());
+        }
+    }
+
+    /// Exports one batch, retrying what can be retried, and accounts for every record.
+    fn deliver(&mut self, mut pending: Vec<SpanRecord>) {
+        let c = Arc::clone(&self.counters);
+        let mut attempt = 0u32;
+        while !pending.is_empty() {
+            if self.past_deadline() {
+                c.lost_at_shutdown.fetch_add(pending.len() as u64, Relaxed);
+                return;
+            }
+            let result = catch_unwind(AssertUnwindSafe(|| self.exporter.export(&pending)));
+            let err = match result {
+                Ok(Ok(())) => {
+                    c.exported.fetch_add(pending.len() as u64, Relaxed);
+                    return;
+                }
+                Ok(Err(e)) => e,
+                Err(_) => {
+                    c.panics.fetch_add(1, Relaxed);
+                    c.failed_batches.fetch_add(1, Relaxed);
+                    c.dropped_after_retries
+                        .fetch_add(pending.len() as u64, Relaxed);
+                    return;
+                }
+            };
+            self.note_error(&err);
+            if let Some(failed) = &err.failed {
+                let mut keep = vec![false; pending.len()];
+                for &i in failed {
+                    if let Some(k) = keep.get_mut(i) {
+                        *k = true;
+                    }
+                }
+                let total = pending.len();
+                let mut flags = keep.into_iter();
+                pending.retain(|_| flags.next().unwrap_or(false));
+                c.exported
+                    .fetch_add((total - pending.len()) as u64, Relaxed);
+                if pending.is_empty() {
+                    return;
+                }
+            }
+            if !err.retryable || attempt >= self.config.max_retries {
+                c.failed_batches.fetch_add(1, Relaxed);
+                c.dropped_after_retries
+                    .fetch_add(pending.len() as u64, Relaxed);
+                return;
+            }
+            let delay = self.backoff(attempt).max(
+                err.retry_after
+                    .unwrap_or_default()
+                    .min(self.config.max_backoff),
+            );
+            if !self.wait(delay) {
+                c.lost_at_shutdown.fetch_add(pending.len() as u64, Relaxed);
+                return;
+            }
+            attempt += 1;
+            c.retries.fetch_add(1, Relaxed);
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let base = self
+            .config
+            .initial_backoff
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.config.max_backoff);
+        // ±20 % jitter so many clients don't retry in lockstep.
+        let jitter = (crate::ids::SpanId::random().to_u64() % 401) as f64 / 1000.0 + 0.8;
+        base.mul_f64(jitter).min(self.config.max_backoff)
+    }
+
+    /// Sleeps for `delay` while still receiving control messages. False when the shutdown deadline
+    /// comes first.
+    fn wait(&mut self, delay: Duration) -> bool {
+        let until = Instant::now() + delay;
+        loop {
+            if let Some(d) = self.deadline {
+                if until > d {
+                    return false;
+                }
+            }
+            match self.control.recv_deadline(until) {
+                Ok(Control::Shutdown(deadline, ack)) => {
+                    self.deadline = Some(deadline);
+                    self.stashed.push_back(Control::Shutdown(deadline, ack));
+                }
+                Ok(other) => self.stashed.push_back(other),
+                Err(RecvTimeoutError::Timeout) => return true,
+                Err(RecvTimeoutError::Disconnected) => {
+                    std::thread::sleep(until.saturating_duration_since(Instant::now()));
+                    return true;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,772 @@
+//! The span model every processor and exporter sees: [`SpanRecord`] and its parts.
+//!
+//! The JSON form of these types is stable (it is the JSONL exporter's schema): field names never change
+//! within a major version, `None`/empty fields are omitted, times are unix nanoseconds, ids are lowercase
+//! hex. New optional fields may be added.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::ids::{SpanId, TraceId};
+
+/// What an AI span stands for. Decides how exporters map it (generation vs span, `llm` vs `task`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SpanKind {
+    /// One run of an agent (its loop of model calls and tool calls).
+    AgentRun,
+    /// One model call: the billable unit.
+    ModelGeneration,
+    /// One step of a multi-step generation (not billable on its own).
+    ModelStep,
+    /// One streamed chunk (not billable).
+    ModelChunk,
+    /// A tool executed by the application.
+    ToolCall,
+    /// A tool executed through an MCP server.
+    McpToolCall,
+    /// An embeddings call (billable).
+    Embedding,
+    /// A retrieval from a vector store or search index.
+    Retrieval,
+    /// A rerank call.
+    Rerank,
+    /// A workflow run.
+    WorkflowRun,
+    /// A step of a workflow.
+    WorkflowStep,
+    /// A speech-to-text call.
+    SpeechToText,
+    /// A text-to-speech call.
+    TextToSpeech,
+    /// One try of a fallback adapter against one provider (never billable: the caller's span is).
+    FallbackAttempt,
+    /// A guardrail / moderation check.
+    Guardrail,
+    /// Any other AI span.
+    #[default]
+    Generic,
+}
+
+impl SpanKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [SpanKind; 16] = [
+        SpanKind::AgentRun,
+        SpanKind::ModelGeneration,
+        SpanKind::ModelStep,
+        SpanKind::ModelChunk,
+        SpanKind::ToolCall,
+        SpanKind::McpToolCall,
+        SpanKind::Embedding,
+        SpanKind::Retrieval,
+        SpanKind::Rerank,
+        SpanKind::WorkflowRun,
+        SpanKind::WorkflowStep,
+        SpanKind::SpeechToText,
+        SpanKind::TextToSpeech,
+        SpanKind::FallbackAttempt,
+        SpanKind::Guardrail,
+        SpanKind::Generic,
+    ];
+
+    /// The snake_case name used in JSON and in the `aitrace.kind` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpanKind::AgentRun => "agent_run",
+            SpanKind::ModelGeneration => "model_generation",
+            SpanKind::ModelStep => "model_step",
+            SpanKind::ModelChunk => "model_chunk",
+            SpanKind::ToolCall => "tool_call",
+            SpanKind::McpToolCall => "mcp_tool_call",
+            SpanKind::Embedding => "embedding",
+            SpanKind::Retrieval => "retrieval",
+            SpanKind::Rerank => "rerank",
+            SpanKind::WorkflowRun => "workflow_run",
+            SpanKind::WorkflowStep => "workflow_step",
+            SpanKind::SpeechToText => "speech_to_text",
+            SpanKind::TextToSpeech => "text_to_speech",
+            SpanKind::FallbackAttempt => "fallback_attempt",
+            SpanKind::Guardrail => "guardrail",
+            SpanKind::Generic => "generic",
+        }
+    }
+
+    /// Parses an `aitrace.kind` value: the snake_case names plus short aliases
+    /// (`agent`, `generation`, `llm`, `step`, `chunk`, `tool`, `mcp_tool`, `workflow`, `stt`, `tts`,
+    /// `attempt`). Unknown values give `None`.
+    pub fn parse(s: &str) -> Option<SpanKind> {
+        let k = match s
+            .trim()
+            .to_ascii_lowercase()
+            .replace(['-', ' ', '.'], "_")
+            .as_str()
+        {
+            "agent_run" | "agent" => SpanKind::AgentRun,
+            "model_generation" | "generation" | "llm" | "chat" => SpanKind::ModelGeneration,
+            "model_step" | "step" => SpanKind::ModelStep,
+            "model_chunk" | "chunk" => SpanKind::ModelChunk,
+            "tool_call" | "tool" => SpanKind::ToolCall,
+            "mcp_tool_call" | "mcp_tool" | "mcp" => SpanKind::McpToolCall,
+            "embedding" | "embeddings" => SpanKind::Embedding,
+            "retrieval" | "retriever" => SpanKind::Retrieval,
+            "rerank" | "reranker" => SpanKind::Rerank,
+            "workflow_run" | "workflow" => SpanKind::WorkflowRun,
+            "workflow_step" => SpanKind::WorkflowStep,
+            "speech_to_text" | "stt" => SpanKind::SpeechToText,
+            "text_to_speech" | "tts" => SpanKind::TextToSpeech,
+            "fallback_attempt" | "attempt" => SpanKind::FallbackAttempt,
+            "guardrail" => SpanKind::Guardrail,
+            "generic" | "span" => SpanKind::Generic,
+            _ => return None,
+        };
+        Some(k)
+    }
+
+    /// The kind implied by a `gen_ai.operation.name` value, used when no `aitrace.kind` is given.
+    pub fn from_operation(op: &str) -> Option<SpanKind> {
+        Some(match op {
+            "chat" | "text_completion" | "generate_content" => SpanKind::ModelGeneration,
+            "embeddings" => SpanKind::Embedding,
+            "execute_tool" => SpanKind::ToolCall,
+            "invoke_agent" | "create_agent" => SpanKind::AgentRun,
+            "retrieval" => SpanKind::Retrieval,
+            "invoke_workflow" => SpanKind::WorkflowRun,
+            _ => return None,
+        })
+    }
+
+    /// Kinds whose usage is billed: one model call each. Whether a given record *is* billable is
+    /// [`SpanRecord::billable`], decided when it closes (see the usage invariant in the crate docs).
+    pub fn is_billable_kind(self) -> bool {
+        matches!(
+            self,
+            SpanKind::ModelGeneration
+                | SpanKind::Embedding
+                | SpanKind::SpeechToText
+                | SpanKind::TextToSpeech
+        )
+    }
+
+    /// The default `gen_ai.operation.name` of the kind, if the conventions define one.
+    pub fn default_operation(self) -> Option<&'static str> {
+        Some(match self {
+            SpanKind::ModelGeneration => "chat",
+            SpanKind::Embedding => "embeddings",
+            SpanKind::ToolCall | SpanKind::McpToolCall => "execute_tool",
+            SpanKind::AgentRun => "invoke_agent",
+            SpanKind::Retrieval => "retrieval",
+            SpanKind::WorkflowRun => "invoke_workflow",
+            _ => return None,
+        })
+    }
+}
+
+/// Token counts of one model call. `input_tokens` includes cached tokens, as in the OTel GenAI
+/// conventions; the cache counts are a breakdown of it, not an addition.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<u64>,
+    /// As reported by the provider; [`Usage::total`] falls back to input + output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_read_input_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_creation_input_tokens: Option<u64>,
+    /// Part of `output_tokens`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_audio_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_audio_tokens: Option<u64>,
+}
+
+impl Usage {
+    /// Input and output tokens.
+    pub fn new(input_tokens: u64, output_tokens: u64) -> Self {
+        Usage {
+            input_tokens: Some(input_tokens),
+            output_tokens: Some(output_tokens),
+            ..Usage::default()
+        }
+    }
+    /// Sets the cache-read part of the input.
+    pub fn with_cache_read(mut self, tokens: u64) -> Self {
+        self.cache_read_input_tokens = Some(tokens);
+        self
+    }
+    /// Sets the cache-creation part of the input.
+    pub fn with_cache_creation(mut self, tokens: u64) -> Self {
+        self.cache_creation_input_tokens = Some(tokens);
+        self
+    }
+    /// Sets the reasoning part of the output.
+    pub fn with_reasoning(mut self, tokens: u64) -> Self {
+        self.reasoning_tokens = Some(tokens);
+        self
+    }
+    /// The provider's total, or input + output.
+    pub fn total(&self) -> Option<u64> {
+        self.total_tokens
+            .or(match (self.input_tokens, self.output_tokens) {
+                (None, None) => None,
+                (i, o) => Some(i.unwrap_or(0) + o.unwrap_or(0)),
+            })
+    }
+    /// True when no count is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Usage::default()
+    }
+    /// Field-wise sum (a field is `Some` when either side has it).
+    pub fn add(&self, other: &Usage) -> Usage {
+        fn s(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+            match (a, b) {
+                (None, None) => None,
+                (a, b) => Some(a.unwrap_or(0).saturating_add(b.unwrap_or(0))),
+            }
+        }
+        Usage {
+            input_tokens: s(self.input_tokens, other.input_tokens),
+            output_tokens: s(self.output_tokens, other.output_tokens),
+            // Keep "no explicit total" when neither side had one, so sums compare equal to
+            // hand-written usages; otherwise sum what each side would report.
+            total_tokens: if self.total_tokens.is_none() && other.total_tokens.is_none() {
+                None
+            } else {
+                s(self.total(), other.total())
+            },
+            cache_read_input_tokens: s(self.cache_read_input_tokens, other.cache_read_input_tokens),
+            cache_creation_input_tokens: s(
+                self.cache_creation_input_tokens,
+                other.cache_creation_input_tokens,
+            ),
+            reasoning_tokens: s(self.reasoning_tokens, other.reasoning_tokens),
+            input_audio_tokens: s(self.input_audio_tokens, other.input_audio_tokens),
+            output_audio_tokens: s(self.output_audio_tokens, other.output_audio_tokens),
+        }
+    }
+    /// Fills the fields `self` lacks from `other` (fields set later win; used for late `record`s).
+    pub fn merge_from(&mut self, other: &Usage) {
+        macro_rules! m {
+            ($($f:ident),*) => { $( if other.$f.is_some() { self.$f = other.$f; } )* };
+        }
+        m!(
+            input_tokens,
+            output_tokens,
+            total_tokens,
+            cache_read_input_tokens,
+            cache_creation_input_tokens,
+            reasoning_tokens,
+            input_audio_tokens,
+            output_audio_tokens
+        );
+    }
+}
+
+/// Cost of one call, split by kind of token, in `currency` (default USD).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cost {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_read_input: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_creation_input: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<f64>,
+    /// When absent, the sum of the parts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<f64>,
+    /// ISO 4217 code.
+    pub currency: String,
+}
+
+impl Default for Cost {
+    fn default() -> Self {
+        Cost {
+            input: None,
+            output: None,
+            cache_read_input: None,
+            cache_creation_input: None,
+            reasoning: None,
+            total: None,
+            currency: "USD".to_string(),
+        }
+    }
+}
+
+impl Cost {
+    /// A total cost in USD.
+    pub fn usd(total: f64) -> Self {
+        Cost {
+            total: Some(total),
+            ..Cost::default()
+        }
+    }
+    /// The explicit total or the sum of the parts.
+    pub fn total(&self) -> Option<f64> {
+        self.total.or_else(|| {
+            let parts = [
+                self.input,
+                self.output,
+                self.cache_read_input,
+                self.cache_creation_input,
+                self.reasoning,
+            ];
+            parts
+                .iter()
+                .any(Option::is_some)
+                .then(|| parts.iter().flatten().sum())
+        })
+    }
+}
+
+/// Outcome of a span.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum Status {
+    /// Nothing said it failed.
+    #[default]
+    Unset,
+    /// Explicitly successful.
+    Ok,
+    /// Failed.
+    Error {
+        /// Human-readable error message.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        message: String,
+        /// Low-cardinality error class (`timeout`, `rate_limited`, an HTTP status, an exception type),
+        /// the OTel `error.type`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error_type: Option<String>,
+    },
+}
+
+impl Status {
+    /// True for `Error`.
+    pub fn is_error(&self) -> bool {
+        matches!(self, Status::Error { .. })
+    }
+}
+
+/// Request parameters of a model call (`gen_ai.request.*`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelParams {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frequency_penalty: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presence_penalty: Option<f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stop_sequences: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub choice_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+}
+
+impl ModelParams {
+    /// True when nothing is set.
+    pub fn is_empty(&self) -> bool {
+        *self == ModelParams::default()
+    }
+}
+
+/// The tool of a tool-call span (`gen_ai.tool.*`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ToolInfo {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<String>,
+    /// `function`, `extension` or `datastore`.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub tool_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+}
+
+/// The agent of an agent span, also stamped on the spans it makes (`gen_ai.agent.*`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentInfo {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+impl AgentInfo {
+    /// True when nothing is set.
+    pub fn is_empty(&self) -> bool {
+        *self == AgentInfo::default()
+    }
+}
+
+/// A `tracing` event that happened inside the span.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpanEvent {
+    /// The event's message, or its callsite name.
+    pub name: String,
+    pub time_unix_nano: u64,
+    /// `ERROR`, `WARN`, `INFO`, `DEBUG` or `TRACE`.
+    pub level: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub target: String,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub attributes: Map<String, Value>,
+}
+
+/// One finished AI span, as processors and exporters see it. Exporters never see `tracing` types.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpanRecord {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    /// Nearest AI ancestor, or the remote parent of a `traceparent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_span_id: Option<SpanId>,
+    /// True when `parent_span_id` is a span of another process (set from a `traceparent`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub parent_is_remote: bool,
+    /// The deterministic name: the callsite's name unless `aitrace.name` overrode it.
+    pub name: String,
+    pub kind: SpanKind,
+    /// `gen_ai.operation.name`, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    pub start_time_unix_nano: u64,
+    pub end_time_unix_nano: u64,
+    #[serde(default)]
+    pub status: Status,
+    /// Whether this span's usage counts toward cost: exactly one span per model call is billable.
+    #[serde(default)]
+    pub billable: bool,
+    /// Normalized provider (`openai`, `anthropic`, `gcp.gemini`, ...): after a fallback, the one that answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// `gen_ai.request.model`: after a fallback, the model the answering request was sent to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_model: Option<String>,
+    /// `gen_ai.response.model`, as reported by the provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Cost>,
+    #[serde(default, skip_serializing_if = "ModelParams::is_empty")]
+    pub params: ModelParams,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub finish_reasons: Vec<String>,
+    /// Seconds from the start of the span to the first streamed chunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_to_first_token_s: Option<f64>,
+    /// Input: chat messages in the GenAI `role` + `parts` shape where they are messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Value>,
+    /// Output: chat messages (with `finish_reason`) where they are messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    /// `gen_ai.system_instructions`: an array of parts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_instructions: Option<Value>,
+    /// `gen_ai.tool.definitions` offered to the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_definitions: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<ToolInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentInfo>,
+    /// Conversation / session id (`gen_ai.conversation.id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// User metadata. A key `<exporter>.<key>` (e.g. `langfuse.promptName`) reaches only that exporter:
+    /// see [`SpanRecord::metadata_for`].
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub metadata: Map<String, Value>,
+    /// Index of this try within a fallback adapter (0 = primary).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    /// Every other field recorded on the span, by its field name.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub attributes: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<SpanEvent>,
+    /// Events not kept because the span already held [`crate::MAX_EVENTS_PER_SPAN`].
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped_events: u32,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
+/// Exporter names that own a metadata namespace. A metadata key starting with one of these followed by
+/// `.` is routed only to that exporter.
+pub const EXPORTER_NAMESPACES: &[&str] = &["langfuse", "braintrust", "otel", "console", "jsonl"];
+
+impl SpanRecord {
+    /// A record with fresh ids and the start time now; the layer uses this, and tests and exporters
+    /// can build records by hand.
+    pub fn new(name: impl Into<String>, kind: SpanKind) -> Self {
+        let now = unix_nanos(SystemTime::now());
+        SpanRecord {
+            trace_id: TraceId::random(),
+            span_id: SpanId::random(),
+            parent_span_id: None,
+            parent_is_remote: false,
+            name: name.into(),
+            kind,
+            operation: None,
+            start_time_unix_nano: now,
+            end_time_unix_nano: now,
+            status: Status::Unset,
+            billable: false,
+            provider: None,
+            request_model: None,
+            response_model: None,
+            response_id: None,
+            usage: None,
+            cost: None,
+            params: ModelParams::default(),
+            finish_reasons: Vec::new(),
+            time_to_first_token_s: None,
+            input: None,
+            output: None,
+            system_instructions: None,
+            tool_definitions: None,
+            tool: None,
+            agent: None,
+            session_id: None,
+            user_id: None,
+            tags: Vec::new(),
+            metadata: Map::new(),
+            attempt: None,
+            attributes: Map::new(),
+            events: Vec::new(),
+            dropped_events: 0,
+        }
+    }
+
+    /// The model that answered: the response model if reported, else the request model.
+    pub fn model(&self) -> Option<&str> {
+        self.response_model
+            .as_deref()
+            .or(self.request_model.as_deref())
+    }
+
+    /// Start time.
+    pub fn start_time(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_nanos(self.start_time_unix_nano)
+    }
+
+    /// End time.
+    pub fn end_time(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_nanos(self.end_time_unix_nano)
+    }
+
+    /// Wall-clock duration (zero if the clock went backwards).
+    pub fn duration(&self) -> Duration {
+        Duration::from_nanos(
+            self.end_time_unix_nano
+                .saturating_sub(self.start_time_unix_nano),
+        )
+    }
+
+    /// True when this span is the root of its trace in this process (no parent, or a remote one).
+    pub fn is_local_root(&self) -> bool {
+        self.parent_span_id.is_none() || self.parent_is_remote
+    }
+
+    /// Usage that counts toward totals: `Some` only on the billable span of a model call.
+    pub fn billable_usage(&self) -> Option<&Usage> {
+        if self.billable {
+            self.usage.as_ref()
+        } else {
+            None
+        }
+    }
+
+    /// The metadata an exporter named `exporter` should send: keys of other exporters' namespaces are
+    /// removed, keys of its own namespace lose the prefix (`langfuse.promptName` → `promptName` for
+    /// `langfuse`), everything else passes unchanged.
+    pub fn metadata_for(&self, exporter: &str) -> Map<String, Value> {
+        let mut out = Map::new();
+        for (k, v) in &self.metadata {
+            match k.split_once('.') {
+                Some((ns, rest)) if ns == exporter => {
+                    out.insert(rest.to_string(), v.clone());
+                }
+                Some((ns, _)) if EXPORTER_NAMESPACES.contains(&ns) => {}
+                _ => {
+                    out.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// A cheap estimate of the record's heap size in bytes, used for the queues' byte caps.
+    pub fn estimated_size(&self) -> usize {
+        fn val(v: &Value) -> usize {
+            match v {
+                Value::Null | Value::Bool(_) | Value::Number(_) => 8,
+                Value::String(s) => s.len() + 8,
+                Value::Array(a) => 8 + a.iter().map(val).sum::<usize>(),
+                Value::Object(o) => 8 + o.iter().map(|(k, v)| k.len() + val(v)).sum::<usize>(),
+            }
+        }
+        fn map(m: &Map<String, Value>) -> usize {
+            m.iter().map(|(k, v)| k.len() + val(v)).sum()
+        }
+        fn opt(v: &Option<Value>) -> usize {
+            v.as_ref().map(val).unwrap_or(0)
+        }
+        fn s(v: &Option<String>) -> usize {
+            v.as_ref().map(String::len).unwrap_or(0)
+        }
+        let tool = self
+            .tool
+            .as_ref()
+            .map(|t| {
+                s(&t.name) + s(&t.call_id) + s(&t.description) + opt(&t.arguments) + opt(&t.result)
+            })
+            .unwrap_or(0);
+        std::mem::size_of::<SpanRecord>()
+            + self.name.len()
+            + s(&self.provider)
+            + s(&self.request_model)
+            + s(&self.response_model)
+            + s(&self.response_id)
+            + s(&self.session_id)
+            + s(&self.user_id)
+            + opt(&self.input)
+            + opt(&self.output)
+            + opt(&self.system_instructions)
+            + opt(&self.tool_definitions)
+            + tool
+            + self.tags.iter().map(String::len).sum::<usize>()
+            + map(&self.metadata)
+            + map(&self.attributes)
+            + self
+                .events
+                .iter()
+                .map(|e| 64 + e.name.len() + e.target.len() + map(&e.attributes))
+                .sum::<usize>()
+    }
+}
+
+/// Unix nanoseconds of a time (0 before the epoch).
+pub fn unix_nanos(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos().min(u64::MAX as u128) as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_round_trip_through_parse_and_serde() {
+        for k in SpanKind::ALL {
+            assert_eq!(SpanKind::parse(k.as_str()), Some(k));
+            let json = serde_json::to_string(&k).unwrap();
+            assert_eq!(json, format!("\"{}\"", k.as_str()));
+        }
+        assert_eq!(
+            SpanKind::parse("Generation"),
+            Some(SpanKind::ModelGeneration)
+        );
+        assert_eq!(SpanKind::parse("tts"), Some(SpanKind::TextToSpeech));
+        assert_eq!(SpanKind::parse("nonsense"), None);
+    }
+
+    #[test]
+    fn usage_total_and_sum() {
+        let u = Usage::new(100, 20).with_cache_read(30);
+        assert_eq!(u.total(), Some(120));
+        let s = u.add(&Usage::new(1, 2));
+        assert_eq!(
+            (s.input_tokens, s.output_tokens, s.total()),
+            (Some(101), Some(22), Some(123))
+        );
+        assert_eq!(s.cache_read_input_tokens, Some(30));
+        assert_eq!(Usage::default().total(), None);
+    }
+
+    #[test]
+    fn cost_total_sums_parts_when_absent() {
+        let c = Cost {
+            input: Some(0.5),
+            output: Some(0.25),
+            ..Cost::default()
+        };
+        assert_eq!(c.total(), Some(0.75));
+        assert_eq!(Cost::default().total(), None);
+        assert_eq!(Cost::usd(2.0).total(), Some(2.0));
+    }
+
+    #[test]
+    fn metadata_namespaces_route_to_one_exporter() {
+        let mut r = SpanRecord::new("x", SpanKind::Generic);
+        r.metadata.insert("langfuse.promptName".into(), "p".into());
+        r.metadata
+            .insert("braintrust.experiment".into(), "e".into());
+        r.metadata.insert("customer".into(), "acme".into());
+        r.metadata.insert("a.b".into(), 1.into());
+        let lf = r.metadata_for("langfuse");
+        assert_eq!(lf.get("promptName"), Some(&Value::from("p")));
+        assert!(!lf.contains_key("braintrust.experiment") && !lf.contains_key("experiment"));
+        assert_eq!(lf.get("customer"), Some(&Value::from("acme")));
+        assert_eq!(lf.get("a.b"), Some(&Value::from(1)));
+        assert!(!r.metadata_for("otel").contains_key("promptName"));
+    }
+
+    #[test]
+    fn status_json_form_is_tagged() {
+        let s = Status::Error {
+            message: "boom".into(),
+            error_type: Some("timeout".into()),
+        };
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"code":"error","message":"boom","error_type":"timeout"})
+        );
+        assert_eq!(
+            serde_json::to_value(Status::Ok).unwrap(),
+            serde_json::json!({"code":"ok"})
+        );
+    }
+}

@@ -1,0 +1,28 @@
+//! **aitrace** traces AI applications (agents, LLM calls, tool calls, embeddings, speech) built on
+//! `tracing`, and ships the traces to the backends you pick: the console and JSONL files out of the
+//! box; Langfuse, Braintrust and any OpenTelemetry backend through exporter crates as they land.
+//!
+//! ```no_run
+//! use aitrace::{agent_span, generation_span, AiSpanExt, ChatMessage, Usage};
+//!
+//! let guard = aitrace::builder()
+//!     .exporter(aitrace::ConsoleExporter::stderr())
+//!     .install()
+//!     .expect("valid aitrace settings");
+//!
+//! let agent = agent_span!("support").entered();
+//! let chat = generation_span!("openai", "gpt-4o-mini");
+//! chat.set_input_messages(&[ChatMessage::user("Where is my order?")]);
+//! chat.record_usage(Usage::new(12, 4));
+//! drop(chat);
+//! drop(agent);
+//! drop(guard); // flushes
+//! ```
+//!
+//! Everything here is re-exported from [`aitrace_core`]: the span model ([`SpanRecord`]), the layer
+//! ([`AiLayer`], [`builder`]), the span macros, [`AiSpanExt`], the pipeline ([`Processor`],
+//! [`Exporter`], [`stats`]), and the built-in [`ConsoleExporter`], [`JsonlExporter`] and
+//! [`testing::TestExporter`].
+#![deny(unsafe_code)]
+
+pub use aitrace_core::*;
