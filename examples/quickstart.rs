@@ -69,11 +69,9 @@ fn call_model(model: &Model, step: u32) -> Result<Reply, &'static str> {
 fn chat_with_fallback(models: &mut [Model], step: u32) -> Result<(Reply, f64), String> {
     let caller = tracing::Span::current();
     let mut errors = Vec::new();
-    let mut attempt = 0u32;
-    for model in models.iter_mut().filter(|m| m.available) {
-        let span = attempt_span!(attempt, model.provider, model.name);
+    for (attempt, model) in models.iter_mut().filter(|m| m.available).enumerate() {
+        let span = attempt_span!(attempt as u32, model.provider, model.name);
         let _entered = span.enter();
-        attempt += 1;
         match call_model(model, step) {
             Ok(reply) => {
                 span.set_ok();

@@ -244,9 +244,7 @@ impl Style {
                 let t = error_type.as_deref().unwrap_or("error");
                 self.paint(
                     "31",
-                    &format!("error {t}: {message}")
-                        .trim_end_matches([':', ' '])
-                        .to_string(),
+                    format!("error {t}: {message}").trim_end_matches([':', ' ']),
                 )
             }
             _ => self.paint("32", "ok"),

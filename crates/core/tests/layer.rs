@@ -1,0 +1,509 @@
+//! The tracing layer: which spans become records, how they link, what they carry.
+
+use aitrace_core::testing::{capture, capture_with, TestExporter};
+use aitrace_core::{
+    agent_span, attempt_span, builder, chunk_span, embedding_span, generation_span, step_span,
+    tool_span, AiSpanExt, ChatMessage, Cost, SetParentError, SpanKind, SpanRecord, Status, Usage,
+    Verdict,
+};
+use serde_json::json;
+use tracing::field::Empty;
+use tracing_subscriber::layer::SubscriberExt;
+
+fn find<'a>(spans: &'a [SpanRecord], name: &str) -> &'a SpanRecord {
+    let found: Vec<_> = spans.iter().filter(|s| s.name == name).collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "expected one span named {name:?} in {:#?}",
+        names(spans)
+    );
+    found[0]
+}
+
+fn names(spans: &[SpanRecord]) -> Vec<&str> {
+    spans.iter().map(|s| s.name.as_str()).collect()
+}
+
+#[test]
+fn non_ai_spans_produce_nothing_and_ai_spans_link_across_them() {
+    let spans = capture(|| {
+        let _http = tracing::info_span!("http_request", method = "POST").entered();
+        let agent = agent_span!("planner");
+        let _a = agent.enter();
+        let _db = tracing::info_span!("db_query").entered();
+        let _inner = tracing::debug_span!("helper", detail = 1).entered();
+        let chat = generation_span!("openai", "gpt-4o");
+        chat.in_scope(|| {
+            let _plain = tracing::info_span!("parse").entered();
+            tool_span!("search").in_scope(|| {});
+        });
+    });
+    assert_eq!(
+        names(&spans).len(),
+        3,
+        "only AI spans are recorded: {:?}",
+        names(&spans)
+    );
+    let agent = find(&spans, "invoke_agent");
+    let chat = find(&spans, "chat");
+    let tool = find(&spans, "execute_tool");
+    assert_eq!(agent.parent_span_id, None);
+    assert_eq!(chat.parent_span_id, Some(agent.span_id));
+    assert_eq!(tool.parent_span_id, Some(chat.span_id));
+    assert!(spans.iter().all(|s| s.trace_id == agent.trace_id));
+    assert_eq!(agent.kind, SpanKind::AgentRun);
+    assert_eq!(chat.kind, SpanKind::ModelGeneration);
+    assert_eq!(tool.kind, SpanKind::ToolCall);
+}
+
+#[test]
+fn any_gen_ai_field_makes_an_ai_span_and_the_operation_infers_the_kind() {
+    let spans = capture(|| {
+        let _e = tracing::info_span!(
+            "my_embed",
+            gen_ai.operation.name = "embeddings",
+            gen_ai.request.model = "text-embedding-3-small",
+            gen_ai.system = "OpenAI"
+        )
+        .entered();
+        let _x = tracing::info_span!("custom", aitrace.kind = "guardrail").entered();
+        let _ignored = tracing::info_span!("not_ai", genai = 1, kind = "x").entered();
+    });
+    assert_eq!(names(&spans), ["custom", "my_embed"]);
+    let e = find(&spans, "my_embed");
+    assert_eq!(e.kind, SpanKind::Embedding);
+    assert_eq!(e.operation.as_deref(), Some("embeddings"));
+    // The deprecated `gen_ai.system` is read, normalized, and stored as the provider.
+    assert_eq!(e.provider.as_deref(), Some("openai"));
+    assert_eq!(find(&spans, "custom").kind, SpanKind::Guardrail);
+}
+
+#[test]
+fn fields_recorded_late_are_kept() {
+    let spans = capture(|| {
+        let chat = generation_span!("anthropic", "claude-3-5-sonnet", customer = Empty);
+        chat.record("gen_ai.usage.input_tokens", 120u64);
+        chat.record("gen_ai.usage.output_tokens", 30i64);
+        chat.record("gen_ai.usage.cache_read.input_tokens", 100);
+        chat.record("gen_ai.response.model", "claude-3-5-sonnet-20241022");
+        chat.record("gen_ai.response.finish_reasons", r#"["stop"]"#);
+        chat.record("gen_ai.response.id", "msg_1");
+        chat.record("gen_ai.conversation.id", "conv-9");
+        chat.record("customer", "acme");
+        chat.record("error.type", Empty);
+        let late = tracing::info_span!(
+            "late",
+            aitrace.kind = "generation",
+            gen_ai.request.temperature = Empty,
+            metadata.langfuse.promptName = Empty,
+            aitrace.tags = Empty
+        );
+        late.record("gen_ai.request.temperature", 0.3);
+        late.record("metadata.langfuse.promptName", "support-v2");
+        late.record("aitrace.tags", "beta, eu");
+    });
+    let chat = find(&spans, "chat");
+    let usage = chat.usage.unwrap();
+    assert_eq!(
+        (usage.input_tokens, usage.output_tokens),
+        (Some(120), Some(30))
+    );
+    assert_eq!(usage.cache_read_input_tokens, Some(100));
+    assert_eq!(
+        chat.response_model.as_deref(),
+        Some("claude-3-5-sonnet-20241022")
+    );
+    assert_eq!(chat.model(), Some("claude-3-5-sonnet-20241022"));
+    assert_eq!(chat.finish_reasons, ["stop"]);
+    assert_eq!(chat.response_id.as_deref(), Some("msg_1"));
+    assert_eq!(chat.session_id.as_deref(), Some("conv-9"));
+    assert_eq!(chat.attributes["customer"], json!("acme"));
+    assert_eq!(chat.status, Status::Unset);
+    let late = find(&spans, "late");
+    assert_eq!(late.params.temperature, Some(0.3));
+    assert_eq!(late.metadata["langfuse.promptName"], json!("support-v2"));
+    assert_eq!(
+        late.metadata_for("langfuse")["promptName"],
+        json!("support-v2")
+    );
+    assert!(!late
+        .metadata_for("braintrust")
+        .contains_key("langfuse.promptName"));
+    assert_eq!(late.tags, ["beta", "eu"]);
+}
+
+#[test]
+fn extension_methods_fill_the_record() {
+    let spans = capture(|| {
+        let chat = generation_span!("openai", "gpt-4o-mini");
+        assert!(
+            chat.set_input_messages(&[ChatMessage::system("be brief"), ChatMessage::user("hi")])
+        );
+        chat.set_output_messages(&[ChatMessage::assistant("hello").with_finish_reason("length")]);
+        chat.record_usage(Usage::new(10, 2));
+        chat.record_usage(Usage {
+            reasoning_tokens: Some(1),
+            ..Usage::default()
+        });
+        chat.record_cost(Cost::usd(0.25));
+        chat.set_user("u-1");
+        chat.set_session("s-1");
+        chat.add_tags(["a", "b", "a"]);
+        chat.set_metadata("braintrust.experiment", "exp-1");
+        chat.set_error("rate_limited", "429 from provider");
+    });
+    let chat = find(&spans, "chat");
+    assert_eq!(
+        chat.input.as_ref().unwrap()[1]["parts"][0]["content"],
+        json!("hi")
+    );
+    assert_eq!(
+        chat.output.as_ref().unwrap()[0]["finish_reason"],
+        json!("length")
+    );
+    assert_eq!(chat.finish_reasons, ["length"]);
+    let u = chat.usage.unwrap();
+    assert_eq!(
+        (u.input_tokens, u.output_tokens, u.reasoning_tokens),
+        (Some(10), Some(2), Some(1))
+    );
+    assert_eq!(chat.cost.as_ref().and_then(Cost::total), Some(0.25));
+    assert_eq!(chat.user_id.as_deref(), Some("u-1"));
+    assert_eq!(chat.session_id.as_deref(), Some("s-1"));
+    assert_eq!(chat.tags, ["a", "b"]);
+    assert_eq!(
+        chat.metadata_for("braintrust")["experiment"],
+        json!("exp-1")
+    );
+    assert_eq!(
+        chat.status,
+        Status::Error {
+            message: "429 from provider".into(),
+            error_type: Some("rate_limited".into())
+        }
+    );
+}
+
+#[test]
+fn extension_methods_are_no_ops_without_the_layer_or_on_plain_spans() {
+    // No subscriber at all.
+    let span = generation_span!("openai", "gpt-4o");
+    assert!(!span.record_usage(Usage::new(1, 1)));
+    assert!(span.current_traceparent().is_none());
+    assert_eq!(
+        span.set_parent_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        Err(SetParentError::NotAnAiSpan)
+    );
+    // A subscriber without our layer.
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::sink));
+    tracing::subscriber::with_default(subscriber, || {
+        let span = generation_span!("openai", "gpt-4o");
+        assert!(!span.set_model("anthropic", "claude"));
+        assert!(span.ai_trace_id().is_none());
+    });
+    // Our layer, but a non-AI span: the setter does nothing, the getters find no AI ancestor.
+    capture(|| {
+        let plain = tracing::info_span!("plain");
+        assert!(!plain.set_input("x"));
+        assert!(plain.current_traceparent().is_none());
+    });
+}
+
+#[test]
+fn restamped_model_wins_on_the_caller_and_its_billable_ancestor() {
+    let spans = capture(|| {
+        let chat = generation_span!("openai", "gpt-4o");
+        chat.record("gen_ai.response.model", "gpt-4o-2024-08-06");
+        let _c = chat.enter();
+        let step = step_span!(0);
+        let _s = step.enter();
+        attempt_span!(0u32, "openai", "gpt-4o").in_scope(|| {
+            tracing::Span::current().set_error("timeout", "primary timed out");
+        });
+        attempt_span!(1u32, "anthropic", "claude-3-5-haiku").in_scope(|| {
+            // The adapter re-stamps from the caller's context (the step).
+            assert!(step.restamp_model("Anthropic", "claude-3-5-haiku"));
+        });
+        // A later set_model on the step wins over the re-stamp.
+        step.set_model("anthropic", "claude-3-5-haiku-latest");
+    });
+    let chat = find(&spans, "chat");
+    assert_eq!(chat.provider.as_deref(), Some("anthropic"));
+    assert_eq!(
+        chat.model(),
+        Some("claude-3-5-haiku"),
+        "the primary's response model is cleared"
+    );
+    let step = find(&spans, "step");
+    assert_eq!(step.model(), Some("claude-3-5-haiku-latest"));
+    let attempts: Vec<_> = spans
+        .iter()
+        .filter(|s| s.kind == SpanKind::FallbackAttempt)
+        .collect();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(
+        attempts.iter().map(|a| a.attempt).collect::<Vec<_>>(),
+        [Some(0), Some(1)]
+    );
+    assert!(attempts[0].status.is_error());
+    assert_eq!(attempts[0].provider.as_deref(), Some("openai"));
+    assert_eq!(attempts[1].provider.as_deref(), Some("anthropic"));
+    assert!(attempts.iter().all(|a| !a.billable));
+}
+
+#[test]
+fn usage_is_billed_once_across_nested_generation_step_and_chunk_spans() {
+    // Each span of a model call carries the same usage, as Mastra's did: wrapper, step, chunk and
+    // inner request. Only the innermost generation bills it.
+    let call = Usage::new(300, 50).with_cache_read(100);
+    let spans = capture(|| {
+        let agent = agent_span!("a");
+        let _a = agent.enter();
+        agent.record_usage(call); // wrapper
+        let outer = generation_span!("openai", "gpt-4o");
+        let _o = outer.enter();
+        outer.record_usage(call);
+        let step = step_span!(0);
+        let _s = step.enter();
+        step.record_usage(call);
+        chunk_span!().in_scope(|| {
+            tracing::Span::current().record_usage(call);
+        });
+        let inner = tracing::info_span!("provider_request", aitrace.kind = "generation");
+        inner.record_usage(call);
+    });
+    let trace_id = spans[0].trace_id;
+    let billable: Vec<_> = spans
+        .iter()
+        .filter(|s| s.billable)
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(billable, ["provider_request"]);
+    assert_eq!(aitrace_core::testing::total_billable_usage(&spans), call);
+    let exporter_view = TestExporter::new();
+    {
+        use aitrace_core::Exporter;
+        let mut e = exporter_view.clone();
+        e.export(&spans).unwrap();
+    }
+    assert_eq!(exporter_view.total_billable_usage(trace_id), call);
+    // Every span still shows the usage for display.
+    assert!(spans.iter().all(|s| s.usage == Some(call)));
+}
+
+#[test]
+fn a_generation_without_usage_bills_the_sum_of_its_steps() {
+    let spans = capture(|| {
+        let gen = generation_span!("openai", "gpt-4o");
+        let _g = gen.enter();
+        step_span!(0).in_scope(|| tracing::Span::current().record_usage(Usage::new(100, 10)));
+        step_span!(1).in_scope(|| {
+            tracing::Span::current().record_usage(Usage::new(200, 20).with_cache_read(50))
+        });
+    });
+    let gen = find(&spans, "chat");
+    assert!(gen.billable);
+    assert_eq!(gen.usage, Some(Usage::new(300, 30).with_cache_read(50)));
+    assert!(spans
+        .iter()
+        .filter(|s| s.kind == SpanKind::ModelStep)
+        .all(|s| !s.billable));
+    assert_eq!(
+        aitrace_core::testing::total_billable_usage(&spans),
+        Usage::new(300, 30).with_cache_read(50)
+    );
+}
+
+#[test]
+fn a_lone_step_bills_itself_and_sequential_generations_each_bill_once() {
+    let spans = capture(|| {
+        let _agent = agent_span!("a").entered();
+        step_span!(0).in_scope(|| tracing::Span::current().record_usage(Usage::new(5, 1)));
+        for _ in 0..3 {
+            generation_span!("openai", "gpt-4o-mini").in_scope(|| {
+                tracing::Span::current().record_usage(Usage::new(10, 2));
+            });
+        }
+        embedding_span!("openai", "text-embedding-3-small").in_scope(|| {
+            tracing::Span::current().record_usage(Usage {
+                input_tokens: Some(7),
+                ..Default::default()
+            })
+        });
+    });
+    assert!(find(&spans, "step").billable);
+    assert_eq!(spans.iter().filter(|s| s.billable).count(), 5);
+    let total = aitrace_core::testing::total_billable_usage(&spans);
+    assert_eq!(
+        (total.input_tokens, total.output_tokens),
+        (Some(5 + 30 + 7), Some(1 + 6))
+    );
+}
+
+#[test]
+fn traceparent_in_and_out() {
+    let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let mut outgoing = None;
+    let spans = capture(|| {
+        let agent = agent_span!("server-side");
+        assert_eq!(
+            agent
+                .set_parent_traceparent("garbage")
+                .unwrap_err()
+                .to_string(),
+            "invalid traceparent: traceparent version must be 2 hex digits"
+        );
+        agent.set_parent_traceparent(incoming).unwrap();
+        let _a = agent.enter();
+        let tool = tool_span!("call_downstream");
+        let _t = tool.enter();
+        // Inside a plain span, the nearest AI span's context is propagated.
+        let _http = tracing::info_span!("http_client").entered();
+        outgoing = tracing::Span::current().current_traceparent();
+    });
+    let agent = find(&spans, "invoke_agent");
+    let tool = find(&spans, "execute_tool");
+    assert_eq!(
+        agent.trace_id.to_string(),
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+    assert_eq!(
+        agent.parent_span_id.unwrap().to_string(),
+        "00f067aa0ba902b7"
+    );
+    assert!(agent.parent_is_remote && agent.is_local_root());
+    assert_eq!(tool.trace_id, agent.trace_id);
+    assert_eq!(tool.parent_span_id, Some(agent.span_id));
+    assert!(!tool.parent_is_remote);
+    assert_eq!(
+        outgoing.as_deref(),
+        Some(format!("00-4bf92f3577b34da6a3ce929d0e0e4736-{}-01", tool.span_id).as_str())
+    );
+}
+
+#[test]
+fn agent_session_and_user_flow_down_to_child_spans() {
+    let spans = capture(|| {
+        let agent = agent_span!("support", gen_ai.agent.id = "ag-1");
+        agent.set_session("conv-1");
+        agent.set_user("user-9");
+        let _a = agent.enter();
+        generation_span!("openai", "gpt-4o").in_scope(|| {});
+        let own = generation_span!("openai", "gpt-4o", aitrace.name = "own");
+        own.set_session("other");
+    });
+    let chat = find(&spans, "chat");
+    let agent = chat.agent.as_ref().unwrap();
+    assert_eq!(
+        (agent.id.as_deref(), agent.name.as_deref()),
+        (Some("ag-1"), Some("support"))
+    );
+    assert_eq!(chat.session_id.as_deref(), Some("conv-1"));
+    assert_eq!(chat.user_id.as_deref(), Some("user-9"));
+    assert_eq!(find(&spans, "own").session_id.as_deref(), Some("other"));
+}
+
+#[test]
+fn events_inside_ai_spans_are_kept_at_or_above_the_level() {
+    let spans = capture_with(
+        builder().event_level(tracing::level_filters::LevelFilter::INFO),
+        || {
+            tracing::info!("outside any AI span");
+            let _plain = tracing::info_span!("plain").entered();
+            tool_span!("t").in_scope(|| {
+                tracing::info!(rows = 3, "fetched");
+                tracing::debug!("too verbose");
+                let _inner = tracing::info_span!("plain_inner").entered();
+                tracing::warn!(code = 7, "slow backend");
+            });
+            tracing::error!("after the tool");
+        },
+    );
+    let tool = find(&spans, "execute_tool");
+    let events: Vec<_> = tool
+        .events
+        .iter()
+        .map(|e| (e.name.as_str(), e.level.as_str()))
+        .collect();
+    assert_eq!(events, [("fetched", "INFO"), ("slow backend", "WARN")]);
+    assert_eq!(tool.events[0].attributes["rows"], json!(3));
+    assert_eq!(spans.len(), 1);
+}
+
+#[test]
+fn events_per_span_are_bounded() {
+    let spans = capture(|| {
+        tool_span!("chatty").in_scope(|| {
+            for i in 0..(aitrace_core::MAX_EVENTS_PER_SPAN + 10) {
+                tracing::info!(i, "tick");
+            }
+        });
+    });
+    assert_eq!(spans[0].events.len(), aitrace_core::MAX_EVENTS_PER_SPAN);
+    assert_eq!(spans[0].dropped_events, 10);
+}
+
+#[test]
+fn processors_run_in_order_and_can_modify_or_drop() {
+    let spans = capture_with(
+        builder()
+            .processor(|s: &mut SpanRecord| {
+                s.tags.push("first".into());
+                Verdict::Keep
+            })
+            .processor(|s: &mut SpanRecord| {
+                s.tags.push("second".into());
+                if s.name == "execute_tool" {
+                    Verdict::Drop
+                } else {
+                    Verdict::Keep
+                }
+            }),
+        || {
+            generation_span!("openai", "gpt-4o").in_scope(|| tool_span!("t").in_scope(|| {}));
+        },
+    );
+    assert_eq!(names(&spans), ["chat"]);
+    assert_eq!(spans[0].tags, ["first", "second"]);
+}
+
+#[test]
+fn span_macros_declare_their_standard_fields() {
+    let spans = capture(|| {
+        let _g = generation_span!(
+            "OpenAI",
+            "gpt-4o",
+            gen_ai.request.max_tokens = 256u64,
+            team = "x"
+        )
+        .entered();
+        aitrace_core::stt_span!("deepgram", "nova-3").in_scope(|| {});
+        aitrace_core::tts_span!("elevenlabs", "eleven_flash_v2_5").in_scope(|| {});
+        aitrace_core::workflow_span!("ingest").in_scope(|| {});
+        aitrace_core::retrieval_span!("kb").in_scope(|| {});
+        aitrace_core::mcp_tool_span!("read_file", "fs-server").in_scope(|| {});
+        aitrace_core::guardrail_span!("pii").in_scope(|| {});
+        aitrace_core::rerank_span!("cohere", "rerank-v3.5").in_scope(|| {});
+        aitrace_core::workflow_step_span!("chunk-docs").in_scope(|| {});
+    });
+    let g = find(&spans, "chat");
+    assert_eq!(g.provider.as_deref(), Some("openai"));
+    assert_eq!(g.params.max_tokens, Some(256));
+    assert_eq!(g.attributes["team"], json!("x"));
+    let kinds: Vec<SpanKind> = spans.iter().map(|s| s.kind).collect();
+    for k in [
+        SpanKind::SpeechToText,
+        SpanKind::TextToSpeech,
+        SpanKind::WorkflowRun,
+        SpanKind::Retrieval,
+        SpanKind::McpToolCall,
+        SpanKind::Guardrail,
+        SpanKind::Rerank,
+        SpanKind::WorkflowStep,
+        SpanKind::ModelGeneration,
+    ] {
+        assert!(kinds.contains(&k), "{k:?} missing from {kinds:?}");
+    }
+}
