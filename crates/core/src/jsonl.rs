@@ -80,3 +80,150 @@ pub fn read_jsonl(text: &str) -> Result<Vec<SpanRecord>, String> {
         .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("line {}: {e}", i + 1)))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::*;
+    use serde_json::{json, Value};
+
+    /// The top-level fields the module docs list, in order. A field added to `SpanRecord` must be
+    /// added to the docs (and here) or this test fails.
+    const DOCUMENTED: &[&str] = &[
+        "trace_id",
+        "span_id",
+        "parent_span_id",
+        "parent_is_remote",
+        "name",
+        "kind",
+        "operation",
+        "start_time_unix_nano",
+        "end_time_unix_nano",
+        "status",
+        "billable",
+        "provider",
+        "request_model",
+        "response_model",
+        "response_id",
+        "usage",
+        "cost",
+        "params",
+        "finish_reasons",
+        "time_to_first_token_s",
+        "input",
+        "output",
+        "system_instructions",
+        "tool_definitions",
+        "tool",
+        "agent",
+        "session_id",
+        "user_id",
+        "tags",
+        "metadata",
+        "attempt",
+        "attributes",
+        "events",
+        "dropped_events",
+    ];
+
+    fn full_record() -> SpanRecord {
+        let mut r = SpanRecord::new("chat", SpanKind::ModelGeneration);
+        r.parent_span_id = Some(crate::SpanId::random());
+        r.parent_is_remote = true;
+        r.operation = Some("chat".into());
+        r.status = Status::Error {
+            message: "m".into(),
+            error_type: Some("timeout".into()),
+        };
+        r.billable = true;
+        r.provider = Some("openai".into());
+        r.request_model = Some("gpt-4o".into());
+        r.response_model = Some("gpt-4o-2024".into());
+        r.response_id = Some("id".into());
+        r.usage = Some(Usage::new(1, 2));
+        r.cost = Some(Cost::usd(1.0));
+        r.params.temperature = Some(0.1);
+        r.finish_reasons = vec!["stop".into()];
+        r.time_to_first_token_s = Some(0.2);
+        r.input = Some(json!("in"));
+        r.output = Some(json!("out"));
+        r.system_instructions = Some(json!([]));
+        r.tool_definitions = Some(json!([]));
+        r.tool = Some(ToolInfo {
+            name: Some("t".into()),
+            ..Default::default()
+        });
+        r.agent = Some(AgentInfo {
+            name: Some("a".into()),
+            ..Default::default()
+        });
+        r.session_id = Some("s".into());
+        r.user_id = Some("u".into());
+        r.tags = vec!["x".into()];
+        r.metadata.insert("k".into(), json!(1));
+        r.attempt = Some(0);
+        r.attributes.insert("a".into(), json!(2));
+        r.events.push(SpanEvent {
+            name: "e".into(),
+            time_unix_nano: 1,
+            level: "INFO".into(),
+            target: "t".into(),
+            attributes: Default::default(),
+        });
+        r.dropped_events = 1;
+        r
+    }
+
+    #[test]
+    fn documented_schema_matches_serialization() {
+        let v = serde_json::to_value(full_record()).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut documented = DOCUMENTED.to_vec();
+        let mut got = keys.clone();
+        documented.sort_unstable();
+        got.sort_unstable();
+        assert_eq!(got, documented);
+        let module_docs: String = include_str!("jsonl.rs")
+            .lines()
+            .filter(|l| l.starts_with("//!"))
+            .collect();
+        for field in DOCUMENTED {
+            assert!(
+                module_docs.contains(&format!("`{field}`")),
+                "{field} is not in the module docs"
+            );
+        }
+        // Empty fields are omitted, so a minimal record stays small.
+        let minimal = serde_json::to_value(SpanRecord::new("x", SpanKind::Generic)).unwrap();
+        let keys: Vec<&str> = minimal
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys.len(), 8, "{keys:?}");
+    }
+
+    #[test]
+    fn writer_output_reads_back() {
+        let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+        struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl Write for Shared {
+            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut e = JsonlExporter::to_writer(Shared(buf.clone()));
+        let records = vec![full_record(), SpanRecord::new("y", SpanKind::ToolCall)];
+        e.export(&records).unwrap();
+        let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+        assert_eq!(read_jsonl(&text).unwrap(), records);
+        assert!(text
+            .lines()
+            .all(|l| serde_json::from_str::<Value>(l).is_ok()));
+    }
+}
