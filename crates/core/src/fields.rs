@@ -53,25 +53,25 @@ pub(crate) enum FieldValue {
 }
 
 impl FieldValue {
-    fn to_json(&self) -> Value {
+    fn into_json(self) -> Value {
         match self {
-            FieldValue::Str(s) => Value::String(s.clone()),
-            FieldValue::I64(v) => Value::from(*v),
-            FieldValue::U64(v) => Value::from(*v),
-            FieldValue::F64(v) => Value::from(*v),
-            FieldValue::Bool(v) => Value::from(*v),
+            FieldValue::Str(s) => Value::String(s),
+            FieldValue::I64(v) => Value::from(v),
+            FieldValue::U64(v) => Value::from(v),
+            FieldValue::F64(v) => Value::from(v),
+            FieldValue::Bool(v) => Value::from(v),
         }
     }
     /// Strings that hold JSON objects/arrays become that JSON; everything else its plain value.
-    fn to_json_parsed(&self) -> Value {
+    fn into_json_parsed(self) -> Value {
         match self {
             FieldValue::Str(s) => parse_json_or_string(s),
-            other => other.to_json(),
+            other => other.into_json(),
         }
     }
-    fn as_string(&self) -> String {
+    fn into_string(self) -> String {
         match self {
-            FieldValue::Str(s) => s.clone(),
+            FieldValue::Str(s) => s,
             FieldValue::I64(v) => v.to_string(),
             FieldValue::U64(v) => v.to_string(),
             FieldValue::F64(v) => v.to_string(),
@@ -113,7 +113,7 @@ impl FieldValue {
         }
     }
     /// A list given as a JSON array string, a comma-separated string, or one value.
-    fn as_list(&self) -> Vec<String> {
+    fn into_list(self) -> Vec<String> {
         match self {
             FieldValue::Str(s) => {
                 let t = s.trim();
@@ -134,20 +134,20 @@ impl FieldValue {
                     .map(str::to_string)
                     .collect()
             }
-            other => vec![other.as_string()],
+            other => vec![other.into_string()],
         }
     }
 }
 
 /// Parses strings that look like JSON objects or arrays; other strings stay strings.
-pub fn parse_json_or_string(s: &str) -> Value {
+pub fn parse_json_or_string(s: String) -> Value {
     let t = s.trim_start();
     if t.starts_with('{') || t.starts_with('[') {
-        if let Ok(v) = serde_json::from_str::<Value>(s) {
+        if let Ok(v) = serde_json::from_str::<Value>(&s) {
             return v;
         }
     }
-    Value::String(s.to_string())
+    Value::String(s)
 }
 
 /// Per-span state kept by the layer besides the record itself.
@@ -166,13 +166,13 @@ impl Filing<'_> {
                         r.kind = k;
                         *self.explicit_kind = true;
                     } else {
-                        r.attributes.insert(name.to_string(), v.to_json());
+                        r.attributes.insert(name.to_string(), v.into_json());
                     }
                 }
             }
-            NAME => r.name = v.as_string(),
+            NAME => r.name = v.into_string(),
             "gen_ai.operation.name" => {
-                let op = v.as_string();
+                let op = v.into_string();
                 if !*self.explicit_kind {
                     if let Some(k) = SpanKind::from_operation(&op) {
                         r.kind = k;
@@ -181,12 +181,12 @@ impl Filing<'_> {
                 r.operation = Some(op);
             }
             "gen_ai.provider.name" | "gen_ai.system" => {
-                r.provider = Some(normalize_provider(&v.as_string()))
+                r.provider = Some(normalize_provider(&v.into_string()))
             }
-            "gen_ai.request.model" => r.request_model = Some(v.as_string()),
-            "gen_ai.response.model" => r.response_model = Some(v.as_string()),
-            "gen_ai.response.id" => r.response_id = Some(v.as_string()),
-            "gen_ai.response.finish_reasons" => r.finish_reasons = v.as_list(),
+            "gen_ai.request.model" => r.request_model = Some(v.into_string()),
+            "gen_ai.response.model" => r.response_model = Some(v.into_string()),
+            "gen_ai.response.id" => r.response_id = Some(v.into_string()),
+            "gen_ai.response.finish_reasons" => r.finish_reasons = v.into_list(),
             "gen_ai.response.time_to_first_chunk" => r.time_to_first_token_s = v.as_f64(),
             "aitrace.time_to_first_token_ms" => {
                 r.time_to_first_token_s = v.as_f64().map(|ms| ms / 1000.0)
@@ -197,7 +197,7 @@ impl Filing<'_> {
             "gen_ai.request.top_k" => r.params.top_k = v.as_f64(),
             "gen_ai.request.frequency_penalty" => r.params.frequency_penalty = v.as_f64(),
             "gen_ai.request.presence_penalty" => r.params.presence_penalty = v.as_f64(),
-            "gen_ai.request.stop_sequences" => r.params.stop_sequences = v.as_list(),
+            "gen_ai.request.stop_sequences" => r.params.stop_sequences = v.into_list(),
             "gen_ai.request.seed" => r.params.seed = v.as_i64(),
             "gen_ai.request.choice.count" => r.params.choice_count = v.as_u64(),
             "gen_ai.request.stream" => r.params.stream = v.as_bool(),
@@ -222,53 +222,55 @@ impl Filing<'_> {
                     r.cost = Some(crate::record::Cost::usd(total));
                 }
             }
-            INPUT | "gen_ai.input.messages" | "gen_ai.prompt" => r.input = Some(v.to_json_parsed()),
+            INPUT | "gen_ai.input.messages" | "gen_ai.prompt" => {
+                r.input = Some(v.into_json_parsed())
+            }
             OUTPUT | "gen_ai.output.messages" | "gen_ai.completion" => {
-                r.output = Some(v.to_json_parsed())
+                r.output = Some(v.into_json_parsed())
             }
-            "gen_ai.system_instructions" => r.system_instructions = Some(v.to_json_parsed()),
-            "gen_ai.tool.definitions" => r.tool_definitions = Some(v.to_json_parsed()),
-            "gen_ai.tool.name" => tool(r).name = Some(v.as_string()),
-            "gen_ai.tool.call.id" => tool(r).call_id = Some(v.as_string()),
-            "gen_ai.tool.type" => tool(r).tool_type = Some(v.as_string()),
-            "gen_ai.tool.description" => tool(r).description = Some(v.as_string()),
-            "gen_ai.tool.call.arguments" => tool(r).arguments = Some(v.to_json_parsed()),
-            "gen_ai.tool.call.result" => tool(r).result = Some(v.to_json_parsed()),
-            "gen_ai.agent.id" => agent(r).id = Some(v.as_string()),
-            "gen_ai.agent.name" => agent(r).name = Some(v.as_string()),
-            "gen_ai.agent.description" => agent(r).description = Some(v.as_string()),
-            "gen_ai.agent.version" => agent(r).version = Some(v.as_string()),
+            "gen_ai.system_instructions" => r.system_instructions = Some(v.into_json_parsed()),
+            "gen_ai.tool.definitions" => r.tool_definitions = Some(v.into_json_parsed()),
+            "gen_ai.tool.name" => tool(r).name = Some(v.into_string()),
+            "gen_ai.tool.call.id" => tool(r).call_id = Some(v.into_string()),
+            "gen_ai.tool.type" => tool(r).tool_type = Some(v.into_string()),
+            "gen_ai.tool.description" => tool(r).description = Some(v.into_string()),
+            "gen_ai.tool.call.arguments" => tool(r).arguments = Some(v.into_json_parsed()),
+            "gen_ai.tool.call.result" => tool(r).result = Some(v.into_json_parsed()),
+            "gen_ai.agent.id" => agent(r).id = Some(v.into_string()),
+            "gen_ai.agent.name" => agent(r).name = Some(v.into_string()),
+            "gen_ai.agent.description" => agent(r).description = Some(v.into_string()),
+            "gen_ai.agent.version" => agent(r).version = Some(v.into_string()),
             "gen_ai.conversation.id" | SESSION_ID | "aitrace.session_id" => {
-                r.session_id = Some(v.as_string())
+                r.session_id = Some(v.into_string())
             }
-            USER_ID | "aitrace.user_id" => r.user_id = Some(v.as_string()),
+            USER_ID | "aitrace.user_id" => r.user_id = Some(v.into_string()),
             TAGS => {
-                for t in v.as_list() {
+                for t in v.into_list() {
                     if !r.tags.contains(&t) {
                         r.tags.push(t);
                     }
                 }
             }
             ATTEMPT => r.attempt = v.as_u64().and_then(|a| u32::try_from(a).ok()),
-            "error.type" => set_error(r, None, Some(v.as_string())),
-            "error.message" | "aitrace.error" => set_error(r, Some(v.as_string()), None),
-            "otel.status_code" => match v.as_string().to_ascii_lowercase().as_str() {
+            "error.type" => set_error(r, None, Some(v.into_string())),
+            "error.message" | "aitrace.error" => set_error(r, Some(v.into_string()), None),
+            "otel.status_code" => match v.into_string().to_ascii_lowercase().as_str() {
                 "error" => set_error(r, None, None),
                 "ok" => r.status = Status::Ok,
                 _ => {}
             },
             "otel.status_description" => {
                 if r.status.is_error() {
-                    set_error(r, Some(v.as_string()), None)
+                    set_error(r, Some(v.into_string()), None)
                 } else {
-                    r.attributes.insert(name.to_string(), v.to_json());
+                    r.attributes.insert(name.to_string(), v.into_json());
                 }
             }
             _ => {
                 if let Some(key) = name.strip_prefix(METADATA_PREFIX) {
-                    r.metadata.insert(key.to_string(), v.to_json_parsed());
+                    r.metadata.insert(key.to_string(), v.into_json_parsed());
                 } else {
-                    r.attributes.insert(name.to_string(), v.to_json());
+                    r.attributes.insert(name.to_string(), v.into_json());
                 }
             }
         }
