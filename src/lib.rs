@@ -1,6 +1,7 @@
 //! **aitrace** traces AI applications (agents, LLM calls, tool calls, embeddings, speech) built on
 //! `tracing`, and ships the traces to the backends you pick: the console and JSONL files out of the
-//! box; Langfuse, Braintrust and any OpenTelemetry backend through exporter crates as they land.
+//! box; any OpenTelemetry backend with the `otel` feature; Langfuse and Braintrust through exporter
+//! crates as they land.
 //!
 //! ```no_run
 //! use aitrace::{agent_span, generation_span, AiSpanExt, ChatMessage, Usage};
@@ -26,3 +27,7 @@
 #![deny(unsafe_code)]
 
 pub use aitrace_core::*;
+
+/// The OpenTelemetry exporter (feature `otel`).
+#[cfg(feature = "otel")]
+pub use aitrace_otel as otel;

@@ -1,0 +1,317 @@
+//! [`OtelExporter`]: runs the mapping on aitrace's worker thread and hands the spans to any
+//! `opentelemetry_sdk` [`SpanExporter`] — by default OTLP over HTTP/protobuf with a blocking client.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use aitrace_core::{ConfigError, ExportError, Exporter, SpanRecord};
+use opentelemetry::KeyValue;
+use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
+use opentelemetry_sdk::error::OTelSdkError;
+use opentelemetry_sdk::trace::SpanExporter;
+use opentelemetry_sdk::Resource;
+
+use crate::mapping::{to_span_data, Dialect, MappingOptions};
+use crate::openinference::OpenInference;
+
+/// Exports aitrace spans through an OpenTelemetry `SpanExporter`.
+pub struct OtelExporter<E = opentelemetry_otlp::SpanExporter> {
+    inner: E,
+    options: MappingOptions,
+    dialects: Vec<Box<dyn Dialect>>,
+    name: String,
+}
+
+impl<E: fmt::Debug> fmt::Debug for OtelExporter<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtelExporter")
+            .field("inner", &self.inner)
+            .field("options", &self.options)
+            .field("dialects", &self.dialects.len())
+            .finish()
+    }
+}
+
+/// Settings of an [`OtelExporter`]; every one has an `OTEL_*` environment default.
+pub struct OtelExporterBuilder {
+    endpoint: Option<String>,
+    headers: HashMap<String, String>,
+    timeout: Option<Duration>,
+    resource: Option<Resource>,
+    resource_attributes: Vec<KeyValue>,
+    options: MappingOptions,
+    openinference: bool,
+    dialects: Vec<Box<dyn Dialect>>,
+    name: String,
+}
+
+impl fmt::Debug for OtelExporterBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtelExporterBuilder")
+            .field("endpoint", &self.endpoint)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("timeout", &self.timeout)
+            .field("options", &self.options)
+            .field("openinference", &self.openinference)
+            .finish()
+    }
+}
+
+impl Default for OtelExporterBuilder {
+    fn default() -> Self {
+        OtelExporterBuilder {
+            endpoint: None,
+            headers: HashMap::new(),
+            timeout: None,
+            resource: None,
+            resource_attributes: Vec::new(),
+            options: MappingOptions::default(),
+            openinference: false,
+            dialects: Vec::new(),
+            name: "otel".to_string(),
+        }
+    }
+}
+
+impl OtelExporterBuilder {
+    /// The full OTLP/HTTP traces URL (`http://localhost:4318/v1/traces`). Default:
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, else `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces`, else
+    /// `http://localhost:4318/v1/traces`.
+    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+        self.endpoint = Some(url.into());
+        self
+    }
+    /// Adds a request header (also from `OTEL_EXPORTER_OTLP_HEADERS`).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.insert(name.into(), value.into());
+        self
+    }
+    /// Per-request timeout (default `OTEL_EXPORTER_OTLP_TIMEOUT`, else 10 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+    /// Replaces the resource (default: `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` and the SDK's
+    /// detectors).
+    pub fn resource(mut self, resource: Resource) -> Self {
+        self.resource = Some(resource);
+        self
+    }
+    /// Adds a resource attribute (e.g. `openinference.project.name` to pick a Phoenix project).
+    pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.resource_attributes
+            .push(KeyValue::new(key.into(), value.into()));
+        self
+    }
+    /// Whether message contents, tool arguments/results and documents are sent (default true).
+    pub fn capture_content(mut self, on: bool) -> Self {
+        self.options.capture_content = on;
+        self
+    }
+    /// Whether span names follow the conventions (`chat gpt-4o`) or keep the span's own name.
+    pub fn semconv_span_names(mut self, on: bool) -> Self {
+        self.options.semconv_span_names = on;
+        self
+    }
+    /// Adds the OpenInference attributes Phoenix and Arize read natively.
+    pub fn openinference(mut self, on: bool) -> Self {
+        self.openinference = on;
+        self
+    }
+    /// Adds a vendor dialect.
+    pub fn dialect(mut self, dialect: impl Dialect) -> Self {
+        self.dialects.push(Box::new(dialect));
+        self
+    }
+    /// The exporter's name in stats and metadata routing (default `otel`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    fn resolved_resource(&mut self) -> Resource {
+        let base = self
+            .resource
+            .take()
+            .unwrap_or_else(|| Resource::builder().build());
+        if self.resource_attributes.is_empty() {
+            return base;
+        }
+        let mut attrs: Vec<KeyValue> = base
+            .iter()
+            .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+            .collect();
+        attrs.append(&mut self.resource_attributes);
+        Resource::builder_empty().with_attributes(attrs).build()
+    }
+
+    fn finish<E: SpanExporter>(mut self, mut inner: E) -> OtelExporter<E> {
+        inner.set_resource(&self.resolved_resource());
+        let mut dialects = Vec::new();
+        if self.openinference {
+            dialects.push(Box::new(OpenInference {
+                capture_content: self.options.capture_content,
+            }) as Box<dyn Dialect>);
+        }
+        dialects.append(&mut self.dialects);
+        OtelExporter {
+            inner,
+            options: self.options,
+            dialects,
+            name: self.name,
+        }
+    }
+
+    /// Builds the OTLP/HTTP (protobuf) exporter. Invalid endpoints and unsupported protocols are errors
+    /// here, not at the first export.
+    pub fn build(self) -> Result<OtelExporter, ConfigError> {
+        if let Ok(p) = std::env::var("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+            .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL"))
+        {
+            if p.trim() != "http/protobuf" && !p.trim().is_empty() {
+                return Err(ConfigError::new(
+                    "OTEL_EXPORTER_OTLP_PROTOCOL",
+                    format!("{p:?} is not supported; aitrace-otel sends http/protobuf"),
+                ));
+            }
+        }
+        let mut b = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_protocol(Protocol::HttpBinary)
+            .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled());
+        if let Some(url) = &self.endpoint {
+            validate_url(url)?;
+            b = b.with_endpoint(url.clone());
+        } else if let Ok(url) = std::env::var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT"))
+        {
+            validate_url(&url)
+                .map_err(|e| ConfigError::new("OTEL_EXPORTER_OTLP_ENDPOINT", e.message))?;
+        }
+        if !self.headers.is_empty() {
+            b = b.with_headers(self.headers.clone());
+        }
+        if let Some(t) = self.timeout {
+            b = b.with_timeout(t);
+        }
+        let inner = b.build().map_err(|e| {
+            ConfigError::new("endpoint", format!("cannot build the OTLP exporter: {e}"))
+        })?;
+        Ok(self.finish(inner))
+    }
+
+    /// Uses any `SpanExporter` instead of OTLP/HTTP (an in-memory one in tests, gRPC, a vendor's).
+    pub fn build_with<E: SpanExporter>(self, exporter: E) -> OtelExporter<E> {
+        self.finish(exporter)
+    }
+}
+
+fn validate_url(url: &str) -> Result<(), ConfigError> {
+    let ok = (url.starts_with("http://") || url.starts_with("https://"))
+        && url
+            .split("://")
+            .nth(1)
+            .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            "endpoint",
+            format!("{url:?} is not an http(s) URL"),
+        ))
+    }
+}
+
+impl OtelExporter {
+    /// Settings to adjust before building.
+    pub fn builder() -> OtelExporterBuilder {
+        OtelExporterBuilder::default()
+    }
+
+    /// OTLP/HTTP to the endpoint, headers and resource of the standard `OTEL_*` variables.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        OtelExporterBuilder::default().build()
+    }
+}
+
+/// Maps the SDK's error to retryable or not. The OTLP exporter reports HTTP failures as
+/// "... status code: N" and connection failures as "network error".
+pub fn classify(e: OTelSdkError) -> ExportError {
+    match e {
+        OTelSdkError::Timeout(d) => ExportError::retryable(format!("export timed out after {d:?}")),
+        OTelSdkError::AlreadyShutdown => {
+            ExportError::fatal("the OpenTelemetry exporter was shut down")
+        }
+        OTelSdkError::InternalFailure(msg) => {
+            let status = msg
+                .rsplit("status code: ")
+                .next()
+                .filter(|_| msg.contains("status code: "))
+                .and_then(|s| s.trim().split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|s| s.parse::<u16>().ok());
+            let retryable = match status {
+                Some(code) => code == 408 || code == 429 || code >= 500,
+                None => {
+                    msg.contains("network error") || msg.to_ascii_lowercase().contains("timed out")
+                }
+            };
+            if retryable {
+                ExportError::retryable(msg)
+            } else {
+                ExportError::fatal(msg)
+            }
+        }
+    }
+}
+
+impl<E: SpanExporter + 'static> Exporter for OtelExporter<E> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
+        let spans = batch
+            .iter()
+            .map(|r| to_span_data(r, &self.options, &self.dialects))
+            .collect();
+        futures_executor::block_on(self.inner.export(spans)).map_err(classify)
+    }
+
+    fn flush(&mut self) -> Result<(), ExportError> {
+        self.inner.force_flush().map_err(classify)
+    }
+
+    fn shutdown(&mut self) -> Result<(), ExportError> {
+        self.inner.shutdown().map_err(classify)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_errors_are_classified() {
+        let f = |m: &str| classify(OTelSdkError::InternalFailure(m.into())).retryable;
+        assert!(f("HTTP export failed with status code: 503"));
+        assert!(f("HTTP export failed with status code: 429"));
+        assert!(f("HTTP export failed: network error"));
+        assert!(!f("HTTP export failed with status code: 401"));
+        assert!(!f("HTTP export failed with status code: 400"));
+        assert!(classify(OTelSdkError::Timeout(Duration::from_secs(1))).retryable);
+        assert!(!classify(OTelSdkError::AlreadyShutdown).retryable);
+    }
+
+    #[test]
+    fn bad_endpoints_fail_at_build_time() {
+        for bad in ["localhost:4318", "ftp://x", "http://", "not a url"] {
+            let err = OtelExporter::builder().endpoint(bad).build().unwrap_err();
+            assert_eq!(err.setting, "endpoint", "{bad}");
+        }
+        assert!(OtelExporter::builder()
+            .endpoint("http://127.0.0.1:4318/v1/traces")
+            .build()
+            .is_ok());
+    }
+}

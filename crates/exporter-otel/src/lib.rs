@@ -1,0 +1,54 @@
+//! OpenTelemetry exporter for [aitrace](https://docs.rs/aitrace): AI spans in the latest OTel GenAI
+//! semantic conventions (`chat {model}` CLIENT spans with `gen_ai.provider.name`, `gen_ai.usage.*`,
+//! `gen_ai.input.messages` ...), sent over OTLP/HTTP (protobuf, blocking client: no async runtime
+//! needed) or through any `opentelemetry_sdk` `SpanExporter`.
+//!
+//! ```no_run
+//! // With the facade: aitrace::builder() and aitrace::otel::OtelExporter (feature "otel").
+//! let guard = aitrace_core::builder()
+//!     .exporter(aitrace_otel::OtelExporter::builder()
+//!         .endpoint("http://127.0.0.1:6006/v1/traces")   // e.g. Arize Phoenix
+//!         .resource_attribute("openinference.project.name", "my-app")
+//!         .openinference(true)
+//!         .build()?)
+//!     .install()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! It runs as an aitrace pipeline exporter: aitrace's queue, batching, retry and stats; the SDK
+//! exporter is called on aitrace's worker thread (its own retries are turned off so one policy
+//! applies).
+//!
+//! # Mapping rules
+//! - Span names `{operation} {target}`: `chat gpt-4o`, `embeddings text-embedding-3-small`,
+//!   `execute_tool search`, `invoke_agent planner`, `retrieval kb`, `invoke_workflow ingest`; other
+//!   kinds keep their own name. The span's own name is always in `aitrace.span.name`.
+//! - Kinds: CLIENT for model, embedding, retrieval, rerank, speech calls and fallback attempts;
+//!   INTERNAL for agents, tools, workflows, steps.
+//! - `gen_ai.usage.*` only on billable spans, so steps, chunks, attempts and wrappers never repeat
+//!   usage (`input_tokens` includes cached tokens, as the conventions say).
+//! - Content (`gen_ai.input.messages`, `gen_ai.output.messages`, `gen_ai.system_instructions`,
+//!   `gen_ai.tool.definitions`, `gen_ai.tool.call.arguments/result`, `gen_ai.retrieval.documents`) as
+//!   JSON strings in the `role` + `parts` shape; off with `capture_content(false)`. Plain-text input or
+//!   output of a generation or agent becomes one user / assistant message. The deprecated
+//!   `gen_ai.system`, `gen_ai.prompt` and `gen_ai.completion` are never written.
+//! - `error.type` and the span status on failures; `aitrace.fallback.attempt` on each try of a fallback;
+//!   `aitrace.billable`, `aitrace.span.kind`, `user.id`, `aitrace.tags`, `aitrace.metadata.<key>`.
+//! - [`OpenInference`] (`.openinference(true)`) adds `openinference.span.kind`, `llm.*`,
+//!   `input.value`/`output.value` for Phoenix and Arize. Other vendors plug in a [`Dialect`].
+//!
+//! # Sharing a trace with `tracing-opentelemetry`
+//! Enable aitrace's `tracing-opentelemetry` feature and add the aitrace layer *before* the
+//! `tracing-opentelemetry` layer (`registry().with(aitrace_layer).with(otel_layer)`): aitrace records
+//! then carry the same trace and span ids as your own OTel spans, including spans that are never
+//! entered, so both exports form one trace. The other order works too, except that a never-entered
+//! AI span keeps aitrace's own span id.
+#![deny(unsafe_code)]
+
+mod exporter;
+pub mod mapping;
+mod openinference;
+
+pub use exporter::{classify, OtelExporter, OtelExporterBuilder};
+pub use mapping::{to_span_data, Dialect, MappingOptions};
+pub use openinference::{openinference_kind, OpenInference};

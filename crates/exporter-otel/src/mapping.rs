@@ -1,0 +1,444 @@
+//! Pure mapping: [`SpanRecord`] → OpenTelemetry [`SpanData`] in the GenAI semantic conventions.
+//!
+//! No I/O here, so every rule is unit-tested. Vendor dialects (OpenInference, Langfuse) add attributes
+//! on top through [`Dialect`]; the GenAI mapping itself never depends on a vendor.
+
+use std::borrow::Cow;
+
+use aitrace_core::{messages_from_value, SpanKind as Kind, SpanRecord, Status as AiStatus};
+use opentelemetry::trace::{
+    Event, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
+};
+use opentelemetry::{Array, InstrumentationScope, KeyValue, StringValue, Value};
+use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+use serde_json::Value as Json;
+
+/// Adds vendor-specific attributes to a converted span (e.g. OpenInference for Phoenix, the Langfuse
+/// observation type). Runs after the GenAI mapping, on the worker thread.
+pub trait Dialect: Send + Sync + 'static {
+    /// Appends attributes for `record` to `attributes` (which already hold the GenAI ones).
+    fn extend(&self, record: &SpanRecord, attributes: &mut Vec<KeyValue>);
+}
+
+/// What the mapping includes.
+#[derive(Debug, Clone)]
+pub struct MappingOptions {
+    /// Send message contents, tool arguments/results and retrieval documents (default true). The
+    /// conventions make content opt-in for instrumentations; aitrace records it only when you set it,
+    /// so it is on here and this switch turns it off for an exporter.
+    pub capture_content: bool,
+    /// Use the `chat {model}`-style names of the conventions (default true); the span's own name is
+    /// kept in `aitrace.span.name`. When false the span's own name is used.
+    pub semconv_span_names: bool,
+}
+
+impl Default for MappingOptions {
+    fn default() -> Self {
+        MappingOptions {
+            capture_content: true,
+            semconv_span_names: true,
+        }
+    }
+}
+
+/// Attribute names that are deprecated in the conventions and never written.
+pub const DEPRECATED_ATTRIBUTES: &[&str] = &[
+    "gen_ai.system",
+    "gen_ai.prompt",
+    "gen_ai.completion",
+    "gen_ai.usage.prompt_tokens",
+    "gen_ai.usage.completion_tokens",
+];
+
+/// The instrumentation scope of every span aitrace exports.
+pub fn scope() -> InstrumentationScope {
+    static SCOPE: std::sync::OnceLock<InstrumentationScope> = std::sync::OnceLock::new();
+    SCOPE
+        .get_or_init(|| {
+            InstrumentationScope::builder("aitrace")
+                .with_version(env!("CARGO_PKG_VERSION"))
+                .build()
+        })
+        .clone()
+}
+
+/// The `gen_ai.operation.name` of a record: as recorded, else the kind's default.
+pub fn operation_name(r: &SpanRecord) -> Option<&str> {
+    r.operation.as_deref().or(r.kind.default_operation())
+}
+
+fn attr_str<'a>(r: &'a SpanRecord, key: &str) -> Option<&'a str> {
+    r.attributes.get(key).and_then(Json::as_str)
+}
+
+/// The span name the conventions ask for: `{operation} {target}` (`chat gpt-4o`, `execute_tool search`,
+/// `invoke_agent planner`), or the span's own name for kinds the conventions don't cover.
+pub fn span_name(r: &SpanRecord) -> String {
+    let target = match r.kind {
+        Kind::ModelGeneration | Kind::Embedding => {
+            r.request_model.as_deref().or(r.response_model.as_deref())
+        }
+        Kind::ToolCall | Kind::McpToolCall => r.tool.as_ref().and_then(|t| t.name.as_deref()),
+        Kind::AgentRun => r.agent.as_ref().and_then(|a| a.name.as_deref()),
+        Kind::Retrieval => attr_str(r, "gen_ai.data_source.id"),
+        Kind::WorkflowRun => attr_str(r, "gen_ai.workflow.name"),
+        _ => return r.name.clone(),
+    };
+    let op = operation_name(r).unwrap_or(r.name.as_str());
+    match target {
+        Some(t) if !t.is_empty() => format!("{op} {t}"),
+        _ => op.to_string(),
+    }
+}
+
+/// CLIENT for calls to a model or store, INTERNAL for in-process work (agents, tools, workflows).
+pub fn span_kind(r: &SpanRecord) -> SpanKind {
+    match r.kind {
+        Kind::ModelGeneration
+        | Kind::Embedding
+        | Kind::Retrieval
+        | Kind::Rerank
+        | Kind::SpeechToText
+        | Kind::TextToSpeech
+        | Kind::FallbackAttempt => SpanKind::Client,
+        _ => SpanKind::Internal,
+    }
+}
+
+fn json_string(v: &Json) -> String {
+    match v {
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A JSON value as the closest OTel attribute value: scalars as themselves, arrays of strings as
+/// string arrays, everything else as a JSON string.
+pub fn json_to_value(v: &Json) -> Value {
+    match v {
+        Json::Bool(b) => Value::Bool(*b),
+        Json::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Value::I64(i),
+            (None, Some(f)) => Value::F64(f),
+            _ => Value::String(n.to_string().into()),
+        },
+        Json::String(s) => Value::String(s.clone().into()),
+        Json::Array(items) if !items.is_empty() && items.iter().all(Json::is_string) => {
+            Value::Array(Array::String(
+                items
+                    .iter()
+                    .filter_map(Json::as_str)
+                    .map(|s| StringValue::from(s.to_string()))
+                    .collect(),
+            ))
+        }
+        other => Value::String(other.to_string().into()),
+    }
+}
+
+fn strings(items: &[String]) -> Value {
+    Value::Array(Array::String(
+        items.iter().map(|s| StringValue::from(s.clone())).collect(),
+    ))
+}
+
+/// Input as GenAI messages: messages as they are; for generations and agents, plain text becomes one
+/// message (so Thread views have something to show); anything else is not a message list.
+fn as_messages(v: &Json, r: &SpanRecord, role: &str) -> Option<Json> {
+    if messages_from_value(v).is_some() {
+        return Some(v.clone());
+    }
+    match (v, r.kind) {
+        (Json::String(text), Kind::ModelGeneration | Kind::AgentRun) => {
+            let mut msg =
+                serde_json::json!({"role": role, "parts": [{"type": "text", "content": text}]});
+            if role == "assistant" {
+                let reason = r
+                    .finish_reasons
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or("stop");
+                msg["finish_reason"] = Json::from(reason);
+            }
+            Some(Json::Array(vec![msg]))
+        }
+        _ => None,
+    }
+}
+
+/// The GenAI attributes of a record.
+pub fn attributes(r: &SpanRecord, options: &MappingOptions) -> Vec<KeyValue> {
+    let mut a: Vec<KeyValue> = Vec::with_capacity(24 + r.attributes.len());
+    let mut put = |k: &'static str, v: Value| a.push(KeyValue::new(k, v));
+    if let Some(op) = operation_name(r) {
+        put(
+            "gen_ai.operation.name",
+            Value::String(op.to_string().into()),
+        );
+    }
+    if let Some(p) = &r.provider {
+        put("gen_ai.provider.name", Value::String(p.clone().into()));
+    }
+    if let Some(m) = &r.request_model {
+        put("gen_ai.request.model", Value::String(m.clone().into()));
+    }
+    if let Some(m) = &r.response_model {
+        put("gen_ai.response.model", Value::String(m.clone().into()));
+    }
+    if let Some(id) = &r.response_id {
+        put("gen_ai.response.id", Value::String(id.clone().into()));
+    }
+    if !r.finish_reasons.is_empty() {
+        put("gen_ai.response.finish_reasons", strings(&r.finish_reasons));
+    }
+    if let Some(t) = r.time_to_first_token_s {
+        put("gen_ai.response.time_to_first_chunk", Value::F64(t));
+    }
+    let p = &r.params;
+    if let Some(v) = p.temperature {
+        put("gen_ai.request.temperature", Value::F64(v));
+    }
+    if let Some(v) = p.max_tokens {
+        put("gen_ai.request.max_tokens", Value::I64(v as i64));
+    }
+    if let Some(v) = p.top_p {
+        put("gen_ai.request.top_p", Value::F64(v));
+    }
+    if let Some(v) = p.top_k {
+        put("gen_ai.request.top_k", Value::F64(v));
+    }
+    if let Some(v) = p.frequency_penalty {
+        put("gen_ai.request.frequency_penalty", Value::F64(v));
+    }
+    if let Some(v) = p.presence_penalty {
+        put("gen_ai.request.presence_penalty", Value::F64(v));
+    }
+    if !p.stop_sequences.is_empty() {
+        put("gen_ai.request.stop_sequences", strings(&p.stop_sequences));
+    }
+    if let Some(v) = p.seed {
+        put("gen_ai.request.seed", Value::I64(v));
+    }
+    if let Some(v) = p.choice_count.filter(|c| *c != 1) {
+        put("gen_ai.request.choice.count", Value::I64(v as i64));
+    }
+    if let Some(v) = p.stream {
+        put("gen_ai.request.stream", Value::Bool(v));
+    }
+    // Usage only where it is billed: backends sum these over spans.
+    if let Some(u) = r.billable_usage() {
+        let counts = [
+            ("gen_ai.usage.input_tokens", u.input_tokens),
+            ("gen_ai.usage.output_tokens", u.output_tokens),
+            (
+                "gen_ai.usage.cache_read.input_tokens",
+                u.cache_read_input_tokens,
+            ),
+            (
+                "gen_ai.usage.cache_creation.input_tokens",
+                u.cache_creation_input_tokens,
+            ),
+            ("gen_ai.usage.reasoning.output_tokens", u.reasoning_tokens),
+        ];
+        for (k, v) in counts {
+            if let Some(v) = v {
+                put(k, Value::I64(v as i64));
+            }
+        }
+    }
+    if let Some(s) = &r.session_id {
+        put("gen_ai.conversation.id", Value::String(s.clone().into()));
+    }
+    if let Some(agent) = &r.agent {
+        for (k, v) in [
+            ("gen_ai.agent.id", &agent.id),
+            ("gen_ai.agent.name", &agent.name),
+            ("gen_ai.agent.description", &agent.description),
+            ("gen_ai.agent.version", &agent.version),
+        ] {
+            if let Some(v) = v {
+                put(k, Value::String(v.clone().into()));
+            }
+        }
+    }
+    if let Some(tool) = &r.tool {
+        for (k, v) in [
+            ("gen_ai.tool.name", &tool.name),
+            ("gen_ai.tool.call.id", &tool.call_id),
+            ("gen_ai.tool.type", &tool.tool_type),
+            ("gen_ai.tool.description", &tool.description),
+        ] {
+            if let Some(v) = v {
+                put(k, Value::String(v.clone().into()));
+            }
+        }
+        if options.capture_content {
+            if let Some(v) = &tool.arguments {
+                put(
+                    "gen_ai.tool.call.arguments",
+                    Value::String(json_string(v).into()),
+                );
+            }
+            if let Some(v) = &tool.result {
+                put(
+                    "gen_ai.tool.call.result",
+                    Value::String(json_string(v).into()),
+                );
+            }
+        }
+    }
+    if options.capture_content {
+        if let Some(input) = &r.input {
+            match as_messages(input, r, "user") {
+                Some(m) => put("gen_ai.input.messages", Value::String(m.to_string().into())),
+                None => put("aitrace.input", Value::String(json_string(input).into())),
+            }
+        }
+        if let Some(output) = &r.output {
+            match (as_messages(output, r, "assistant"), r.kind) {
+                (Some(m), _) => put(
+                    "gen_ai.output.messages",
+                    Value::String(m.to_string().into()),
+                ),
+                (None, Kind::Retrieval) => put(
+                    "gen_ai.retrieval.documents",
+                    Value::String(output.to_string().into()),
+                ),
+                (None, _) => put("aitrace.output", Value::String(json_string(output).into())),
+            }
+        }
+        if let Some(v) = &r.system_instructions {
+            put(
+                "gen_ai.system_instructions",
+                Value::String(v.to_string().into()),
+            );
+        }
+        if let Some(v) = &r.tool_definitions {
+            put(
+                "gen_ai.tool.definitions",
+                Value::String(v.to_string().into()),
+            );
+        }
+    }
+    if r.kind == Kind::Embedding {
+        if let Some(input) = &r.input {
+            let count = input.as_array().map_or(1, Vec::len);
+            put("aitrace.embeddings.input_count", Value::I64(count as i64));
+        }
+    }
+    if let AiStatus::Error { error_type, .. } = &r.status {
+        let t = error_type.clone().unwrap_or_else(|| "_OTHER".to_string());
+        put("error.type", Value::String(t.into()));
+    }
+    put("aitrace.span.kind", Value::String(r.kind.as_str().into()));
+    put("aitrace.billable", Value::Bool(r.billable));
+    if options.semconv_span_names {
+        put("aitrace.span.name", Value::String(r.name.clone().into()));
+    }
+    if let Some(attempt) = r.attempt {
+        put("aitrace.fallback.attempt", Value::I64(attempt.into()));
+    }
+    if let Some(u) = &r.user_id {
+        put("user.id", Value::String(u.clone().into()));
+    }
+    if !r.tags.is_empty() {
+        put("aitrace.tags", strings(&r.tags));
+    }
+    if let Some(cost) = r.cost.as_ref().filter(|_| r.billable) {
+        if let Some(total) = cost.total() {
+            put("aitrace.cost.total", Value::F64(total));
+            put(
+                "aitrace.cost.currency",
+                Value::String(cost.currency.clone().into()),
+            );
+        }
+    }
+    for (k, v) in r.metadata_for("otel") {
+        a.push(KeyValue::new(
+            format!("aitrace.metadata.{k}"),
+            json_to_value(&v),
+        ));
+    }
+    for (k, v) in &r.attributes {
+        if DEPRECATED_ATTRIBUTES.contains(&k.as_str()) || k.starts_with("otel.") {
+            continue;
+        }
+        a.push(KeyValue::new(k.clone(), json_to_value(v)));
+    }
+    a
+}
+
+/// Converts one record, with `dialects` adding their attributes.
+pub fn to_span_data(
+    r: &SpanRecord,
+    options: &MappingOptions,
+    dialects: &[Box<dyn Dialect>],
+) -> SpanData {
+    let mut attributes = attributes(r, options);
+    for d in dialects {
+        d.extend(r, &mut attributes);
+    }
+    let status = match &r.status {
+        AiStatus::Unset => Status::Unset,
+        AiStatus::Ok => Status::Ok,
+        AiStatus::Error {
+            message,
+            error_type,
+        } => Status::error(if message.is_empty() {
+            error_type.clone().unwrap_or_default()
+        } else {
+            message.clone()
+        }),
+    };
+    let mut events = SpanEvents::default();
+    events.dropped_count = r.dropped_events;
+    events.events = r
+        .events
+        .iter()
+        .map(|e| {
+            let mut attrs = vec![KeyValue::new("level", e.level.clone())];
+            if !e.target.is_empty() {
+                attrs.push(KeyValue::new("target", e.target.clone()));
+            }
+            attrs.extend(
+                e.attributes
+                    .iter()
+                    .map(|(k, v)| KeyValue::new(k.clone(), json_to_value(v))),
+            );
+            Event::new(
+                e.name.clone(),
+                std::time::UNIX_EPOCH + std::time::Duration::from_nanos(e.time_unix_nano),
+                attrs,
+                0,
+            )
+        })
+        .collect();
+    let name: Cow<'static, str> = if options.semconv_span_names {
+        span_name(r).into()
+    } else {
+        r.name.clone().into()
+    };
+    SpanData {
+        span_context: SpanContext::new(
+            TraceId::from_bytes(r.trace_id.to_bytes()),
+            SpanId::from_bytes(r.span_id.to_bytes()),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::default(),
+        ),
+        parent_span_id: r
+            .parent_span_id
+            .map_or(SpanId::INVALID, |p| SpanId::from_bytes(p.to_bytes())),
+        parent_span_is_remote: r.parent_is_remote,
+        span_kind: span_kind(r),
+        name,
+        start_time: r.start_time(),
+        end_time: r.end_time(),
+        attributes,
+        dropped_attributes_count: 0,
+        events,
+        links: SpanLinks::default(),
+        status,
+        instrumentation_scope: scope(),
+    }
+}
