@@ -175,10 +175,24 @@ fn main() -> Result<(), Box<dyn Error>> {
         max_batch_age: Duration::from_millis(100),
         ..ExportConfig::default()
     };
-    let guard = aitrace::builder()
+    #[allow(unused_mut)]
+    let mut builder = aitrace::builder()
         .exporter_with_config(ConsoleExporter::stdout(), local.clone())
-        .exporter_with_config(JsonlExporter::create(jsonl_path)?, local)
-        .install()?;
+        .exporter_with_config(JsonlExporter::create(jsonl_path)?, local);
+    // With `--features otel` and the standard OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT set, the same
+    // trace also goes to that OpenTelemetry backend (this is how the Phoenix end-to-end test runs).
+    #[cfg(feature = "otel")]
+    if std::env::var_os("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some()
+        || std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
+    {
+        println!("also exporting over OTLP/HTTP (OTEL_EXPORTER_OTLP_* settings)");
+        builder = builder.exporter(
+            aitrace::otel::OtelExporter::builder()
+                .openinference(true)
+                .build()?,
+        );
+    }
+    let guard = builder.install()?;
 
     let answer = run_agent("Where is order #1042?")?;
 

@@ -1,92 +1,267 @@
-//! Project tasks: `cargo xtask ci` runs every check CI runs, in the order a failure is cheapest.
+//! Project tasks:
+//! - `cargo xtask ci`: every check CI runs, cheapest failure first (fmt, clippy, tests, docs,
+//!   quickstart, the Phoenix end-to-end test).
+//! - `cargo xtask e2e`: the end-to-end test against a real OpenTelemetry backend (Arize Phoenix).
+//! - `cargo xtask test`: the README's test command.
 
-use std::process::{Command, ExitCode};
-use std::time::Instant;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
 
 /// The test command the README gives; CI runs exactly this.
 const TEST_COMMAND: &[&str] = &["test", "--workspace", "--all-features"];
 
-struct Step {
-    name: &'static str,
-    args: Vec<&'static str>,
-    env: Vec<(&'static str, &'static str)>,
+/// Phoenix version the end-to-end test is pinned to (installed from PyPI into a cached venv).
+const PHOENIX_VERSION: &str = "20.26.1";
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()))
 }
 
-fn step(name: &'static str, args: &[&'static str]) -> Step {
-    Step {
-        name,
-        args: args.to_vec(),
-        env: Vec::new(),
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+fn run_cargo(name: &str, args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
+    println!("==> {name} (cargo {})", args.join(" "));
+    let started = Instant::now();
+    let mut cmd = cargo();
+    cmd.current_dir(root()).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let status = cmd
+        .status()
+        .map_err(|e| format!("{name}: cannot start cargo: {e}"))?;
+    if status.success() {
+        println!("<== {name} ok in {:.1}s", started.elapsed().as_secs_f64());
+        Ok(())
+    } else {
+        Err(format!("{name} failed ({status})"))
     }
 }
 
-fn ci_steps() -> Vec<Step> {
-    vec![
-        step("format", &["fmt", "--all", "--", "--check"]),
-        step(
+fn ci() -> Result<(), String> {
+    run_cargo("format", &["fmt", "--all", "--", "--check"], &[])?;
+    run_cargo(
+        "clippy",
+        &[
             "clippy",
-            &[
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--all-features",
-                "--",
-                "-D",
-                "warnings",
-            ],
-        ),
-        step("tests", TEST_COMMAND),
-        Step {
-            env: vec![("RUSTDOCFLAGS", "-D warnings")],
-            ..step(
-                "docs",
-                &["doc", "--workspace", "--all-features", "--no-deps"],
-            )
-        },
-        step("quickstart", &["run", "--quiet", "--example", "quickstart"]),
-    ]
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+    run_cargo("tests", TEST_COMMAND, &[])?;
+    run_cargo(
+        "docs",
+        &["doc", "--workspace", "--all-features", "--no-deps"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
+    run_cargo(
+        "quickstart",
+        &["run", "--quiet", "--example", "quickstart"],
+        &[],
+    )?;
+    e2e()
 }
 
-fn run(steps: Vec<Step>) -> ExitCode {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    for s in steps {
-        let started = Instant::now();
-        println!("==> {} (cargo {})", s.name, s.args.join(" "));
-        let mut cmd = Command::new(&cargo);
-        cmd.args(&s.args);
-        for (k, v) in &s.env {
-            cmd.env(k, v);
-        }
-        match cmd.status() {
-            Ok(status) if status.success() => {
-                println!(
-                    "<== {} ok in {:.1}s",
-                    s.name,
-                    started.elapsed().as_secs_f64()
-                );
-            }
-            Ok(status) => {
-                eprintln!("<== {} FAILED ({status})", s.name);
-                return ExitCode::FAILURE;
-            }
-            Err(e) => {
-                eprintln!("<== {} could not start cargo: {e}", s.name);
-                return ExitCode::FAILURE;
-            }
-        }
+/// Kills the backend when dropped, so it never outlives the task.
+struct Service {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
-    ExitCode::SUCCESS
+}
+
+impl Service {
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free loopback port: {e}"))
+}
+
+fn http_status(addr: &str, path: &str) -> Option<u16> {
+    let mut s = TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+fn install_phoenix(dir: &Path) -> Result<PathBuf, String> {
+    let venv = dir.join(format!("phoenix-{PHOENIX_VERSION}"));
+    let phoenix = venv.join("bin").join("phoenix");
+    if phoenix.exists() {
+        return Ok(phoenix);
+    }
+    println!(
+        "==> installing arize-phoenix=={PHOENIX_VERSION} into {}",
+        venv.display()
+    );
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let ok = Command::new(&python)
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .map_err(|e| format!("cannot run {python}: {e}"))?
+        .success();
+    if !ok {
+        return Err(format!("{python} -m venv failed"));
+    }
+    let ok = Command::new(venv.join("bin").join("pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .arg(format!("arize-phoenix=={PHOENIX_VERSION}"))
+        .status()
+        .map_err(|e| format!("cannot run pip: {e}"))?
+        .success();
+    if !ok || !phoenix.exists() {
+        let _ = std::fs::remove_dir_all(&venv);
+        return Err("pip install arize-phoenix failed".to_string());
+    }
+    Ok(phoenix)
+}
+
+fn start_phoenix(phoenix: &Path, dir: &Path) -> Result<(Service, String), String> {
+    let port = free_port()?;
+    let grpc_port = free_port()?;
+    let data = dir.join(format!("phoenix-data-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
+    let log = dir.join("phoenix.log");
+    let out = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+    let err = out.try_clone().map_err(|e| e.to_string())?;
+    let child = Command::new(phoenix)
+        .arg("serve")
+        .env("PHOENIX_HOST", "127.0.0.1")
+        .env("PHOENIX_PORT", port.to_string())
+        .env("PHOENIX_GRPC_PORT", grpc_port.to_string())
+        .env("PHOENIX_WORKING_DIR", &data)
+        .env("PHOENIX_TELEMETRY_ENABLED", "false")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| format!("cannot start phoenix: {e}"))?;
+    let mut service = Service { child, log };
+    let addr = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while http_status(&addr, "/healthz") != Some(200) {
+        if let Ok(Some(status)) = service.child.try_wait() {
+            return Err(format!(
+                "phoenix exited ({status}):\n{}",
+                service.log_tail()
+            ));
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "phoenix not healthy after 180 s:\n{}",
+                service.log_tail()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    println!("<== phoenix healthy on {addr}");
+    Ok((service, format!("http://{addr}")))
+}
+
+fn e2e() -> Result<(), String> {
+    let dir = root().join("target").join("e2e");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let phoenix = install_phoenix(&dir)?;
+    let (service, url) = start_phoenix(&phoenix, &dir)?;
+    let project = format!("aitrace-e2e-{}", std::process::id());
+    let jsonl = root().join("quickstart.jsonl");
+    let endpoint = format!("{url}/v1/traces");
+    let resource = format!("openinference.project.name={project}");
+    let result = run_cargo(
+        "quickstart over OTLP to Phoenix",
+        &[
+            "run",
+            "--quiet",
+            "--features",
+            "otel",
+            "--example",
+            "quickstart",
+        ],
+        &[
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &endpoint),
+            ("OTEL_SERVICE_NAME", "aitrace-quickstart"),
+            ("OTEL_RESOURCE_ATTRIBUTES", &resource),
+        ],
+    )
+    .and_then(|_| {
+        run_cargo(
+            "phoenix end-to-end test",
+            &[
+                "test",
+                "--features",
+                "otel",
+                "--test",
+                "phoenix_e2e",
+                "--",
+                "--ignored",
+            ],
+            &[
+                ("AITRACE_E2E_PHOENIX_URL", &url),
+                ("AITRACE_E2E_PROJECT", &project),
+                ("AITRACE_E2E_JSONL", &jsonl.to_string_lossy()),
+            ],
+        )
+    });
+    if result.is_err() {
+        eprintln!("phoenix log (last lines):\n{}", service.log_tail());
+    }
+    drop(service);
+    let _ = std::fs::remove_dir_all(dir.join(format!("phoenix-data-{}", std::process::id())));
+    result
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("ci") => run(ci_steps()),
-        Some("test") => run(vec![step("tests", TEST_COMMAND)]),
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("e2e") => e2e(),
+        Some("test") => run_cargo("tests", TEST_COMMAND, &[]),
         _ => {
-            eprintln!("usage: cargo xtask <ci|test>");
-            eprintln!("  ci    format check, clippy -D warnings, tests, docs (warnings denied), quickstart");
+            eprintln!("usage: cargo xtask <ci|e2e|test>");
+            eprintln!("  ci    fmt --check, clippy -D warnings, tests, docs (warnings denied), quickstart, e2e");
+            eprintln!("  e2e   install Arize Phoenix (PyPI), export the quickstart to it, check what it stored");
             eprintln!("  test  cargo {}", TEST_COMMAND.join(" "));
+            return ExitCode::FAILURE;
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
             ExitCode::FAILURE
         }
     }

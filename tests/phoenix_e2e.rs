@@ -1,0 +1,202 @@
+//! End to end against a real OpenTelemetry backend, Arize Phoenix: `cargo xtask e2e` installs Phoenix
+//! from PyPI, starts it on loopback, runs the quickstart with `--features otel` pointed at it, then runs
+//! this test, which compares what Phoenix stored with the JSONL file the same quickstart run wrote.
+//!
+//! Ignored in plain `cargo test` (it needs the running Phoenix); `cargo xtask ci` runs it through
+//! `cargo xtask e2e`.
+#![cfg(feature = "otel")]
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use aitrace::otel::openinference_kind;
+use aitrace::{SpanKind, SpanRecord};
+use serde_json::Value;
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} must be set: run `cargo xtask e2e`"))
+}
+
+/// A plain HTTP/1.1 GET on loopback (the test needs nothing more than this).
+fn get_json(base: &str, path: &str) -> Value {
+    let host = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = TcpStream::connect(host).expect("connect to Phoenix");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").expect("HTTP response");
+    assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = body.split_once("\r\n").expect("chunk size");
+        let n = usize::from_str_radix(size.trim(), 16).expect("hex chunk size");
+        if n == 0 {
+            return out;
+        }
+        out.push_str(&rest[..n]);
+        body = &rest[n + 2..];
+    }
+}
+
+fn phoenix_spans(base: &str, project: &str, want: usize) -> Vec<Value> {
+    // Phoenix ingests asynchronously: poll until every span arrived.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let page = get_json(base, &format!("/v1/projects/{project}/spans?limit=1000"));
+        let spans = page["data"].as_array().cloned().unwrap_or_default();
+        if spans.len() >= want || Instant::now() > deadline {
+            return spans;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+#[ignore = "needs a running Phoenix: run `cargo xtask e2e`"]
+fn phoenix_stores_the_quickstart_trace_as_we_recorded_it() {
+    let base = env("AITRACE_E2E_PHOENIX_URL");
+    let project = env("AITRACE_E2E_PROJECT");
+    let records: Vec<SpanRecord> =
+        aitrace::jsonl::read_jsonl(&std::fs::read_to_string(env("AITRACE_E2E_JSONL")).unwrap())
+            .unwrap();
+    assert!(
+        records.len() >= 10,
+        "the quickstart trace has every kind of span"
+    );
+    let spans = phoenix_spans(&base, &project, records.len());
+    assert_eq!(
+        spans.len(),
+        records.len(),
+        "Phoenix stored every span, no more"
+    );
+    let by_id: HashMap<&str, &Value> = spans
+        .iter()
+        .map(|s| (s["context"]["span_id"].as_str().unwrap(), s))
+        .collect();
+
+    let mut phoenix_prompt_tokens = 0;
+    let mut phoenix_completion_tokens = 0;
+    for r in &records {
+        let id = r.span_id.to_string();
+        let s = by_id
+            .get(id.as_str())
+            .unwrap_or_else(|| panic!("span {id} ({}) missing in Phoenix", r.name));
+        let a = &s["attributes"];
+        assert_eq!(
+            s["context"]["trace_id"],
+            r.trace_id.to_string(),
+            "{}",
+            r.name
+        );
+        assert_eq!(
+            s["parent_id"].as_str(),
+            r.parent_span_id.map(|p| p.to_string()).as_deref(),
+            "{}: parent",
+            r.name
+        );
+        assert_eq!(
+            s["span_kind"],
+            openinference_kind(r),
+            "{}: span kind",
+            r.name
+        );
+        assert_eq!(a["aitrace.span.kind"], r.kind.as_str());
+        if let Some(model) = r.model() {
+            let key = if r.kind == SpanKind::Embedding {
+                "embedding.model_name"
+            } else {
+                "llm.model_name"
+            };
+            assert_eq!(a[key], model, "{}: model", r.name);
+        }
+        match r.billable_usage() {
+            Some(u) => {
+                assert_eq!(
+                    a["llm.token_count.prompt"].as_u64(),
+                    u.input_tokens,
+                    "{}",
+                    r.name
+                );
+                assert_eq!(
+                    a["llm.token_count.completion"].as_u64(),
+                    u.output_tokens,
+                    "{}",
+                    r.name
+                );
+                phoenix_prompt_tokens += a["llm.token_count.prompt"].as_u64().unwrap_or(0);
+                phoenix_completion_tokens += a["llm.token_count.completion"].as_u64().unwrap_or(0);
+            }
+            None => assert!(
+                a.get("llm.token_count.prompt").is_none(),
+                "{}: usage on a non-billable span",
+                r.name
+            ),
+        }
+        assert_eq!(
+            s["status_code"] == "ERROR",
+            r.status.is_error(),
+            "{}: status",
+            r.name
+        );
+    }
+    // Totals in Phoenix equal the usage billed once in our own records.
+    let truth = aitrace::testing::total_billable_usage(&records);
+    assert_eq!(Some(phoenix_prompt_tokens), truth.input_tokens);
+    assert_eq!(Some(phoenix_completion_tokens), truth.output_tokens);
+
+    // The generation names the model that answered after the fallback, and its messages render.
+    let generation = records
+        .iter()
+        .find(|r| r.kind == SpanKind::ModelGeneration)
+        .unwrap();
+    let attempts: Vec<&SpanRecord> = records
+        .iter()
+        .filter(|r| r.kind == SpanKind::FallbackAttempt)
+        .collect();
+    let answered = attempts
+        .iter()
+        .rev()
+        .find(|a| !a.status.is_error())
+        .unwrap();
+    assert_eq!(generation.model(), answered.model());
+    assert!(attempts
+        .iter()
+        .any(|a| a.status.is_error() && a.model() != generation.model()));
+    let g = &by_id[generation.span_id.to_string().as_str()]["attributes"];
+    assert_eq!(g["llm.model_name"].as_str(), answered.model());
+    assert_eq!(g["llm.input_messages.1.message.role"], "user");
+    assert!(g["llm.input_messages.1.message.content"]
+        .as_str()
+        .unwrap()
+        .contains("#1042"));
+    assert_eq!(g["llm.output_messages.0.message.role"], "assistant");
+    assert!(!g["llm.output_messages.0.message.content"]
+        .as_str()
+        .unwrap()
+        .is_empty());
+    assert_eq!(g["gen_ai.operation.name"], "chat");
+    let tool = records
+        .iter()
+        .find(|r| r.kind == SpanKind::ToolCall)
+        .unwrap();
+    let t = &by_id[tool.span_id.to_string().as_str()]["attributes"];
+    assert_eq!(t["tool.name"], "lookup_order");
+}
