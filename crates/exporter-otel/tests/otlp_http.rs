@@ -1,0 +1,168 @@
+//! The OTLP/HTTP path against a mock collector on loopback that decodes the protobuf body as a real
+//! collector does, and answers with scripted statuses.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aitrace_core::{builder, generation_span, tool_span, AiSpanExt, ExportConfig, Usage};
+use aitrace_otel::OtelExporter;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+use tracing_subscriber::layer::SubscriberExt;
+
+#[derive(Default)]
+struct Received {
+    requests: Vec<(String, ExportTraceServiceRequest)>,
+}
+
+/// Serves `statuses` in order (then 200s), recording each decoded request with its headers.
+fn mock_collector(statuses: Vec<u16>) -> (String, Arc<Mutex<Received>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+    let received = Arc::new(Mutex::new(Received::default()));
+    let seen = received.clone();
+    std::thread::spawn(move || {
+        let mut statuses = statuses.into_iter();
+        for stream in listener.incoming().take(64) {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            let mut len = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+                head.push_str(&line);
+            }
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            let request =
+                ExportTraceServiceRequest::decode(body.as_slice()).expect("valid OTLP protobuf");
+            seen.lock().unwrap().requests.push((head, request));
+            let status = statuses.next().unwrap_or(200);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+        }
+    });
+    (url, received)
+}
+
+fn config() -> ExportConfig {
+    ExportConfig {
+        max_batch_age: Duration::from_millis(20),
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(20),
+        max_retries: 3,
+        ..ExportConfig::default()
+    }
+}
+
+fn run(url: &str) -> aitrace_core::ShutdownReport {
+    let exporter = OtelExporter::builder()
+        .endpoint(url)
+        .header("x-api-key", "secret-for-test")
+        .resource(
+            opentelemetry_sdk::Resource::builder_empty()
+                .with_service_name("otlp-test")
+                .build(),
+        )
+        .build()
+        .unwrap();
+    let (layer, guard) = builder()
+        .exporter_with_config(exporter, config())
+        .build_layer()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let g = generation_span!("openai", "gpt-4o");
+        g.record_usage(Usage::new(10, 2));
+        g.in_scope(|| tool_span!("t").in_scope(|| {}));
+    });
+    guard.shutdown(Duration::from_secs(20))
+}
+
+#[test]
+fn spans_arrive_as_valid_otlp_with_headers_and_resource() {
+    let (url, received) = mock_collector(vec![]);
+    let report = run(&url);
+    assert_eq!(report.lost, 0, "{report:?}");
+    let got = received.lock().unwrap();
+    assert_eq!(got.requests.len(), 1);
+    let (head, req) = &got.requests[0];
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/x-protobuf"),
+        "{head}"
+    );
+    assert!(head.contains("x-api-key: secret-for-test"), "{head}");
+    let rs = &req.resource_spans[0];
+    let service = rs
+        .resource
+        .as_ref()
+        .unwrap()
+        .attributes
+        .iter()
+        .find(|kv| kv.key == "service.name")
+        .unwrap();
+    assert!(format!("{:?}", service.value).contains("otlp-test"));
+    let spans: Vec<_> = rs.scope_spans.iter().flat_map(|s| s.spans.iter()).collect();
+    assert_eq!(spans.len(), 2);
+    assert_eq!(rs.scope_spans[0].scope.as_ref().unwrap().name, "aitrace");
+    let chat = spans.iter().find(|s| s.name == "chat gpt-4o").unwrap();
+    let tool = spans.iter().find(|s| s.name == "execute_tool t").unwrap();
+    assert_eq!(tool.parent_span_id, chat.span_id);
+    assert_eq!(chat.trace_id.len(), 16);
+    assert!(chat
+        .attributes
+        .iter()
+        .any(|kv| kv.key == "gen_ai.usage.input_tokens"));
+}
+
+#[test]
+fn server_errors_are_retried_and_counted() {
+    let (url, received) = mock_collector(vec![503, 502]);
+    let report = run(&url);
+    let e = &report.stats.exporters[0];
+    assert_eq!((e.exported, e.retries, e.dropped()), (2, 2, 0), "{e:?}");
+    assert_eq!(received.lock().unwrap().requests.len(), 3);
+}
+
+#[test]
+fn bad_credentials_are_not_retried() {
+    let (url, received) = mock_collector(vec![401]);
+    let report = run(&url);
+    let e = &report.stats.exporters[0];
+    assert_eq!(
+        (e.exported, e.retries, e.dropped_after_retries),
+        (0, 0, 2),
+        "{e:?}"
+    );
+    assert!(e.last_error.as_deref().unwrap().contains("401"));
+    assert_eq!(received.lock().unwrap().requests.len(), 1);
+}
+
+#[test]
+fn a_dead_collector_is_retried_then_dropped_without_blocking_shutdown() {
+    // Bind then drop: nothing listens on this port.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let report = run(&format!("http://127.0.0.1:{port}/v1/traces"));
+    let e = &report.stats.exporters[0];
+    assert_eq!(
+        (e.exported, e.retries, e.dropped_after_retries),
+        (0, 3, 2),
+        "{e:?}"
+    );
+    assert!(e.last_error.as_deref().unwrap().contains("network error"));
+    assert_eq!(report.lost, 2);
+}
