@@ -21,6 +21,7 @@ macro_rules! generation_span {
             gen_ai.response.model = $crate::__private::tracing::field::Empty,
             gen_ai.response.id = $crate::__private::tracing::field::Empty,
             gen_ai.response.finish_reasons = $crate::__private::tracing::field::Empty,
+            gen_ai.response.time_to_first_chunk = $crate::__private::tracing::field::Empty,
             gen_ai.usage.input_tokens = $crate::__private::tracing::field::Empty,
             gen_ai.usage.output_tokens = $crate::__private::tracing::field::Empty,
             gen_ai.usage.cache_read.input_tokens = $crate::__private::tracing::field::Empty,

@@ -37,6 +37,11 @@
 //! - [`OpenInference`] (`.openinference(true)`) adds `openinference.span.kind`, `llm.*`,
 //!   `input.value`/`output.value` for Phoenix and Arize. Other vendors plug in a [`Dialect`].
 //!
+//! # Metrics
+//! With the `metrics` feature, [`GenAiMetrics`](crate::metrics::GenAiMetrics) records the GenAI client
+//! histograms (token usage by `gen_ai.token.type`, operation duration, time to first chunk) with the
+//! conventions' bucket boundaries on a `Meter` you provide.
+//!
 //! # Sharing a trace with `tracing-opentelemetry`
 //! Enable aitrace's `tracing-opentelemetry` feature and add the aitrace layer *before* the
 //! `tracing-opentelemetry` layer (`registry().with(aitrace_layer).with(otel_layer)`): aitrace records
@@ -47,8 +52,12 @@
 
 mod exporter;
 pub mod mapping;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod openinference;
 
 pub use exporter::{classify, OtelExporter, OtelExporterBuilder};
 pub use mapping::{to_span_data, Dialect, MappingOptions};
+#[cfg(feature = "metrics")]
+pub use metrics::GenAiMetrics;
 pub use openinference::{openinference_kind, OpenInference};
