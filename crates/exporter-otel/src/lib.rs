@@ -38,7 +38,7 @@
 //!   `input.value`/`output.value` for Phoenix and Arize. Other vendors plug in a [`Dialect`].
 //!
 //! # Metrics
-//! With the `metrics` feature, [`GenAiMetrics`] records the GenAI client
+//! With the `metrics` feature, `GenAiMetrics` records the GenAI client
 //! histograms (token usage by `gen_ai.token.type`, operation duration, time to first chunk) with the
 //! conventions' bucket boundaries on a `Meter` you provide.
 //!
