@@ -52,6 +52,7 @@ struct Pending {
 /// Groups spans by trace until each trace's local root arrives.
 pub struct TraceAssembler {
     pending: HashMap<TraceId, Pending>,
+    pending_spans: usize,
     max_traces: usize,
     max_spans_per_trace: usize,
     max_age: Duration,
@@ -78,6 +79,7 @@ impl TraceAssembler {
     pub fn new(max_traces: usize, max_spans_per_trace: usize, max_age: Duration) -> Self {
         TraceAssembler {
             pending: HashMap::new(),
+            pending_spans: 0,
             max_traces: max_traces.max(1),
             max_spans_per_trace: max_spans_per_trace.max(1),
             max_age,
@@ -87,6 +89,21 @@ impl TraceAssembler {
     /// Number of traces waiting for their root.
     pub fn pending(&self) -> usize {
         self.pending.len()
+    }
+
+    /// Number of spans held, across all pending traces.
+    pub fn pending_spans(&self) -> usize {
+        self.pending_spans
+    }
+
+    fn release(&mut self, trace_id: TraceId, complete: bool) -> Option<Trace> {
+        let p = self.pending.remove(&trace_id)?;
+        self.pending_spans -= p.spans.len();
+        Some(Trace {
+            trace_id,
+            spans: p.spans,
+            complete,
+        })
     }
 
     /// Adds spans; returns every trace that is now complete, expired or evicted.
@@ -100,14 +117,10 @@ impl TraceAssembler {
                 since: Instant::now(),
             });
             entry.spans.push(span);
-            if is_root || entry.spans.len() >= self.max_spans_per_trace {
-                if let Some(p) = self.pending.remove(&trace_id) {
-                    out.push(Trace {
-                        trace_id,
-                        spans: p.spans,
-                        complete: is_root,
-                    });
-                }
+            let full = entry.spans.len() >= self.max_spans_per_trace;
+            self.pending_spans += 1;
+            if is_root || full {
+                out.extend(self.release(trace_id, is_root));
             }
         }
         out.extend(self.expire());
@@ -117,12 +130,8 @@ impl TraceAssembler {
                 .iter()
                 .min_by_key(|(_, p)| p.since)
                 .map(|(id, _)| *id);
-            match oldest.and_then(|id| self.pending.remove(&id).map(|p| (id, p))) {
-                Some((trace_id, p)) => out.push(Trace {
-                    trace_id,
-                    spans: p.spans,
-                    complete: false,
-                }),
+            match oldest.and_then(|id| self.release(id, false)) {
+                Some(trace) => out.push(trace),
                 None => break,
             }
         }
@@ -139,18 +148,13 @@ impl TraceAssembler {
             .collect();
         expired
             .into_iter()
-            .filter_map(|id| {
-                self.pending.remove(&id).map(|p| Trace {
-                    trace_id: id,
-                    spans: p.spans,
-                    complete: false,
-                })
-            })
+            .filter_map(|id| self.release(id, false))
             .collect()
     }
 
     /// Releases everything (at flush and shutdown).
     pub fn drain(&mut self) -> Vec<Trace> {
+        self.pending_spans = 0;
         let mut out: Vec<Trace> = self
             .pending
             .drain()
@@ -202,6 +206,7 @@ mod tests {
             released += asm.push([child_of(&root, "orphan")]).len();
         }
         assert_eq!(asm.pending(), 3);
+        assert_eq!(asm.pending_spans(), 3);
         assert_eq!(released, 7);
         // A trace never holds more than max_spans_per_trace.
         let root = SpanRecord::new("r", SpanKind::Generic);

@@ -14,7 +14,7 @@
 
 use std::io::{self, IsTerminal, Write};
 
-use crate::assembler::{Trace, TraceAssembler};
+use crate::assembler::Trace;
 use crate::export::{ExportError, Exporter};
 use crate::record::{SpanRecord, Status};
 use crate::testing::total_billable_usage;
@@ -23,7 +23,6 @@ use crate::testing::total_billable_usage;
 pub struct ConsoleExporter {
     out: Box<dyn Write + Send>,
     color: bool,
-    assembler: TraceAssembler,
 }
 
 impl std::fmt::Debug for ConsoleExporter {
@@ -54,30 +53,47 @@ impl ConsoleExporter {
         ConsoleExporter {
             out: Box::new(w),
             color,
-            assembler: TraceAssembler::default(),
         }
     }
+}
 
-    fn print(&mut self, traces: Vec<Trace>) -> io::Result<()> {
-        for trace in traces {
-            let text = render_trace(&trace, self.color);
-            self.out.write_all(text.as_bytes())?;
+/// Splits a batch of whole traces (as the pipeline delivers them to exporters that ask for it) into
+/// traces, in order of first appearance.
+pub fn group_by_trace(batch: &[SpanRecord]) -> Vec<Trace> {
+    let mut traces: Vec<Trace> = Vec::new();
+    for span in batch {
+        match traces.iter_mut().find(|t| t.trace_id == span.trace_id) {
+            Some(t) => t.spans.push(span.clone()),
+            None => traces.push(Trace {
+                trace_id: span.trace_id,
+                spans: vec![span.clone()],
+                complete: false,
+            }),
         }
-        self.out.flush()
     }
+    for t in &mut traces {
+        t.complete = t.spans.iter().any(SpanRecord::is_local_root);
+    }
+    traces
 }
 
 impl Exporter for ConsoleExporter {
     fn name(&self) -> &str {
         "console"
     }
+    fn needs_whole_traces(&self) -> bool {
+        true
+    }
     fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
-        let done = self.assembler.push(batch.iter().cloned());
-        Ok(self.print(done)?)
+        let text: String = group_by_trace(batch)
+            .iter()
+            .map(|t| render_trace(t, self.color))
+            .collect();
+        self.out.write_all(text.as_bytes())?;
+        Ok(self.out.flush()?)
     }
     fn flush(&mut self) -> Result<(), ExportError> {
-        let rest = self.assembler.drain();
-        Ok(self.print(rest)?)
+        Ok(self.out.flush()?)
     }
 }
 

@@ -12,6 +12,14 @@ pub trait Exporter: Send + 'static {
     /// name's namespace are routed to this exporter only.
     fn name(&self) -> &str;
 
+    /// True when this exporter must receive whole traces (a trace's spans in one batch, released when
+    /// its local root closes), e.g. to set trace-level fields from the root on every span. The worker
+    /// then regroups spans with a [`TraceAssembler`](crate::TraceAssembler) before calling `export`,
+    /// so flush, shutdown, retry and the counters stay exact. Default false.
+    fn needs_whole_traces(&self) -> bool {
+        false
+    }
+
     /// Exports one batch. Return a retryable error to have the pipeline retry with backoff; return
     /// [`ExportError::partial`] when the backend accepted some records and rejected others.
     fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError>;
@@ -30,6 +38,9 @@ pub trait Exporter: Send + 'static {
 impl<E: Exporter + ?Sized> Exporter for Box<E> {
     fn name(&self) -> &str {
         (**self).name()
+    }
+    fn needs_whole_traces(&self) -> bool {
+        (**self).needs_whole_traces()
     }
     fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
         (**self).export(batch)

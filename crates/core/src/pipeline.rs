@@ -18,6 +18,7 @@ use crossbeam_channel::{
 };
 use serde::Serialize;
 
+use crate::assembler::TraceAssembler;
 use crate::export::{ExportError, Exporter};
 use crate::record::SpanRecord;
 
@@ -69,6 +70,12 @@ pub struct ExportConfig {
     pub initial_backoff: Duration,
     /// Largest backoff delay, also the cap on a server's `Retry-After` (default 30 s).
     pub max_backoff: Duration,
+    /// For exporters that need whole traces: how long spans wait for their trace's root before they
+    /// are exported without it (default 30 s).
+    pub trace_max_age: Duration,
+    /// For exporters that need whole traces: most traces waiting for their root; the oldest is
+    /// exported incomplete beyond this (default 1000).
+    pub trace_max_pending: usize,
 }
 
 impl Default for ExportConfig {
@@ -82,6 +89,8 @@ impl Default for ExportConfig {
             max_retries: 5,
             initial_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(30),
+            trace_max_age: Duration::from_secs(30),
+            trace_max_pending: 1000,
         }
     }
 }
@@ -95,6 +104,8 @@ impl ExportConfig {
             ("max_batch_size", self.max_batch_size == 0),
             ("max_batch_bytes", self.max_batch_bytes == 0),
             ("max_batch_age", self.max_batch_age.is_zero()),
+            ("trace_max_age", self.trace_max_age.is_zero()),
+            ("trace_max_pending", self.trace_max_pending == 0),
         ];
         for (name, bad) in checks {
             if bad {
@@ -112,8 +123,8 @@ impl ExportConfig {
 }
 
 /// Counters of one exporter. At any moment
-/// `enqueued == exported + dropped_after_retries + lost_at_shutdown + queued + in_flight`, and every
-/// record offered to the exporter is either `enqueued` or `dropped_queue_full`.
+/// `enqueued == exported + dropped_after_retries + lost_at_shutdown + queued + waiting_for_trace +
+/// in_flight`, and every record offered to the exporter is either `enqueued` or `dropped_queue_full`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ExporterStats {
     /// The exporter's [`Exporter::name`].
@@ -136,6 +147,8 @@ pub struct ExporterStats {
     pub panics: u64,
     /// Records waiting in the queue now.
     pub queued: u64,
+    /// Records held until their trace's root closes (exporters that need whole traces).
+    pub waiting_for_trace: u64,
     /// Estimated bytes waiting in the queue now.
     pub queued_bytes: u64,
     /// The last error the exporter returned, if any.
@@ -200,6 +213,7 @@ struct SinkCounters {
     panics: AtomicU64,
     queued: AtomicU64,
     queued_bytes: AtomicUsize,
+    waiting_for_trace: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
 
@@ -360,6 +374,7 @@ impl Pipeline {
             .iter()
             .map(|e| {
                 let settled = e.exported + e.dropped_after_retries + e.lost_at_shutdown;
+                // Includes records still queued, held for their trace, or in a hung export call.
                 e.dropped_queue_full
                     + e.dropped_after_retries
                     + e.lost_at_shutdown
@@ -386,7 +401,11 @@ impl Sink {
         let (control, control_rx) = unbounded();
         let counters = Arc::new(SinkCounters::default());
         let max_bytes = config.queue_max_bytes;
+        let assembler = exporter
+            .needs_whole_traces()
+            .then(|| TraceAssembler::new(config.trace_max_pending, 10_000, config.trace_max_age));
         let worker = Worker {
+            assembler,
             exporter,
             config,
             rx,
@@ -447,12 +466,15 @@ impl Sink {
             panics: c.panics.load(Relaxed),
             queued: c.queued.load(Relaxed),
             queued_bytes: c.queued_bytes.load(Relaxed) as u64,
+            waiting_for_trace: c.waiting_for_trace.load(Relaxed),
             last_error: c.last_error.lock().ok().and_then(|e| e.clone()),
         }
     }
 }
 
 struct Worker {
+    /// Regroups spans by trace for exporters that need whole traces.
+    assembler: Option<TraceAssembler>,
     exporter: Box<dyn Exporter>,
     config: ExportConfig,
     rx: Receiver<Item>,
@@ -492,16 +514,22 @@ impl Worker {
                 }
                 continue;
             }
-            let wait = match batch.since {
+            let mut wait = match batch.since {
                 Some(since) => self.config.max_batch_age.saturating_sub(since.elapsed()),
                 None => Duration::from_secs(3600),
             };
+            if self.assembler.as_ref().is_some_and(|a| a.pending() > 0) {
+                // Wake up to release traces whose root never came.
+                wait = wait
+                    .min(self.config.trace_max_age / 4)
+                    .max(Duration::from_millis(10));
+            }
             select! {
                 recv(self.rx) -> item => match item {
                     Ok(item) => self.push(item, &mut batch),
                     // Every sender is gone: the pipeline was dropped without shutdown.
                     Err(_) => {
-                        self.deliver(batch.take());
+                        self.drain(&mut batch);
                         self.finish();
                         return;
                     }
@@ -513,13 +541,18 @@ impl Worker {
                         }
                     }
                     Err(_) => {
-                        self.deliver(batch.take());
+                        self.drain(&mut batch);
                         self.finish();
                         return;
                     }
                 },
                 default(wait) => {
-                    if !batch.records.is_empty() {
+                    let expired = self.assembler.as_mut().map(TraceAssembler::expire).unwrap_or_default();
+                    for trace in expired {
+                        self.add(trace.spans, &mut batch);
+                    }
+                    self.note_assembler();
+                    if batch.since.is_some_and(|s| s.elapsed() >= self.config.max_batch_age) {
                         self.deliver(batch.take());
                     }
                 }
@@ -530,19 +563,58 @@ impl Worker {
     fn push(&mut self, item: Item, batch: &mut Batch) {
         self.counters.queued.fetch_sub(1, Relaxed);
         self.counters.queued_bytes.fetch_sub(item.size, Relaxed);
-        if batch.bytes + item.size > self.config.max_batch_bytes && !batch.records.is_empty() {
-            let full = batch.take();
-            self.deliver(full);
+        // The last exporter to receive a record takes it without copying.
+        let record = Arc::try_unwrap(item.record).unwrap_or_else(|shared| (*shared).clone());
+        match self.assembler.as_mut() {
+            None => self.add_sized(vec![(record, item.size)], batch),
+            Some(assembler) => {
+                let released = assembler.push([record]);
+                self.note_assembler();
+                for trace in released {
+                    self.add(trace.spans, batch);
+                }
+            }
+        }
+    }
+
+    fn note_assembler(&self) {
+        if let Some(a) = &self.assembler {
+            self.counters
+                .waiting_for_trace
+                .store(a.pending_spans() as u64, Relaxed);
+        }
+    }
+
+    fn add(&mut self, records: Vec<SpanRecord>, batch: &mut Batch) {
+        let sized = records
+            .into_iter()
+            .map(|r| {
+                let size = r.estimated_size();
+                (r, size)
+            })
+            .collect();
+        self.add_sized(sized, batch);
+    }
+
+    /// Adds records that belong together (one record, or one whole trace) to the batch: they are never
+    /// split across two `export` calls, so a trace may exceed the batch limits.
+    fn add_sized(&mut self, records: Vec<(SpanRecord, usize)>, batch: &mut Batch) {
+        let bytes: usize = records.iter().map(|(_, s)| s).sum();
+        let full = !batch.records.is_empty()
+            && (batch.bytes + bytes > self.config.max_batch_bytes
+                || batch.records.len() + records.len() > self.config.max_batch_size);
+        if full {
+            let ready = batch.take();
+            self.deliver(ready);
         }
         batch.since.get_or_insert_with(Instant::now);
-        batch.bytes += item.size;
-        // The last exporter to receive a record takes it without copying.
-        batch
-            .records
-            .push(Arc::try_unwrap(item.record).unwrap_or_else(|shared| (*shared).clone()));
-        if batch.records.len() >= self.config.max_batch_size {
-            let full = batch.take();
-            self.deliver(full);
+        batch.bytes += bytes;
+        batch.records.extend(records.into_iter().map(|(r, _)| r));
+        if batch.records.len() >= self.config.max_batch_size
+            || batch.bytes >= self.config.max_batch_bytes
+        {
+            let ready = batch.take();
+            self.deliver(ready);
         }
     }
 
@@ -569,6 +641,15 @@ impl Worker {
         while let Ok(item) = self.rx.try_recv() {
             self.push(item, batch);
         }
+        let held = self
+            .assembler
+            .as_mut()
+            .map(TraceAssembler::drain)
+            .unwrap_or_default();
+        for trace in held {
+            self.add(trace.spans, batch);
+        }
+        self.note_assembler();
         self.deliver(batch.take());
     }
 

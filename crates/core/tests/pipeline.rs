@@ -536,3 +536,118 @@ fn jsonl_round_trips_every_record() {
         .starts_with("line 1:"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Records each batch it receives; asks for whole traces.
+#[derive(Clone, Default)]
+struct TraceBatches {
+    batches: Arc<Mutex<Vec<Vec<SpanRecord>>>>,
+}
+
+impl Exporter for TraceBatches {
+    fn name(&self) -> &str {
+        "traces"
+    }
+    fn needs_whole_traces(&self) -> bool {
+        true
+    }
+    fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
+        self.batches.lock().unwrap().push(batch.to_vec());
+        Ok(())
+    }
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn whole_trace_exporters_get_each_trace_in_one_batch() {
+    let exporter = TraceBatches::default();
+    let config = ExportConfig {
+        max_batch_size: 3,
+        trace_max_age: Duration::from_secs(3600),
+        ..fast_config()
+    };
+    let (layer, guard) = builder()
+        .exporter_with_config(exporter.clone(), config)
+        .build_layer()
+        .unwrap();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    let _d = tracing::dispatcher::set_default(&dispatch);
+    // Two traces interleaved, each larger than a batch.
+    let a = aitrace_core::agent_span!("a");
+    let b = aitrace_core::agent_span!("b");
+    for _ in 0..3 {
+        a.in_scope(|| tool_span!("ta").in_scope(|| {}));
+        b.in_scope(|| tool_span!("tb").in_scope(|| {}));
+    }
+    let (a_trace, b_trace) = (a.ai_trace_id().unwrap(), b.ai_trace_id().unwrap());
+    drop(a);
+    wait_until("trace a", || {
+        exporter.batches.lock().unwrap().iter().flatten().count() == 4
+    });
+    let stats = guard.stats().exporters[0].clone();
+    assert_eq!(
+        stats.waiting_for_trace, 3,
+        "b's three tools wait for b's root: {stats:?}"
+    );
+    assert_eq!(stats.exported, 4);
+    drop(b);
+    let report = guard.shutdown(Duration::from_secs(10));
+    assert_eq!(report.lost, 0);
+    let batches = exporter.batches.lock().unwrap().clone();
+    for trace in [a_trace, b_trace] {
+        let holding: Vec<&Vec<SpanRecord>> = batches
+            .iter()
+            .filter(|b| b.iter().any(|s| s.trace_id == trace))
+            .collect();
+        assert_eq!(holding.len(), 1, "trace split across batches");
+        assert_eq!(holding[0].iter().filter(|s| s.trace_id == trace).count(), 4);
+    }
+    let e = &report.stats.exporters[0];
+    assert_eq!((e.enqueued, e.exported, e.waiting_for_trace), (8, 8, 0));
+}
+
+#[test]
+fn spans_whose_root_never_closes_are_released_after_trace_max_age_and_at_shutdown() {
+    let exporter = TraceBatches::default();
+    let config = ExportConfig {
+        trace_max_age: Duration::from_millis(50),
+        ..fast_config()
+    };
+    let (layer, guard) = builder()
+        .exporter_with_config(exporter.clone(), config)
+        .build_layer()
+        .unwrap();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    let _d = tracing::dispatcher::set_default(&dispatch);
+    let open = aitrace_core::agent_span!("long_running");
+    open.in_scope(|| tool_span!("early").in_scope(|| {}));
+    wait_until("the rootless span", || {
+        exporter.batches.lock().unwrap().iter().flatten().count() == 1
+    });
+    assert_eq!(guard.stats().exporters[0].waiting_for_trace, 0);
+    // Held at shutdown: delivered, not lost.
+    let long = ExportConfig {
+        trace_max_age: Duration::from_secs(3600),
+        ..fast_config()
+    };
+    let held = TraceBatches::default();
+    let (layer2, guard2) = builder()
+        .exporter_with_config(held.clone(), long)
+        .build_layer()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer2), || {
+        let _open = aitrace_core::agent_span!("never_closed_before_shutdown").entered();
+        tool_span!("t").in_scope(|| {});
+        let report = guard2.shutdown(Duration::from_secs(10));
+        assert_eq!((report.lost, report.stats.exporters[0].exported), (0, 1));
+    });
+    assert_eq!(held.batches.lock().unwrap().iter().flatten().count(), 1);
+    drop(open);
+    guard.shutdown(Duration::from_secs(10));
+}
