@@ -44,6 +44,26 @@ impl Trace {
     }
 }
 
+/// Splits a batch of whole traces (as the pipeline delivers them to exporters that ask for it) into
+/// traces, in order of first appearance.
+pub fn group_by_trace(batch: &[SpanRecord]) -> Vec<Trace> {
+    let mut traces: Vec<Trace> = Vec::new();
+    for span in batch {
+        match traces.iter_mut().find(|t| t.trace_id == span.trace_id) {
+            Some(t) => t.spans.push(span.clone()),
+            None => traces.push(Trace {
+                trace_id: span.trace_id,
+                spans: vec![span.clone()],
+                complete: false,
+            }),
+        }
+    }
+    for t in &mut traces {
+        t.complete = t.spans.iter().any(SpanRecord::is_local_root);
+    }
+    traces
+}
+
 struct Pending {
     spans: Vec<SpanRecord>,
     since: Instant,

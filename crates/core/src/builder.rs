@@ -313,23 +313,28 @@ impl Builder {
 
     fn build_pipeline(self) -> Result<(Arc<Pipeline>, LevelFilter, Duration), ConfigError> {
         self.export_config.validate()?;
-        let local = ExportConfig {
-            max_batch_age: Duration::from_millis(200),
-            ..self.export_config.clone()
-        };
-        let mut exporters: Vec<(Box<dyn Exporter>, ExportConfig)> = Vec::new();
+        let mut added: Vec<(Box<dyn Exporter>, Option<ExportConfig>)> = Vec::new();
         if self.console {
-            exporters.push((Box::new(ConsoleExporter::stderr()), local.clone()));
+            added.push((Box::new(ConsoleExporter::stderr()), None));
         }
         if let Some(path) = &self.jsonl_path {
             let jsonl = JsonlExporter::append(path).map_err(|e| {
                 ConfigError::new("jsonl path", format!("cannot open {}: {e}", path.display()))
             })?;
-            exporters.push((Box::new(jsonl), local));
+            added.push((Box::new(jsonl), None));
         }
-        for (e, c) in self.exporters {
-            exporters.push((e, c.unwrap_or_else(|| self.export_config.clone())));
-        }
+        added.extend(self.exporters);
+        let exporters = added
+            .into_iter()
+            .map(|(e, c)| {
+                let config = c.unwrap_or_else(|| {
+                    let mut config = self.export_config.clone();
+                    e.configure(&mut config);
+                    config
+                });
+                (e, config)
+            })
+            .collect();
         let pipeline = Pipeline::new(self.processors, exporters)?;
         Ok((Arc::new(pipeline), self.event_level, self.shutdown_timeout))
     }

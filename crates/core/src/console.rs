@@ -14,7 +14,7 @@
 
 use std::io::{self, IsTerminal, Write};
 
-use crate::assembler::Trace;
+use crate::assembler::{group_by_trace, Trace};
 use crate::export::{ExportError, Exporter};
 use crate::record::{SpanRecord, Status};
 use crate::testing::total_billable_usage;
@@ -57,32 +57,18 @@ impl ConsoleExporter {
     }
 }
 
-/// Splits a batch of whole traces (as the pipeline delivers them to exporters that ask for it) into
-/// traces, in order of first appearance.
-pub fn group_by_trace(batch: &[SpanRecord]) -> Vec<Trace> {
-    let mut traces: Vec<Trace> = Vec::new();
-    for span in batch {
-        match traces.iter_mut().find(|t| t.trace_id == span.trace_id) {
-            Some(t) => t.spans.push(span.clone()),
-            None => traces.push(Trace {
-                trace_id: span.trace_id,
-                spans: vec![span.clone()],
-                complete: false,
-            }),
-        }
-    }
-    for t in &mut traces {
-        t.complete = t.spans.iter().any(SpanRecord::is_local_root);
-    }
-    traces
-}
-
 impl Exporter for ConsoleExporter {
     fn name(&self) -> &str {
         "console"
     }
     fn needs_whole_traces(&self) -> bool {
         true
+    }
+    fn configure(&self, config: &mut crate::ExportConfig) {
+        // Local output: show a trace soon after it ends.
+        config.max_batch_age = config
+            .max_batch_age
+            .min(std::time::Duration::from_millis(200));
     }
     fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
         let text: String = group_by_trace(batch)

@@ -20,6 +20,13 @@ pub trait Exporter: Send + 'static {
         false
     }
 
+    /// Adjusts the builder's queue/batch/retry settings for this exporter (e.g. a shorter batch age
+    /// for local output, a batch size from the vendor's own environment variable). Only called when
+    /// the exporter was added without an explicit `ExportConfig`.
+    fn configure(&self, config: &mut crate::ExportConfig) {
+        let _ = config;
+    }
+
     /// Exports one batch. Return a retryable error to have the pipeline retry with backoff; return
     /// [`ExportError::partial`] when the backend accepted some records and rejected others.
     fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError>;
@@ -41,6 +48,9 @@ impl<E: Exporter + ?Sized> Exporter for Box<E> {
     }
     fn needs_whole_traces(&self) -> bool {
         (**self).needs_whole_traces()
+    }
+    fn configure(&self, config: &mut crate::ExportConfig) {
+        (**self).configure(config)
     }
     fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
         (**self).export(batch)

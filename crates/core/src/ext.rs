@@ -146,6 +146,10 @@ pub trait AiSpanExt {
     /// id and the remote span as parent. Call it right after creating the root AI span, before
     /// creating children.
     fn set_parent_traceparent(&self, header: &str) -> Result<(), SetParentError>;
+    /// Puts this root span (and the children created after this call) in the trace `trace_id`, e.g. an
+    /// id derived from your own request id so you can find or score the trace later. No remote parent
+    /// is set. False when the span is not an AI span.
+    fn set_trace_id(&self, trace_id: TraceId) -> bool;
     /// The `traceparent` header to send downstream so the next service joins this trace: this span if
     /// it is an AI span, else its nearest AI ancestor.
     fn current_traceparent(&self) -> Option<String>;
@@ -206,6 +210,14 @@ impl AiSpanExt for tracing::Span {
         } else {
             Err(SetParentError::NotAnAiSpan)
         }
+    }
+
+    fn set_trace_id(&self, trace_id: TraceId) -> bool {
+        walk(self, false, &mut |state| {
+            state.record.trace_id = trace_id;
+            state.ids_adopted = true;
+            false
+        })
     }
 
     fn current_traceparent(&self) -> Option<String> {

@@ -58,6 +58,12 @@ impl Exporter for JsonlExporter {
     fn name(&self) -> &str {
         "jsonl"
     }
+    fn configure(&self, config: &mut crate::ExportConfig) {
+        // A local file: write soon after spans end.
+        config.max_batch_age = config
+            .max_batch_age
+            .min(std::time::Duration::from_millis(200));
+    }
     fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
         for record in batch {
             serde_json::to_writer(&mut self.out, record)

@@ -507,3 +507,16 @@ fn span_macros_declare_their_standard_fields() {
         assert!(kinds.contains(&k), "{k:?} missing from {kinds:?}");
     }
 }
+
+#[test]
+fn a_root_span_can_take_a_chosen_trace_id() {
+    let chosen = aitrace_core::TraceId::from_hex("0123456789abcdef0123456789abcdef").unwrap();
+    let spans = capture(|| {
+        let agent = agent_span!("a");
+        assert!(agent.set_trace_id(chosen));
+        agent.in_scope(|| tool_span!("t").in_scope(|| {}));
+        assert!(!tracing::info_span!("plain").set_trace_id(chosen));
+    });
+    assert!(spans.iter().all(|s| s.trace_id == chosen));
+    assert!(find(&spans, "invoke_agent").parent_span_id.is_none());
+}
