@@ -31,3 +31,7 @@ pub use aitrace_core::*;
 /// The OpenTelemetry exporter (feature `otel`).
 #[cfg(feature = "otel")]
 pub use aitrace_otel as otel;
+
+/// The Langfuse exporter (feature `langfuse`).
+#[cfg(feature = "langfuse")]
+pub use aitrace_langfuse as langfuse;

@@ -19,8 +19,8 @@ fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} must be set: run `cargo xtask e2e`"))
 }
 
-/// A plain HTTP/1.1 GET on loopback (the test needs nothing more than this).
-fn get_json(base: &str, path: &str) -> Value {
+/// A plain HTTP/1.1 GET on loopback (the test needs nothing more than this). `None` on 404.
+fn get_json(base: &str, path: &str) -> Option<Value> {
     let host = base.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = TcpStream::connect(host).expect("connect to Phoenix");
     stream
@@ -31,6 +31,9 @@ fn get_json(base: &str, path: &str) -> Value {
     stream.read_to_end(&mut raw).unwrap();
     let text = String::from_utf8_lossy(&raw);
     let (head, body) = text.split_once("\r\n\r\n").expect("HTTP response");
+    if head.starts_with("HTTP/1.1 404") {
+        return None;
+    }
     assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
     let body = if head
         .to_ascii_lowercase()
@@ -40,7 +43,7 @@ fn get_json(base: &str, path: &str) -> Value {
     } else {
         body.to_string()
     };
-    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+    Some(serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}")))
 }
 
 fn dechunk(mut body: &str) -> String {
@@ -57,11 +60,14 @@ fn dechunk(mut body: &str) -> String {
 }
 
 fn phoenix_spans(base: &str, project: &str, want: usize) -> Vec<Value> {
-    // Phoenix ingests asynchronously: poll until every span arrived.
+    // Phoenix ingests asynchronously (the project itself appears with the first span): poll until
+    // every span arrived.
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let page = get_json(base, &format!("/v1/projects/{project}/spans?limit=1000"));
-        let spans = page["data"].as_array().cloned().unwrap_or_default();
+        let spans = page
+            .and_then(|p| p["data"].as_array().cloned())
+            .unwrap_or_default();
         if spans.len() >= want || Instant::now() > deadline {
             return spans;
         }

@@ -1,0 +1,442 @@
+//! [`LangfuseExporter`]: OTLP/HTTP (protobuf, gzip) to `{base}/api/public/otel/v1/traces`, the way
+//! Langfuse's own SDKs send, with the Langfuse dialect added to each span.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use aitrace_core::{
+    group_by_trace, ConfigError, ExportConfig, ExportError, Exporter, SpanRecord, TraceId,
+};
+use aitrace_otel::{classify, to_span_data, MappingOptions};
+use base64::Engine as _;
+use opentelemetry::KeyValue;
+use opentelemetry_otlp::{Compression, Protocol, WithExportConfig, WithHttpConfig};
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use opentelemetry_sdk::Resource;
+use sha2::{Digest, Sha256};
+
+use crate::mapping::{langfuse_attributes, Deployment, TraceContext};
+
+/// Langfuse Cloud (EU), the default like in Langfuse's SDKs.
+pub const DEFAULT_BASE_URL: &str = "https://cloud.langfuse.com";
+/// Where Langfuse receives OTLP traces, under the base URL.
+pub const TRACES_PATH: &str = "/api/public/otel/v1/traces";
+/// Keep each request well under Langfuse's 3.5 MB request guidance.
+pub const MAX_REQUEST_BYTES: usize = 3_000_000;
+
+/// A trace id derived from your own id (a request id, a conversation id), as Langfuse's SDKs derive it
+/// (`sha256(seed)`, first 32 hex digits), so the same seed finds the same trace from any SDK.
+pub fn trace_id_from_seed(seed: &str) -> TraceId {
+    let digest = Sha256::digest(seed.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    let id = TraceId::from_u128(u128::from_be_bytes(bytes));
+    if id.is_valid() {
+        id
+    } else {
+        TraceId::from_u128(1)
+    }
+}
+
+/// Settings of a [`LangfuseExporter`]; `from_env` reads the variables Langfuse's SDKs use.
+#[derive(Clone)]
+pub struct LangfuseConfig {
+    pub public_key: String,
+    pub secret_key: String,
+    /// Default `https://cloud.langfuse.com`.
+    pub base_url: String,
+    pub deployment: Deployment,
+    /// Per-request timeout (default 10 s; `LANGFUSE_TIMEOUT` in seconds).
+    pub timeout: Duration,
+    /// Spans per export call (`LANGFUSE_FLUSH_AT`).
+    pub flush_at: Option<usize>,
+    /// Longest wait before a partial batch is sent (`LANGFUSE_FLUSH_INTERVAL`, seconds).
+    pub flush_interval: Option<Duration>,
+    /// Gzip request bodies (default on).
+    pub gzip: bool,
+    /// Send message contents and tool arguments/results (default on).
+    pub capture_content: bool,
+}
+
+impl fmt::Debug for LangfuseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LangfuseConfig")
+            .field("public_key", &self.public_key)
+            .field("secret_key", &"<redacted>")
+            .field("base_url", &self.base_url)
+            .field("deployment", &self.deployment)
+            .field("timeout", &self.timeout)
+            .field("flush_at", &self.flush_at)
+            .field("gzip", &self.gzip)
+            .finish()
+    }
+}
+
+impl LangfuseConfig {
+    /// Keys and defaults for everything else.
+    pub fn new(public_key: impl Into<String>, secret_key: impl Into<String>) -> Self {
+        LangfuseConfig {
+            public_key: public_key.into(),
+            secret_key: secret_key.into(),
+            base_url: DEFAULT_BASE_URL.to_string(),
+            deployment: Deployment::default(),
+            timeout: Duration::from_secs(10),
+            flush_at: None,
+            flush_interval: None,
+            gzip: true,
+            capture_content: true,
+        }
+    }
+
+    /// Reads `LANGFUSE_PUBLIC_KEY`, `LANGFUSE_SECRET_KEY` (required), `LANGFUSE_BASE_URL` (or the older
+    /// `LANGFUSE_HOST`), `LANGFUSE_TRACING_ENVIRONMENT`, `LANGFUSE_RELEASE`, `LANGFUSE_FLUSH_AT`,
+    /// `LANGFUSE_FLUSH_INTERVAL`, `LANGFUSE_TIMEOUT`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
+    }
+
+    /// [`from_env`](Self::from_env) with any lookup (tests).
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let require = |k: &str| {
+            get(k).ok_or_else(|| {
+                ConfigError::new(k, "is not set (find it in your Langfuse project settings)")
+            })
+        };
+        let mut c = LangfuseConfig::new(
+            require("LANGFUSE_PUBLIC_KEY")?,
+            require("LANGFUSE_SECRET_KEY")?,
+        );
+        if let Some(url) = get("LANGFUSE_BASE_URL").or_else(|| get("LANGFUSE_HOST")) {
+            c.base_url = url;
+        }
+        c.deployment.environment = get("LANGFUSE_TRACING_ENVIRONMENT");
+        c.deployment.release = get("LANGFUSE_RELEASE");
+        let number = |k: &str| -> Result<Option<f64>, ConfigError> {
+            get(k)
+                .map(|v| match v.trim().parse::<f64>() {
+                    Ok(n) if n > 0.0 && n.is_finite() => Ok(n),
+                    _ => Err(ConfigError::new(
+                        k,
+                        format!("expected a positive number, got {v:?}"),
+                    )),
+                })
+                .transpose()
+        };
+        c.flush_at = number("LANGFUSE_FLUSH_AT")?
+            .map(|n| n as usize)
+            .filter(|n| *n > 0);
+        c.flush_interval = number("LANGFUSE_FLUSH_INTERVAL")?.map(Duration::from_secs_f64);
+        if let Some(t) = number("LANGFUSE_TIMEOUT")? {
+            c.timeout = Duration::from_secs_f64(t);
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Checks keys, URL and environment name; names the bad setting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.public_key.trim().is_empty() {
+            return Err(ConfigError::new("LANGFUSE_PUBLIC_KEY", "is empty"));
+        }
+        if self.secret_key.trim().is_empty() {
+            return Err(ConfigError::new("LANGFUSE_SECRET_KEY", "is empty"));
+        }
+        let url = self.base_url.trim_end_matches('/');
+        let host = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"));
+        if host.is_none_or(|h| h.is_empty() || h.starts_with('/')) {
+            return Err(ConfigError::new(
+                "LANGFUSE_BASE_URL",
+                format!("{:?} is not an http(s) URL", self.base_url),
+            ));
+        }
+        if let Some(env) = &self.deployment.environment {
+            let ok = !env.is_empty()
+                && env.len() <= 40
+                && !env.starts_with("langfuse")
+                && env.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                });
+            if !ok {
+                return Err(ConfigError::new(
+                    "LANGFUSE_TRACING_ENVIRONMENT",
+                    format!("{env:?}: use 1-40 lowercase letters, digits, '-' or '_', not starting with \"langfuse\""),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The OTLP traces endpoint.
+    pub fn endpoint(&self) -> String {
+        format!("{}{TRACES_PATH}", self.base_url.trim_end_matches('/'))
+    }
+
+    /// The request headers Langfuse expects from a direct OTel exporter.
+    pub fn headers(&self) -> HashMap<String, String> {
+        let token = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", self.public_key, self.secret_key));
+        HashMap::from([
+            ("Authorization".to_string(), format!("Basic {token}")),
+            ("x-langfuse-sdk-name".to_string(), "aitrace".to_string()),
+            (
+                "x-langfuse-sdk-version".to_string(),
+                env!("CARGO_PKG_VERSION").to_string(),
+            ),
+            ("x-langfuse-public-key".to_string(), self.public_key.clone()),
+            ("x-langfuse-ingestion-version".to_string(), "4".to_string()),
+        ])
+    }
+}
+
+/// Exports aitrace spans to Langfuse.
+pub struct LangfuseExporter<E = opentelemetry_otlp::SpanExporter> {
+    inner: E,
+    config: LangfuseConfig,
+    options: MappingOptions,
+}
+
+impl<E> fmt::Debug for LangfuseExporter<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LangfuseExporter")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+fn resource(config: &LangfuseConfig) -> Resource {
+    let mut attrs = Vec::new();
+    if let Some(env) = &config.deployment.environment {
+        attrs.push(KeyValue::new("langfuse.environment", env.clone()));
+    }
+    if let Some(release) = &config.deployment.release {
+        attrs.push(KeyValue::new("langfuse.release", release.clone()));
+    }
+    Resource::builder().with_attributes(attrs).build()
+}
+
+impl LangfuseExporter {
+    /// From the `LANGFUSE_*` environment variables; a missing key is an error naming the variable.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::new(LangfuseConfig::from_env()?)
+    }
+
+    /// From explicit settings.
+    pub fn new(config: LangfuseConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let mut builder = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_protocol(Protocol::HttpBinary)
+            .with_endpoint(config.endpoint())
+            .with_headers(config.headers())
+            .with_timeout(config.timeout)
+            // aitrace's pipeline retries (with Retry-After); one policy, not two.
+            .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled());
+        if config.gzip {
+            builder = builder.with_compression(Compression::Gzip);
+        }
+        let inner = builder.build().map_err(|e| {
+            ConfigError::new(
+                "LANGFUSE_BASE_URL",
+                format!("cannot build the exporter: {e}"),
+            )
+        })?;
+        Ok(Self::with_span_exporter(config, inner))
+    }
+}
+
+impl<E: SpanExporter> LangfuseExporter<E> {
+    /// Sends through any `SpanExporter` (tests, a proxy) instead of OTLP/HTTP.
+    pub fn with_span_exporter(config: LangfuseConfig, mut inner: E) -> Self {
+        inner.set_resource(&resource(&config));
+        let options = MappingOptions {
+            capture_content: config.capture_content,
+            ..MappingOptions::default()
+        };
+        LangfuseExporter {
+            inner,
+            config,
+            options,
+        }
+    }
+
+    /// Maps a batch of whole traces to spans with the Langfuse dialect, dropping (and reporting the
+    /// index of) any span whose ids Langfuse would reject, since one bad id fails the whole request.
+    pub fn map_batch(&self, batch: &[SpanRecord]) -> (Vec<(usize, SpanData)>, Vec<usize>) {
+        let mut mapped = Vec::with_capacity(batch.len());
+        let mut invalid = Vec::new();
+        for trace in group_by_trace(batch) {
+            let ctx = TraceContext::of(&trace.spans);
+            for r in &trace.spans {
+                let index = batch
+                    .iter()
+                    .position(|b| b.span_id == r.span_id && b.trace_id == r.trace_id);
+                let Some(index) = index else { continue };
+                if !r.trace_id.is_valid() || !r.span_id.is_valid() {
+                    invalid.push(index);
+                    continue;
+                }
+                let mut span = to_span_data(r, &self.options, &[]);
+                span.attributes
+                    .extend(langfuse_attributes(r, &ctx, &self.config.deployment));
+                mapped.push((index, span));
+            }
+        }
+        (mapped, invalid)
+    }
+}
+
+impl<E: SpanExporter + 'static> Exporter for LangfuseExporter<E> {
+    fn name(&self) -> &str {
+        "langfuse"
+    }
+
+    fn needs_whole_traces(&self) -> bool {
+        true
+    }
+
+    fn configure(&self, config: &mut ExportConfig) {
+        if let Some(n) = self.config.flush_at {
+            config.max_batch_size = n;
+        }
+        if let Some(d) = self.config.flush_interval {
+            config.max_batch_age = d;
+        }
+        config.max_batch_bytes = config.max_batch_bytes.min(MAX_REQUEST_BYTES);
+    }
+
+    fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
+        let (mapped, mut failed) = self.map_batch(batch);
+        // Split into requests under the size limit, never splitting a span.
+        let mut requests: Vec<Vec<(usize, SpanData)>> = vec![Vec::new()];
+        let mut bytes = 0;
+        for (index, span) in mapped {
+            let size = batch[index].estimated_size();
+            if bytes + size > MAX_REQUEST_BYTES && !requests.last().is_some_and(Vec::is_empty) {
+                requests.push(Vec::new());
+                bytes = 0;
+            }
+            bytes += size;
+            if let Some(last) = requests.last_mut() {
+                last.push((index, span));
+            }
+        }
+        let mut error: Option<ExportError> = None;
+        for request in requests.into_iter().filter(|r| !r.is_empty()) {
+            let indices: Vec<usize> = request.iter().map(|(i, _)| *i).collect();
+            let spans = request.into_iter().map(|(_, s)| s).collect();
+            if let Err(e) = futures_executor::block_on(self.inner.export(spans)) {
+                let e = classify(e);
+                failed.extend(indices);
+                error = Some(match error {
+                    Some(prev) if prev.retryable => prev,
+                    _ => e,
+                });
+            }
+        }
+        match (error, failed.is_empty()) {
+            (None, true) => Ok(()),
+            (None, false) => Err(ExportError::partial(
+                "spans with invalid ids were not sent",
+                failed,
+                false,
+            )),
+            (Some(e), _) if failed.len() == batch.len() => Err(e),
+            (Some(e), _) => Err(ExportError::partial(e.message, failed, e.retryable)),
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), ExportError> {
+        self.inner.force_flush().map_err(classify)
+    }
+
+    fn shutdown(&mut self) -> Result<(), ExportError> {
+        self.inner.shutdown().map_err(classify)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn seeded_trace_ids_match_the_langfuse_sdks() {
+        // sha256("my-request-1") starts with these 32 hex digits (the SDKs' create_trace_id(seed)).
+        let id = trace_id_from_seed("my-request-1");
+        let expected = {
+            let d = Sha256::digest(b"my-request-1");
+            d[..16]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        assert_eq!(id.to_string(), expected);
+        assert_eq!(trace_id_from_seed("my-request-1"), id);
+        assert_ne!(trace_id_from_seed("my-request-2"), id);
+    }
+
+    #[test]
+    fn env_config_names_missing_or_bad_settings() {
+        let err = LangfuseConfig::from_vars(vars(&[("LANGFUSE_SECRET_KEY", "sk")])).unwrap_err();
+        assert_eq!(err.setting, "LANGFUSE_PUBLIC_KEY");
+        let err = LangfuseConfig::from_vars(vars(&[("LANGFUSE_PUBLIC_KEY", "pk")])).unwrap_err();
+        assert_eq!(err.setting, "LANGFUSE_SECRET_KEY");
+        let base = [
+            ("LANGFUSE_PUBLIC_KEY", "pk-lf-1"),
+            ("LANGFUSE_SECRET_KEY", "sk-lf-1"),
+        ];
+        let c = LangfuseConfig::from_vars(vars(&base)).unwrap();
+        assert_eq!(
+            c.endpoint(),
+            "https://cloud.langfuse.com/api/public/otel/v1/traces"
+        );
+        for (k, v) in [
+            ("LANGFUSE_BASE_URL", "cloud.langfuse.com"),
+            ("LANGFUSE_TRACING_ENVIRONMENT", "Production"),
+            ("LANGFUSE_TRACING_ENVIRONMENT", "langfuse-prod"),
+            ("LANGFUSE_FLUSH_AT", "0"),
+            ("LANGFUSE_TIMEOUT", "soon"),
+        ] {
+            let mut all = base.to_vec();
+            all.push((k, v));
+            assert_eq!(
+                LangfuseConfig::from_vars(vars(&all)).unwrap_err().setting,
+                k,
+                "{k}={v}"
+            );
+        }
+        let mut all = base.to_vec();
+        all.extend([
+            ("LANGFUSE_HOST", "http://localhost:3000/"),
+            ("LANGFUSE_TRACING_ENVIRONMENT", "staging"),
+            ("LANGFUSE_RELEASE", "1.2.3"),
+            ("LANGFUSE_FLUSH_AT", "50"),
+            ("LANGFUSE_TIMEOUT", "2.5"),
+        ]);
+        let c = LangfuseConfig::from_vars(vars(&all)).unwrap();
+        assert_eq!(
+            c.endpoint(),
+            "http://localhost:3000/api/public/otel/v1/traces"
+        );
+        assert_eq!(c.flush_at, Some(50));
+        assert_eq!(c.timeout, Duration::from_millis(2500));
+        assert_eq!(c.deployment.release.as_deref(), Some("1.2.3"));
+        let h = c.headers();
+        assert_eq!(h["Authorization"], "Basic cGstbGYtMTpzay1sZi0x");
+        assert_eq!(h["x-langfuse-ingestion-version"], "4");
+        assert!(
+            !format!("{c:?}").contains("sk-lf-1"),
+            "the secret never appears in Debug output"
+        );
+    }
+}
