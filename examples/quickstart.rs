@@ -92,7 +92,7 @@ fn chat_with_fallback(models: &mut [Model], step: u32) -> Result<(Reply, f64), S
     Err(format!("every model failed: {}", errors.join("; ")))
 }
 
-fn run_agent(question: &str) -> Result<String, String> {
+pub fn run_agent(question: &str) -> Result<String, String> {
     let agent = agent_span!("support-agent", gen_ai.agent.id = "agent-7");
     agent.set_session("session-42");
     agent.set_user("user-1");

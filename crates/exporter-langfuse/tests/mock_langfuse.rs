@@ -1,0 +1,581 @@
+//! The Langfuse exporter against a loopback mock of Langfuse's OTLP endpoint that parses the request
+//! like the server does and applies its observation-type and usage rules.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aitrace_core::{
+    agent_span, attempt_span, builder, embedding_span, generation_span, retrieval_span, step_span,
+    tool_span, AiSpanExt, ChatMessage, Cost, ExportConfig, Exporter, Part, SpanKind, SpanRecord,
+    Usage,
+};
+use aitrace_langfuse::{LangfuseConfig, LangfuseExporter};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+use opentelemetry_proto::tonic::common::v1::AnyValue;
+use prost::Message;
+use serde_json::{json, Map, Value};
+use tracing_subscriber::layer::SubscriberExt;
+
+const PK: &str = "pk-lf-test";
+const SK: &str = "sk-lf-test";
+
+/// One observation as Langfuse would store it.
+#[derive(Debug, Clone)]
+struct Observation {
+    trace_id: String,
+    id: String,
+    parent: Option<String>,
+    name: String,
+    kind: String,
+    model: Option<String>,
+    usage: Map<String, Value>,
+    attrs: HashMap<String, Value>,
+}
+
+#[derive(Default)]
+struct Mock {
+    observations: Vec<Observation>,
+    requests: usize,
+    rejected: Vec<u16>,
+}
+
+fn any_to_json(v: &Option<AnyValue>) -> Value {
+    match v.as_ref().and_then(|v| v.value.as_ref()) {
+        Some(Any::StringValue(s)) => json!(s),
+        Some(Any::BoolValue(b)) => json!(b),
+        Some(Any::IntValue(i)) => json!(i),
+        Some(Any::DoubleValue(d)) => json!(d),
+        Some(Any::ArrayValue(a)) => Value::Array(
+            a.values
+                .iter()
+                .map(|v| any_to_json(&Some(v.clone())))
+                .collect(),
+        ),
+        _ => Value::Null,
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Langfuse's ObservationTypeMapper, in priority order.
+fn observation_type(a: &HashMap<String, Value>) -> String {
+    if let Some(t) = a.get("langfuse.observation.type").and_then(Value::as_str) {
+        return t.to_string();
+    }
+    if let Some(k) = a.get("openinference.span.kind").and_then(Value::as_str) {
+        return if k == "LLM" {
+            "generation".into()
+        } else {
+            k.to_lowercase()
+        };
+    }
+    match a.get("gen_ai.operation.name").and_then(Value::as_str) {
+        Some("chat" | "text_completion" | "generate_content") => return "generation".into(),
+        Some("embeddings") => return "embedding".into(),
+        Some("invoke_agent" | "create_agent") => return "agent".into(),
+        Some("execute_tool") => return "tool".into(),
+        _ => {}
+    }
+    if a.contains_key("gen_ai.tool.name") {
+        return "tool".into();
+    }
+    let model_based = [
+        "langfuse.observation.model.name",
+        "gen_ai.request.model",
+        "gen_ai.response.model",
+        "llm.model_name",
+    ];
+    if model_based.iter().any(|k| a.contains_key(*k)) {
+        return "generation".into();
+    }
+    "span".into()
+}
+
+/// Langfuse's usage extraction: explicit usage_details (a JSON *string*), else every gen_ai.usage.*.
+fn usage(a: &HashMap<String, Value>) -> Map<String, Value> {
+    if let Some(Value::String(s)) = a.get("langfuse.observation.usage_details") {
+        return serde_json::from_str(s).expect("usage_details is a JSON object string");
+    }
+    let get = |k: &str| a.get(k).and_then(Value::as_u64);
+    let mut m = Map::new();
+    let cached = get("gen_ai.usage.cache_read.input_tokens").unwrap_or(0);
+    if let Some(i) = get("gen_ai.usage.input_tokens") {
+        m.insert("input".into(), json!(i - cached));
+        m.insert("input_cached_tokens".into(), json!(cached));
+    }
+    if let Some(o) = get("gen_ai.usage.output_tokens") {
+        m.insert("output".into(), json!(o));
+    }
+    m
+}
+
+fn serve(listener: TcpListener, mock: Arc<Mutex<Mock>>, mut script: Vec<u16>) {
+    for stream in listener.incoming() {
+        let Ok(mut stream) = stream else { continue };
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut request_line = String::new();
+        reader.read_line(&mut request_line).unwrap();
+        let mut headers = HashMap::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+            }
+        }
+        let len: usize = headers
+            .get("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body).unwrap();
+        let status = handle(&mock, &request_line, &headers, body, &mut script);
+        let _ = write!(stream, "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}");
+    }
+}
+
+fn handle(
+    mock: &Mutex<Mock>,
+    line: &str,
+    headers: &HashMap<String, String>,
+    body: Vec<u8>,
+    script: &mut Vec<u16>,
+) -> u16 {
+    let mut m = mock.lock().unwrap();
+    m.requests += 1;
+    let reject = |m: &mut Mock, code| {
+        m.rejected.push(code);
+        code
+    };
+    if !line.starts_with("POST /api/public/otel/v1/traces ") {
+        return reject(&mut m, 404);
+    }
+    use base64::Engine as _;
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{PK}:{SK}"))
+    );
+    if headers.get("authorization") != Some(&expected) {
+        return reject(&mut m, 401);
+    }
+    if !headers
+        .get("content-type")
+        .is_some_and(|c| c.contains("application/x-protobuf"))
+    {
+        return reject(&mut m, 400);
+    }
+    if headers
+        .get("x-langfuse-ingestion-version")
+        .and_then(|v| v.parse::<u32>().ok())
+        .is_none_or(|v| v > 4)
+    {
+        return reject(&mut m, 400);
+    }
+    if !script.is_empty() {
+        let code = script.remove(0);
+        if code != 200 {
+            return reject(&mut m, code);
+        }
+    }
+    let body = if headers.get("content-encoding").is_some_and(|e| e == "gzip") {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(body.as_slice())
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    } else {
+        body
+    };
+    let Ok(req) = ExportTraceServiceRequest::decode(body.as_slice()) else {
+        return reject(&mut m, 400);
+    };
+    let spans: Vec<_> = req
+        .resource_spans
+        .iter()
+        .flat_map(|r| r.scope_spans.iter())
+        .flat_map(|s| s.spans.iter())
+        .collect();
+    // One malformed id rejects the whole request, as Langfuse does.
+    let bad = |b: &[u8], n| b.len() != n || b.iter().all(|x| *x == 0);
+    if spans
+        .iter()
+        .any(|s| bad(&s.trace_id, 16) || bad(&s.span_id, 8))
+    {
+        return reject(&mut m, 400);
+    }
+    for s in spans {
+        let attrs: HashMap<String, Value> = s
+            .attributes
+            .iter()
+            .map(|kv| (kv.key.clone(), any_to_json(&kv.value)))
+            .collect();
+        let kind = observation_type(&attrs);
+        let model = [
+            "langfuse.observation.model.name",
+            "gen_ai.response.model",
+            "gen_ai.request.model",
+        ]
+        .iter()
+        .find_map(|k| attrs.get(*k).and_then(Value::as_str).map(str::to_string));
+        m.observations.push(Observation {
+            trace_id: hex(&s.trace_id),
+            id: hex(&s.span_id),
+            parent: (!s.parent_span_id.is_empty()).then(|| hex(&s.parent_span_id)),
+            name: s.name.clone(),
+            usage: usage(&attrs),
+            model,
+            kind,
+            attrs,
+        });
+    }
+    200
+}
+
+fn mock_langfuse(script: Vec<u16>) -> (String, Arc<Mutex<Mock>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let mock = Arc::new(Mutex::new(Mock::default()));
+    let m = mock.clone();
+    std::thread::spawn(move || serve(listener, m, script));
+    (url, mock)
+}
+
+fn config(url: &str) -> LangfuseConfig {
+    let mut c = LangfuseConfig::new(PK, SK);
+    c.base_url = url.to_string();
+    c.deployment.environment = Some("test".into());
+    c.deployment.release = Some("1.0.0".into());
+    c
+}
+
+fn fast() -> ExportConfig {
+    ExportConfig {
+        max_batch_age: Duration::from_millis(20),
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(20),
+        ..ExportConfig::default()
+    }
+}
+
+const STEP0: Usage = Usage {
+    input_tokens: Some(412),
+    output_tokens: Some(23),
+    total_tokens: None,
+    cache_read_input_tokens: Some(128),
+    cache_creation_input_tokens: None,
+    reasoning_tokens: None,
+    input_audio_tokens: None,
+    output_audio_tokens: None,
+};
+const STEP1: Usage = Usage {
+    input_tokens: Some(498),
+    output_tokens: Some(17),
+    total_tokens: None,
+    cache_read_input_tokens: Some(384),
+    cache_creation_input_tokens: None,
+    reasoning_tokens: Some(5),
+    input_audio_tokens: None,
+    output_audio_tokens: None,
+};
+const CUT: Usage = Usage {
+    input_tokens: Some(50),
+    output_tokens: Some(256),
+    total_tokens: None,
+    cache_read_input_tokens: None,
+    cache_creation_input_tokens: None,
+    reasoning_tokens: None,
+    input_audio_tokens: None,
+    output_audio_tokens: None,
+};
+const EMBED: Usage = Usage {
+    input_tokens: Some(9),
+    output_tokens: None,
+    total_tokens: None,
+    cache_read_input_tokens: None,
+    cache_creation_input_tokens: None,
+    reasoning_tokens: None,
+    input_audio_tokens: None,
+    output_audio_tokens: None,
+};
+
+/// An agent with a fallback and nested steps; returns the records aitrace produced.
+fn agent_trace(
+    exporter: LangfuseExporter,
+    export: ExportConfig,
+) -> (Vec<SpanRecord>, aitrace_core::ShutdownReport) {
+    let memory = aitrace_core::testing::TestExporter::new();
+    let (layer, guard) = builder()
+        .exporter_with_config(exporter, export)
+        .exporter(memory.clone())
+        .build_layer()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let agent = agent_span!("support-agent");
+        agent.set_user("user-1");
+        agent.set_session("session-42");
+        agent.add_tags(["prod"]);
+        agent.set_input("Where is order #1042?");
+        agent.set_metadata("langfuse.customer", "acme");
+        let _a = agent.enter();
+        embedding_span!("openai", "text-embedding-3-small").in_scope(|| {
+            let e = tracing::Span::current();
+            e.set_input("Where is order #1042?");
+            e.record_usage(EMBED);
+        });
+        retrieval_span!("kb-orders")
+            .in_scope(|| tracing::Span::current().set_output(json!([{"id": "n1"}])));
+        let gen = generation_span!("openai", "gpt-4o", gen_ai.request.temperature = 0.2);
+        gen.set_input_messages(&[ChatMessage::user("Where is order #1042?")]);
+        gen.set_metadata("langfuse.promptName", "support");
+        gen.set_metadata("langfuse.promptVersion", 3);
+        gen.record_cost(Cost {
+            input: Some(0.001),
+            output: Some(0.0002),
+            ..Cost::default()
+        });
+        let _g = gen.enter();
+        for (i, usage) in [STEP0, STEP1].into_iter().enumerate() {
+            let step = step_span!(i as u64);
+            let _s = step.enter();
+            let mut attempt = 0u32;
+            if i == 0 {
+                attempt_span!(attempt, "openai", "gpt-4o").in_scope(|| {
+                    tracing::Span::current().set_error("timeout", "primary timed out")
+                });
+                attempt += 1;
+            }
+            attempt_span!(attempt, "anthropic", "claude-3-5-haiku").in_scope(|| {
+                step.restamp_model("anthropic", "claude-3-5-haiku");
+            });
+            step.record_usage(usage);
+            if i == 0 {
+                tool_span!("lookup_order", gen_ai.tool.call.id = "call_1").in_scope(|| {
+                    let t = tracing::Span::current();
+                    t.record("gen_ai.tool.call.arguments", r#"{"order_id":"1042"}"#);
+                    t.record("gen_ai.tool.call.result", r#"{"status":"shipped"}"#);
+                    t.add_tags(["tools-used"]);
+                });
+            }
+        }
+        gen.set_output_messages(&[
+            ChatMessage::new("assistant", vec![Part::text("It shipped.")])
+                .with_finish_reason("stop"),
+        ]);
+        drop(_g);
+        drop(gen);
+        let cut = generation_span!("openai", "gpt-4o-mini");
+        cut.record_usage(CUT);
+        cut.record("gen_ai.response.finish_reasons", "length");
+    });
+    let report = guard.shutdown(Duration::from_secs(20));
+    (memory.spans(), report)
+}
+
+#[test]
+fn a_full_agent_trace_lands_as_langfuse_expects() {
+    let (url, mock) = mock_langfuse(vec![]);
+    let (records, report) = agent_trace(LangfuseExporter::new(config(&url)).unwrap(), fast());
+    assert_eq!(report.lost, 0, "{report:?}");
+    let m = mock.lock().unwrap();
+    assert!(m.rejected.is_empty(), "rejected: {:?}", m.rejected);
+    let obs = &m.observations;
+    assert_eq!(obs.len(), records.len());
+
+    // Exactly one costed observation per model call.
+    let kinds = |k: &str| obs.iter().filter(|o| o.kind == k).count();
+    assert_eq!(
+        kinds("generation"),
+        2,
+        "the generation and the cut-off one: {obs:#?}"
+    );
+    assert_eq!(kinds("embedding"), 1);
+    assert_eq!(kinds("agent"), 1);
+    assert_eq!(kinds("tool"), 1);
+    assert_eq!(kinds("retriever"), 1);
+    assert_eq!(kinds("span"), 2 + 3, "two steps, three attempts");
+
+    // Usage totals as Langfuse adds them up equal the true usage of the calls.
+    let total = |keys: &[&str]| -> u64 {
+        obs.iter()
+            .flat_map(|o| {
+                keys.iter()
+                    .filter_map(|k| o.usage.get(*k).and_then(Value::as_u64))
+            })
+            .sum()
+    };
+    let truth = [STEP0, STEP1, CUT, EMBED]
+        .iter()
+        .fold(Usage::default(), |a, u| a.add(u));
+    assert_eq!(truth, aitrace_core::testing::total_billable_usage(&records));
+    assert_eq!(
+        total(&["input", "input_cached_tokens", "input_cache_creation"]),
+        truth.input_tokens.unwrap()
+    );
+    assert_eq!(
+        total(&["output", "output_reasoning_tokens"]),
+        truth.output_tokens.unwrap()
+    );
+
+    let gen = obs
+        .iter()
+        .find(|o| o.kind == "generation" && o.name.starts_with("chat claude"))
+        .expect("generation named after the answering model");
+    assert_eq!(gen.model.as_deref(), Some("claude-3-5-haiku"));
+    assert_eq!(gen.attrs["langfuse.observation.prompt.name"], "support");
+    assert_eq!(gen.attrs["langfuse.observation.prompt.version"], 3);
+    let cost: Value = serde_json::from_str(
+        gen.attrs["langfuse.observation.cost_details"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(cost["total"], 0.0012);
+    let input: Value =
+        serde_json::from_str(gen.attrs["langfuse.observation.input"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        input,
+        json!([{"role": "user", "content": "Where is order #1042?"}])
+    );
+    let params: Value = serde_json::from_str(
+        gen.attrs["langfuse.observation.model.parameters"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(params["temperature"], 0.2);
+
+    let cut = obs
+        .iter()
+        .find(|o| o.model.as_deref() == Some("gpt-4o-mini"))
+        .unwrap();
+    assert_eq!(cut.attrs["langfuse.observation.level"], "WARNING");
+    let failed = obs
+        .iter()
+        .find(|o| o.attrs.get("langfuse.observation.level") == Some(&json!("ERROR")))
+        .unwrap();
+    assert!(failed.attrs["langfuse.observation.status_message"]
+        .as_str()
+        .unwrap()
+        .contains("timeout"));
+    assert_eq!(
+        failed.kind, "span",
+        "a failed attempt that names a model is not a costed generation"
+    );
+
+    // Trace attributes on every observation; tags merged from the whole trace.
+    let root = obs.iter().find(|o| o.parent.is_none()).unwrap();
+    for o in obs {
+        assert_eq!(o.trace_id, root.trace_id);
+        assert_eq!(o.attrs["user.id"], "user-1", "{}", o.name);
+        assert_eq!(o.attrs["session.id"], "session-42", "{}", o.name);
+        assert_eq!(o.attrs["langfuse.trace.name"], "invoke_agent", "{}", o.name);
+        assert_eq!(
+            o.attrs["langfuse.trace.tags"],
+            json!(["prod", "tools-used"]),
+            "{}",
+            o.name
+        );
+        assert_eq!(o.attrs["langfuse.trace.metadata.customer"], "acme");
+        assert_eq!(o.attrs["langfuse.environment"], "test");
+        assert_eq!(o.attrs["langfuse.release"], "1.0.0");
+    }
+    assert_eq!(root.attrs["langfuse.trace.input"], "Where is order #1042?");
+    // Parent links are the records' own.
+    let by_id: HashMap<String, &SpanRecord> =
+        records.iter().map(|r| (r.span_id.to_string(), r)).collect();
+    for o in obs {
+        assert_eq!(o.parent, by_id[&o.id].parent_span_id.map(|p| p.to_string()));
+    }
+    assert!(records.iter().any(|r| r.kind == SpanKind::FallbackAttempt));
+}
+
+#[test]
+fn throttling_and_server_errors_are_retried_bad_keys_are_not() {
+    let (url, mock) = mock_langfuse(vec![429, 503]);
+    let (records, report) = agent_trace(LangfuseExporter::new(config(&url)).unwrap(), fast());
+    let e = report
+        .stats
+        .exporters
+        .iter()
+        .find(|e| e.name == "langfuse")
+        .unwrap();
+    assert_eq!(
+        (e.retries, e.exported, e.dropped()),
+        (2, records.len() as u64, 0),
+        "{e:?}"
+    );
+    assert_eq!(mock.lock().unwrap().rejected, [429, 503]);
+
+    let (url, mock) = mock_langfuse(vec![]);
+    let mut wrong = config(&url);
+    wrong.secret_key = "sk-lf-wrong".into();
+    let (records, report) = agent_trace(LangfuseExporter::new(wrong).unwrap(), fast());
+    let e = report
+        .stats
+        .exporters
+        .iter()
+        .find(|e| e.name == "langfuse")
+        .unwrap();
+    assert_eq!(
+        (e.retries, e.exported, e.dropped_after_retries),
+        (0, 0, records.len() as u64),
+        "{e:?}"
+    );
+    assert!(e.last_error.as_deref().unwrap().contains("401"));
+    assert_eq!(
+        mock.lock().unwrap().requests,
+        1,
+        "one clear failure, no retry storm"
+    );
+}
+
+#[test]
+fn a_span_with_an_invalid_id_is_dropped_before_it_can_fail_the_request() {
+    let (url, mock) = mock_langfuse(vec![]);
+    let mut exporter = LangfuseExporter::new(config(&url)).unwrap();
+    let good = SpanRecord::new("ok", SpanKind::ToolCall);
+    let mut bad = SpanRecord::new("bad", SpanKind::ToolCall);
+    bad.span_id = aitrace_core::SpanId::from_u64(0);
+    let err = exporter.export(&[good.clone(), bad]).unwrap_err();
+    assert_eq!(err.failed, Some(vec![1]));
+    assert!(!err.retryable);
+    let m = mock.lock().unwrap();
+    assert!(m.rejected.is_empty());
+    assert_eq!(
+        m.observations
+            .iter()
+            .map(|o| o.id.clone())
+            .collect::<Vec<_>>(),
+        [good.span_id.to_string()]
+    );
+}
+
+#[test]
+fn large_batches_are_split_under_the_request_limit() {
+    let (url, mock) = mock_langfuse(vec![]);
+    let mut exporter = LangfuseExporter::new(config(&url)).unwrap();
+    let big = "x".repeat(400_000);
+    let records: Vec<SpanRecord> = (0..20)
+        .map(|_| {
+            let mut r = SpanRecord::new("t", SpanKind::ToolCall);
+            r.input = Some(json!(big));
+            r
+        })
+        .collect();
+    exporter.export(&records).unwrap();
+    let m = mock.lock().unwrap();
+    assert_eq!(m.observations.len(), 20);
+    assert!(
+        m.requests >= 3,
+        "8 MB of spans went in {} requests",
+        m.requests
+    );
+}
