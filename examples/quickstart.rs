@@ -180,12 +180,13 @@ fn main() -> Result<(), Box<dyn Error>> {
         .exporter_with_config(ConsoleExporter::stdout(), local.clone())
         .exporter_with_config(JsonlExporter::create(jsonl_path)?, local);
     // With `--features otel` and the standard OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT set, the same
-    // trace also goes to that OpenTelemetry backend (this is how the Phoenix end-to-end test runs).
+    // trace also goes to that OpenTelemetry backend, over HTTP or (`otel-grpc`,
+    // OTEL_EXPORTER_OTLP_PROTOCOL=grpc) gRPC. This is how the Phoenix end-to-end test runs.
     #[cfg(feature = "otel")]
     if std::env::var_os("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some()
         || std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
     {
-        println!("also exporting over OTLP/HTTP (OTEL_EXPORTER_OTLP_* settings)");
+        println!("also exporting over OTLP (OTEL_EXPORTER_OTLP_* settings)");
         builder = builder.exporter(
             aitrace::otel::OtelExporter::builder()
                 .openinference(true)

@@ -149,7 +149,14 @@ fn install_phoenix(dir: &Path) -> Result<PathBuf, String> {
     Ok(phoenix)
 }
 
-fn start_phoenix(phoenix: &Path, dir: &Path) -> Result<(Service, String), String> {
+/// A running Phoenix: its HTTP base URL (UI, REST, OTLP/HTTP) and its OTLP/gRPC port.
+struct Phoenix {
+    service: Service,
+    url: String,
+    grpc_port: u16,
+}
+
+fn start_phoenix(phoenix: &Path, dir: &Path) -> Result<Phoenix, String> {
     let port = free_port()?;
     let grpc_port = free_port()?;
     let data = dir.join(format!("phoenix-data-{}", std::process::id()));
@@ -188,58 +195,74 @@ fn start_phoenix(phoenix: &Path, dir: &Path) -> Result<(Service, String), String
         }
         std::thread::sleep(Duration::from_millis(500));
     }
-    println!("<== phoenix healthy on {addr}");
-    Ok((service, format!("http://{addr}")))
+    println!("<== phoenix healthy on {addr} (gRPC on {grpc_port})");
+    Ok(Phoenix {
+        service,
+        url: format!("http://{addr}"),
+        grpc_port,
+    })
+}
+
+/// Exports the quickstart trace to Phoenix over one protocol, then checks what Phoenix stored against
+/// the JSONL file of the same run.
+fn e2e_run(
+    phoenix: &Phoenix,
+    protocol: &str,
+    features: &str,
+    endpoint: &str,
+) -> Result<(), String> {
+    let project = format!("aitrace-e2e-{protocol}-{}", std::process::id()).replace('/', "-");
+    let jsonl = root().join("quickstart.jsonl");
+    let resource = format!("openinference.project.name={project}");
+    run_cargo(
+        &format!("quickstart over OTLP {protocol} to Phoenix"),
+        &[
+            "run",
+            "--quiet",
+            "--features",
+            features,
+            "--example",
+            "quickstart",
+        ],
+        &[
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", endpoint),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+            ("OTEL_SERVICE_NAME", "aitrace-quickstart"),
+            ("OTEL_RESOURCE_ATTRIBUTES", &resource),
+        ],
+    )?;
+    run_cargo(
+        &format!("phoenix end-to-end test ({protocol})"),
+        &[
+            "test",
+            "--features",
+            features,
+            "--test",
+            "phoenix_e2e",
+            "--",
+            "--ignored",
+        ],
+        &[
+            ("AITRACE_E2E_PHOENIX_URL", &phoenix.url),
+            ("AITRACE_E2E_PROJECT", &project),
+            ("AITRACE_E2E_JSONL", &jsonl.to_string_lossy()),
+        ],
+    )
 }
 
 fn e2e() -> Result<(), String> {
     let dir = root().join("target").join("e2e");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let phoenix = install_phoenix(&dir)?;
-    let (service, url) = start_phoenix(&phoenix, &dir)?;
-    let project = format!("aitrace-e2e-{}", std::process::id());
-    let jsonl = root().join("quickstart.jsonl");
-    let endpoint = format!("{url}/v1/traces");
-    let resource = format!("openinference.project.name={project}");
-    let result = run_cargo(
-        "quickstart over OTLP to Phoenix",
-        &[
-            "run",
-            "--quiet",
-            "--features",
-            "otel",
-            "--example",
-            "quickstart",
-        ],
-        &[
-            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &endpoint),
-            ("OTEL_SERVICE_NAME", "aitrace-quickstart"),
-            ("OTEL_RESOURCE_ATTRIBUTES", &resource),
-        ],
-    )
-    .and_then(|_| {
-        run_cargo(
-            "phoenix end-to-end test",
-            &[
-                "test",
-                "--features",
-                "otel",
-                "--test",
-                "phoenix_e2e",
-                "--",
-                "--ignored",
-            ],
-            &[
-                ("AITRACE_E2E_PHOENIX_URL", &url),
-                ("AITRACE_E2E_PROJECT", &project),
-                ("AITRACE_E2E_JSONL", &jsonl.to_string_lossy()),
-            ],
-        )
-    });
+    let phoenix_bin = install_phoenix(&dir)?;
+    let phoenix = start_phoenix(&phoenix_bin, &dir)?;
+    let http = format!("{}/v1/traces", phoenix.url);
+    let grpc = format!("http://127.0.0.1:{}", phoenix.grpc_port);
+    let result = e2e_run(&phoenix, "http/protobuf", "otel", &http)
+        .and_then(|_| e2e_run(&phoenix, "grpc", "otel-grpc", &grpc));
     if result.is_err() {
-        eprintln!("phoenix log (last lines):\n{}", service.log_tail());
+        eprintln!("phoenix log (last lines):\n{}", phoenix.service.log_tail());
     }
-    drop(service);
+    drop(phoenix);
     let _ = std::fs::remove_dir_all(dir.join(format!("phoenix-data-{}", std::process::id())));
     result
 }

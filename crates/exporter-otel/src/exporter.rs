@@ -15,8 +15,53 @@ use opentelemetry_sdk::Resource;
 use crate::mapping::{to_span_data, Dialect, MappingOptions};
 use crate::openinference::OpenInference;
 
+/// The OTLP exporter aitrace builds: HTTP/protobuf with a blocking client, or (feature `grpc`) gRPC
+/// driven by a current-thread Tokio runtime that this value owns.
+#[derive(Debug)]
+pub struct OtlpTransport {
+    exporter: opentelemetry_otlp::SpanExporter,
+    #[cfg(feature = "grpc")]
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl OtlpTransport {
+    /// True when sending over gRPC.
+    pub fn is_grpc(&self) -> bool {
+        #[cfg(feature = "grpc")]
+        {
+            self.runtime.is_some()
+        }
+        #[cfg(not(feature = "grpc"))]
+        {
+            false
+        }
+    }
+}
+
+impl SpanExporter for OtlpTransport {
+    async fn export(
+        &self,
+        batch: Vec<opentelemetry_sdk::trace::SpanData>,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        #[cfg(feature = "grpc")]
+        if let Some(rt) = &self.runtime {
+            return rt.block_on(self.exporter.export(batch));
+        }
+        self.exporter.export(batch).await
+    }
+    fn shutdown_with_timeout(&self, timeout: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.exporter.shutdown_with_timeout(timeout)
+    }
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.exporter.force_flush()
+    }
+    fn set_resource(&mut self, resource: &Resource) {
+        self.exporter.set_resource(resource)
+    }
+}
+
 /// Exports aitrace spans through an OpenTelemetry `SpanExporter`.
-pub struct OtelExporter<E = opentelemetry_otlp::SpanExporter> {
+pub struct OtelExporter<E = OtlpTransport> {
     inner: E,
     options: MappingOptions,
     dialects: Vec<Box<dyn Dialect>>,
@@ -44,6 +89,7 @@ pub struct OtelExporterBuilder {
     openinference: bool,
     dialects: Vec<Box<dyn Dialect>>,
     name: String,
+    grpc: Option<bool>,
 }
 
 impl fmt::Debug for OtelExporterBuilder {
@@ -70,6 +116,7 @@ impl Default for OtelExporterBuilder {
             openinference: false,
             dialects: Vec::new(),
             name: "otel".to_string(),
+            grpc: None,
         }
     }
 }
@@ -124,6 +171,12 @@ impl OtelExporterBuilder {
         self.dialects.push(Box::new(dialect));
         self
     }
+    /// Send over gRPC (feature `grpc`) instead of HTTP/protobuf. Default: from
+    /// `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` / `OTEL_EXPORTER_OTLP_PROTOCOL` (`grpc` or `http/protobuf`).
+    pub fn grpc(mut self, on: bool) -> Self {
+        self.grpc = Some(on);
+        self
+    }
     /// The exporter's name in stats and metadata routing (default `otel`).
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
@@ -163,31 +216,49 @@ impl OtelExporterBuilder {
         }
     }
 
-    /// Builds the OTLP/HTTP (protobuf) exporter. Invalid endpoints and unsupported protocols are errors
-    /// here, not at the first export.
+    /// Builds the OTLP exporter (HTTP/protobuf, or gRPC). Invalid endpoints and unsupported protocols
+    /// are errors here, not at the first export.
     pub fn build(self) -> Result<OtelExporter, ConfigError> {
-        if let Ok(p) = std::env::var("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-            .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL"))
-        {
-            if p.trim() != "http/protobuf" && !p.trim().is_empty() {
-                return Err(ConfigError::new(
-                    "OTEL_EXPORTER_OTLP_PROTOCOL",
-                    format!("{p:?} is not supported; aitrace-otel sends http/protobuf"),
-                ));
-            }
-        }
-        let mut b = opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_protocol(Protocol::HttpBinary)
-            .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled());
+        let grpc = match self.grpc {
+            Some(on) => on,
+            None => match std::env::var("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+                .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL"))
+                .map(|p| p.trim().to_string())
+            {
+                Ok(p) if p == "grpc" => true,
+                Ok(p) if p == "http/protobuf" || p.is_empty() => false,
+                Ok(p) => {
+                    return Err(ConfigError::new(
+                        "OTEL_EXPORTER_OTLP_PROTOCOL",
+                        format!("{p:?} is not supported; use http/protobuf or grpc"),
+                    ))
+                }
+                Err(_) => false,
+            },
+        };
         if let Some(url) = &self.endpoint {
             validate_url(url)?;
-            b = b.with_endpoint(url.clone());
         } else if let Ok(url) = std::env::var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
             .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT"))
         {
             validate_url(&url)
                 .map_err(|e| ConfigError::new("OTEL_EXPORTER_OTLP_ENDPOINT", e.message))?;
+        }
+        let transport = if grpc {
+            self.grpc_transport()?
+        } else {
+            self.http_transport()?
+        };
+        Ok(self.finish(transport))
+    }
+
+    fn http_transport(&self) -> Result<OtlpTransport, ConfigError> {
+        let mut b = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_protocol(Protocol::HttpBinary)
+            .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled());
+        if let Some(url) = &self.endpoint {
+            b = b.with_endpoint(url.clone());
         }
         if !self.headers.is_empty() {
             b = b.with_headers(self.headers.clone());
@@ -195,10 +266,74 @@ impl OtelExporterBuilder {
         if let Some(t) = self.timeout {
             b = b.with_timeout(t);
         }
-        let inner = b.build().map_err(|e| {
+        let exporter = b.build().map_err(|e| {
             ConfigError::new("endpoint", format!("cannot build the OTLP exporter: {e}"))
         })?;
-        Ok(self.finish(inner))
+        Ok(OtlpTransport {
+            exporter,
+            #[cfg(feature = "grpc")]
+            runtime: None,
+        })
+    }
+
+    #[cfg(feature = "grpc")]
+    fn grpc_transport(&self) -> Result<OtlpTransport, ConfigError> {
+        use opentelemetry_otlp::WithTonicConfig;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ConfigError::new("grpc", format!("cannot start the gRPC runtime: {e}")))?;
+        // The tonic channel must be created inside the runtime it will run on.
+        let _entered = runtime.enter();
+        let mut b = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled());
+        if let Some(url) = &self.endpoint {
+            b = b.with_endpoint(url.clone());
+        }
+        if !self.headers.is_empty() {
+            let mut metadata = tonic::metadata::MetadataMap::new();
+            for (k, v) in &self.headers {
+                let key =
+                    tonic::metadata::MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
+                        .map_err(|_| {
+                            ConfigError::new(
+                                "header",
+                                format!("{k:?} is not a valid gRPC metadata key"),
+                            )
+                        })?;
+                let value = v.parse().map_err(|_| {
+                    ConfigError::new(
+                        "header",
+                        format!("the value of {k:?} is not valid gRPC metadata"),
+                    )
+                })?;
+                metadata.insert(key, value);
+            }
+            b = b.with_metadata(metadata);
+        }
+        if let Some(t) = self.timeout {
+            b = b.with_timeout(t);
+        }
+        let exporter = b.build().map_err(|e| {
+            ConfigError::new(
+                "endpoint",
+                format!("cannot build the OTLP gRPC exporter: {e}"),
+            )
+        })?;
+        drop(_entered);
+        Ok(OtlpTransport {
+            exporter,
+            runtime: Some(runtime),
+        })
+    }
+
+    #[cfg(not(feature = "grpc"))]
+    fn grpc_transport(&self) -> Result<OtlpTransport, ConfigError> {
+        Err(ConfigError::new(
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            "grpc needs the `grpc` feature of aitrace-otel (`otel-grpc` of aitrace)",
+        ))
     }
 
     /// Uses any `SpanExporter` instead of OTLP/HTTP (an in-memory one in tests, gRPC, a vendor's).

@@ -1,7 +1,9 @@
 //! OpenTelemetry exporter for [aitrace](https://docs.rs/aitrace): AI spans in the latest OTel GenAI
 //! semantic conventions (`chat {model}` CLIENT spans with `gen_ai.provider.name`, `gen_ai.usage.*`,
 //! `gen_ai.input.messages` ...), sent over OTLP/HTTP (protobuf, blocking client: no async runtime
-//! needed) or through any `opentelemetry_sdk` `SpanExporter`.
+//! needed), over OTLP/gRPC (feature `grpc`, selected by `OTEL_EXPORTER_OTLP_PROTOCOL=grpc` or
+//! `.grpc(true)`; the exporter owns a small current-thread Tokio runtime for it), or through any
+//! `opentelemetry_sdk` `SpanExporter`.
 //!
 //! ```no_run
 //! // With the facade: aitrace::builder() and aitrace::otel::OtelExporter (feature "otel").
@@ -56,7 +58,7 @@ pub mod mapping;
 pub mod metrics;
 mod openinference;
 
-pub use exporter::{classify, OtelExporter, OtelExporterBuilder};
+pub use exporter::{classify, OtelExporter, OtelExporterBuilder, OtlpTransport};
 pub use mapping::{to_span_data, Dialect, MappingOptions};
 #[cfg(feature = "metrics")]
 pub use metrics::GenAiMetrics;
