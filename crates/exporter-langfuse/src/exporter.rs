@@ -191,11 +191,20 @@ impl LangfuseConfig {
     }
 }
 
+/// First pause after Langfuse rejects the credentials; doubles on each rejection, up to
+/// [`AUTH_COOLDOWN_MAX`].
+pub const AUTH_COOLDOWN: Duration = Duration::from_secs(60);
+/// Longest pause after repeated credential rejections.
+pub const AUTH_COOLDOWN_MAX: Duration = Duration::from_secs(15 * 60);
+
 /// Exports aitrace spans to Langfuse.
 pub struct LangfuseExporter<E = opentelemetry_otlp::SpanExporter> {
     inner: E,
     config: LangfuseConfig,
     options: MappingOptions,
+    /// After a 401/403: no request before this instant, and how long the last pause was.
+    auth_pause: Option<(std::time::Instant, Duration)>,
+    auth_cooldown: Duration,
 }
 
 impl<E> fmt::Debug for LangfuseExporter<E> {
@@ -259,7 +268,23 @@ impl<E: SpanExporter> LangfuseExporter<E> {
             inner,
             config,
             options,
+            auth_pause: None,
+            auth_cooldown: AUTH_COOLDOWN,
         }
+    }
+
+    /// Sets the first pause after a credential rejection (default [`AUTH_COOLDOWN`]).
+    pub fn with_auth_cooldown(mut self, pause: Duration) -> Self {
+        self.auth_cooldown = pause;
+        self
+    }
+
+    fn auth_error(&self, status: &str) -> ExportError {
+        ExportError::fatal(format!(
+            "Langfuse rejected the credentials ({status}): check LANGFUSE_PUBLIC_KEY and \
+             LANGFUSE_SECRET_KEY for {}; sending paused",
+            self.config.base_url
+        ))
     }
 
     /// Maps a batch of whole traces to spans with the Langfuse dialect, dropping (and reporting the
@@ -308,6 +333,13 @@ impl<E: SpanExporter + 'static> Exporter for LangfuseExporter<E> {
     }
 
     fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
+        // Bad credentials fail every request the same way: say it once, pause, and count the drops
+        // instead of sending each batch to be rejected again.
+        if let Some((until, _)) = self.auth_pause {
+            if std::time::Instant::now() < until {
+                return Err(self.auth_error("earlier 401/403"));
+            }
+        }
         let (mapped, mut failed) = self.map_batch(batch);
         // Split into requests under the size limit, never splitting a span.
         let mut requests: Vec<Vec<(usize, SpanData)>> = vec![Vec::new()];
@@ -328,7 +360,20 @@ impl<E: SpanExporter + 'static> Exporter for LangfuseExporter<E> {
             let indices: Vec<usize> = request.iter().map(|(i, _)| *i).collect();
             let spans = request.into_iter().map(|(_, s)| s).collect();
             if let Err(e) = futures_executor::block_on(self.inner.export(spans)) {
-                let e = classify(e);
+                let mut e = classify(e);
+                if let Some(status) = ["status code: 401", "status code: 403"]
+                    .iter()
+                    .find(|s| e.message.contains(**s))
+                {
+                    let pause = match self.auth_pause {
+                        Some((_, last)) => (last * 2).min(AUTH_COOLDOWN_MAX),
+                        None => self.auth_cooldown,
+                    };
+                    self.auth_pause = Some((std::time::Instant::now() + pause, pause));
+                    e = self.auth_error(status.trim_start_matches("status code: "));
+                } else {
+                    self.auth_pause = None;
+                }
                 failed.extend(indices);
                 error = Some(match error {
                     Some(prev) if prev.retryable => prev,

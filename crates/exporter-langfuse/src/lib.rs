@@ -25,7 +25,9 @@
 //! ```
 //!
 //! The exporter asks the pipeline for whole traces (so trace-level fields reach every span), splits
-//! requests to stay under 3 MB, drops and reports spans with invalid ids (one would make Langfuse reject
+//! requests to stay under 3 MB, pauses after Langfuse rejects the credentials (one clear error naming
+//! the variables, then counted drops, retrying after 1 min, doubling up to 15 min), drops and reports
+//! spans with invalid ids (one would make Langfuse reject
 //! the whole request), and lets aitrace's pipeline retry 429/5xx/connection errors with backoff.
 //! Settings from the environment: see [`LangfuseConfig::from_env`].
 #![deny(unsafe_code)]

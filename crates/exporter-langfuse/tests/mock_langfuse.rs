@@ -529,7 +529,11 @@ fn throttling_and_server_errors_are_retried_bad_keys_are_not() {
         (0, 0, records.len() as u64),
         "{e:?}"
     );
-    assert!(e.last_error.as_deref().unwrap().contains("401"));
+    let err = e.last_error.as_deref().unwrap();
+    assert!(
+        err.contains("401") && err.contains("LANGFUSE_SECRET_KEY"),
+        "{err}"
+    );
     assert_eq!(
         mock.lock().unwrap().requests,
         1,
@@ -578,4 +582,28 @@ fn large_batches_are_split_under_the_request_limit() {
         "8 MB of spans went in {} requests",
         m.requests
     );
+}
+
+#[test]
+fn after_a_credential_rejection_sending_pauses_then_resumes() {
+    let (url, mock) = mock_langfuse(vec![401]);
+    let mut exporter = LangfuseExporter::new(config(&url))
+        .unwrap()
+        .with_auth_cooldown(Duration::from_millis(200));
+    let span = || vec![SpanRecord::new("t", SpanKind::ToolCall)];
+    let first = exporter.export(&span()).unwrap_err();
+    assert!(!first.retryable && first.message.contains("LANGFUSE_PUBLIC_KEY"));
+    // Within the pause: dropped with the same clear error, no request made.
+    for _ in 0..5 {
+        assert!(exporter
+            .export(&span())
+            .unwrap_err()
+            .message
+            .contains("paused"));
+    }
+    assert_eq!(mock.lock().unwrap().requests, 1);
+    std::thread::sleep(Duration::from_millis(250));
+    exporter.export(&span()).unwrap();
+    let m = mock.lock().unwrap();
+    assert_eq!((m.requests, m.observations.len()), (2, 1));
 }
