@@ -20,13 +20,40 @@
 //! drop(guard); // flushes
 //! ```
 //!
-//! Everything here is re-exported from [`aitrace_core`]: the span model ([`SpanRecord`]), the layer
+//! `aitrace::builder()` starts with the `filters::SensitiveDataFilter` (feature `filters`, on by
+//! default): secrets in inputs, outputs, tool calls, metadata and events are redacted before any
+//! exporter sees them.
+//!
+//! Everything else here is re-exported from [`aitrace_core`]: the span model ([`SpanRecord`]), the layer
 //! ([`AiLayer`], [`builder`]), the span macros, [`AiSpanExt`], the pipeline ([`Processor`],
 //! [`Exporter`], [`stats`]), and the built-in [`ConsoleExporter`], [`JsonlExporter`] and
 //! [`testing::TestExporter`].
 #![deny(unsafe_code)]
 
 pub use aitrace_core::*;
+
+/// Processors: redaction and more (feature `filters`, on by default).
+#[cfg(feature = "filters")]
+pub use aitrace_filters as filters;
+
+/// Starts a [`Builder`]. With the `filters` feature (on by default) it already holds a
+/// `filters::SensitiveDataFilter`, so secrets are redacted unless you opt out with
+/// `.without_processor("sensitive-data-filter")`. (`Builder::default()` of `aitrace_core` has no
+/// processors.)
+pub fn builder() -> Builder {
+    with_default_processors(aitrace_core::builder())
+}
+
+/// [`builder`] configured from the `AITRACE_*` environment variables ([`ENV_SETTINGS`]).
+pub fn from_env() -> Result<Builder, ConfigError> {
+    Builder::from_env().map(with_default_processors)
+}
+
+fn with_default_processors(b: Builder) -> Builder {
+    #[cfg(feature = "filters")]
+    let b = b.processor(filters::SensitiveDataFilter::default());
+    b
+}
 
 /// The OpenTelemetry exporter (feature `otel`).
 #[cfg(feature = "otel")]

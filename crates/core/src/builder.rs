@@ -257,6 +257,18 @@ impl Builder {
         self
     }
 
+    /// Removes the processors of this name (e.g. `sensitive-data-filter`, which `aitrace::builder()`
+    /// adds by default).
+    pub fn without_processor(mut self, name: &str) -> Self {
+        self.processors.retain(|p| p.name() != name);
+        self
+    }
+
+    /// Names of the processors, in the order they run.
+    pub fn processor_names(&self) -> Vec<&str> {
+        self.processors.iter().map(|p| p.name()).collect()
+    }
+
     /// Adds an exporter with the builder's export settings.
     pub fn exporter(mut self, exporter: impl Exporter) -> Self {
         self.exporters.push((Box::new(exporter), None));

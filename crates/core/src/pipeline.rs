@@ -40,6 +40,12 @@ pub enum Verdict {
 pub trait Processor: Send + Sync + 'static {
     /// Inspects or modifies the span.
     fn process(&self, span: &mut SpanRecord) -> Verdict;
+
+    /// A stable name (`sensitive-data-filter`, `sampler`), used by
+    /// [`Builder::without_processor`](crate::Builder::without_processor).
+    fn name(&self) -> &str {
+        "processor"
+    }
 }
 
 impl<F> Processor for F

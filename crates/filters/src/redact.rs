@@ -1,0 +1,650 @@
+//! [`SensitiveDataFilter`]: redacts secrets from every part of a span before any exporter sees it.
+
+use std::collections::{HashMap, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Mutex;
+
+use aitrace_core::{ConfigError, Processor, SpanRecord, Status, TraceId, Verdict};
+use regex::Regex;
+use serde_json::{Map, Value};
+
+use crate::keys::{key_words, KeyRule, DEFAULT_SENSITIVE_KEYS};
+
+/// How a secret is replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RedactionStyle {
+    /// The whole value becomes the token (`[REDACTED]`).
+    #[default]
+    Full,
+    /// First and last 3 characters kept (`sk-…xyz`); values of 6 characters or fewer are fully
+    /// redacted.
+    Partial,
+    /// Each distinct secret becomes a stable per-trace label (`[API_KEY_1]`), so a reader sees that two
+    /// calls used the same key without seeing it.
+    Indexed,
+}
+
+/// Secret shapes caught by value, whatever key holds them (defaults on).
+pub const DEFAULT_VALUE_PATTERNS: &[(&str, &str)] = &[
+    ("BEARER", r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]{8,}=*"),
+    ("ANTHROPIC_KEY", r"\bsk-ant-[A-Za-z0-9_\-]{16,}"),
+    ("OPENAI_KEY", r"\bsk-(?:proj-|svcacct-)?[A-Za-z0-9_\-]{20,}"),
+    ("AWS_ACCESS_KEY", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
+    (
+        "GITHUB_TOKEN",
+        r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})",
+    ),
+    (
+        "JWT",
+        r"\beyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}",
+    ),
+    ("SLACK_TOKEN", r"\bxox[baprs]-[A-Za-z0-9\-]{10,}"),
+    ("GOOGLE_API_KEY", r"\bAIza[0-9A-Za-z_\-]{35}"),
+];
+
+/// JSON nested deeper than this is redacted whole rather than walked (fail closed, bounded stack).
+pub const MAX_DEPTH: usize = 64;
+
+/// The marker that replaces a field the filter could not process: it is never sent raw.
+pub fn error_marker() -> Value {
+    serde_json::json!({"error": {"processor": "sensitive-data-filter"}})
+}
+
+const TRACES_REMEMBERED: usize = 1000;
+const VALUES_PER_TRACE: usize = 1000;
+
+/// Labels given in one trace: (label, secret) → number, and the last number per label.
+type TraceLabels = (HashMap<(String, String), usize>, HashMap<String, usize>);
+
+#[derive(Default)]
+struct Indexes {
+    traces: HashMap<TraceId, TraceLabels>,
+    order: VecDeque<TraceId>,
+}
+
+/// Redacts secrets by key (see [`crate::keys`]) and by value shape, deeply: input, output, system
+/// instructions, tool definitions, tool arguments and results, metadata, attributes, events and error
+/// messages, including inside chat-message parts and inside strings that hold JSON.
+///
+/// ```
+/// use aitrace_filters::{RedactionStyle, SensitiveDataFilter};
+/// let filter = SensitiveDataFilter::builder()
+///     .add_keys(["internal_ref"])          // extend the defaults
+///     .remove_keys(["auth"])               // or drop one
+///     .style(RedactionStyle::Indexed)
+///     .build()
+///     .unwrap();
+/// # let _ = filter;
+/// ```
+pub struct SensitiveDataFilter {
+    rules: Vec<KeyRule>,
+    patterns: Vec<(String, Regex)>,
+    style: RedactionStyle,
+    token: String,
+    indexes: Mutex<Indexes>,
+}
+
+impl std::fmt::Debug for SensitiveDataFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SensitiveDataFilter")
+            .field(
+                "keys",
+                &self
+                    .rules
+                    .iter()
+                    .map(|r| r.name.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .field(
+                "patterns",
+                &self
+                    .patterns
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .field("style", &self.style)
+            .finish()
+    }
+}
+
+impl Default for SensitiveDataFilter {
+    /// The default keys and value patterns, full redaction with `[REDACTED]`.
+    fn default() -> Self {
+        SensitiveDataFilter::builder()
+            .build()
+            .unwrap_or_else(|_| unreachable!("the default patterns compile"))
+    }
+}
+
+/// Settings of a [`SensitiveDataFilter`].
+#[derive(Debug, Clone)]
+pub struct SensitiveDataFilterBuilder {
+    keys: Vec<String>,
+    patterns: Vec<(String, String)>,
+    style: RedactionStyle,
+    token: String,
+}
+
+impl SensitiveDataFilterBuilder {
+    /// Adds sensitive keys to the current list (the defaults, unless replaced).
+    pub fn add_keys<I: IntoIterator<Item = S>, S: Into<String>>(mut self, keys: I) -> Self {
+        self.keys.extend(keys.into_iter().map(Into::into));
+        self
+    }
+    /// Replaces the whole key list (the defaults are gone).
+    pub fn replace_keys<I: IntoIterator<Item = S>, S: Into<String>>(mut self, keys: I) -> Self {
+        self.keys = keys.into_iter().map(Into::into).collect();
+        self
+    }
+    /// Removes keys from the list (compared as words: `apiKey` removes `api_key`).
+    pub fn remove_keys<I: IntoIterator<Item = S>, S: Into<String>>(mut self, keys: I) -> Self {
+        let remove: Vec<Vec<String>> = keys.into_iter().map(|k| key_words(&k.into())).collect();
+        self.keys.retain(|k| !remove.contains(&key_words(k)));
+        self
+    }
+    /// Turns the value patterns (bearer tokens, API-key shapes, JWTs) on or off.
+    pub fn value_patterns(mut self, on: bool) -> Self {
+        if !on {
+            self.patterns.clear();
+        } else if self.patterns.is_empty() {
+            self.patterns = defaults_patterns();
+        }
+        self
+    }
+    /// Adds a value pattern (a regular expression); `label` names it in the indexed style.
+    pub fn add_pattern(mut self, label: impl Into<String>, regex: impl Into<String>) -> Self {
+        self.patterns.push((label.into(), regex.into()));
+        self
+    }
+    /// The redaction style (default full).
+    pub fn style(mut self, style: RedactionStyle) -> Self {
+        self.style = style;
+        self
+    }
+    /// The replacement text (default `[REDACTED]`).
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = token.into();
+        self
+    }
+    /// Compiles the patterns; an invalid one is an error naming it.
+    pub fn build(self) -> Result<SensitiveDataFilter, ConfigError> {
+        let mut patterns = Vec::with_capacity(self.patterns.len());
+        for (label, re) in self.patterns {
+            let compiled = Regex::new(&re).map_err(|e| {
+                ConfigError::new(format!("sensitive data pattern {label}"), e.to_string())
+            })?;
+            patterns.push((label, compiled));
+        }
+        Ok(SensitiveDataFilter {
+            rules: self.keys.iter().filter_map(|k| KeyRule::new(k)).collect(),
+            patterns,
+            style: self.style,
+            token: self.token,
+            indexes: Mutex::new(Indexes::default()),
+        })
+    }
+}
+
+fn defaults_patterns() -> Vec<(String, String)> {
+    DEFAULT_VALUE_PATTERNS
+        .iter()
+        .map(|(l, r)| (l.to_string(), r.to_string()))
+        .collect()
+}
+
+/// Per-record context of one filtering pass.
+struct Pass<'a> {
+    filter: &'a SensitiveDataFilter,
+    trace: TraceId,
+}
+
+impl SensitiveDataFilter {
+    /// Default keys, default patterns, full style; adjust before `build()`.
+    pub fn builder() -> SensitiveDataFilterBuilder {
+        SensitiveDataFilterBuilder {
+            keys: DEFAULT_SENSITIVE_KEYS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            patterns: defaults_patterns(),
+            style: RedactionStyle::Full,
+            token: "[REDACTED]".to_string(),
+        }
+    }
+
+    /// The rule a key falls under, if it is sensitive.
+    pub fn sensitive_rule(&self, key: &str) -> Option<&KeyRule> {
+        let words = key_words(key);
+        self.rules.iter().find(|r| r.matches(&words))
+    }
+
+    /// Redacts a JSON value in place (as the processor does for one field). Returns whether anything
+    /// changed.
+    pub fn redact_value(&self, trace: TraceId, value: &mut Value) -> bool {
+        Pass {
+            filter: self,
+            trace,
+        }
+        .value(value, 0)
+    }
+
+    /// Whether a string is this filter's own output (the token or an indexed label).
+    fn is_redaction(&self, s: &str) -> bool {
+        s == self.token
+            || (self.style == RedactionStyle::Indexed
+                && s.len() > 4
+                && s.starts_with('[')
+                && s.ends_with(']')
+                && s[1..s.len() - 1]
+                    .rsplit_once('_')
+                    .is_some_and(|(label, n)| {
+                        !label.is_empty()
+                            && label
+                                .bytes()
+                                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+                            && n.bytes().all(|b| b.is_ascii_digit())
+                    }))
+    }
+
+    fn replacement(&self, trace: TraceId, label: &str, secret: &str) -> String {
+        match self.style {
+            RedactionStyle::Full => self.token.clone(),
+            RedactionStyle::Partial => {
+                let chars: Vec<char> = secret.chars().collect();
+                if chars.len() <= 6 {
+                    self.token.clone()
+                } else {
+                    let head: String = chars[..3].iter().collect();
+                    let tail: String = chars[chars.len() - 3..].iter().collect();
+                    format!("{head}…{tail}")
+                }
+            }
+            RedactionStyle::Indexed => {
+                let Ok(mut idx) = self.indexes.lock() else {
+                    return self.token.clone();
+                };
+                let idx = &mut *idx;
+                if !idx.traces.contains_key(&trace) {
+                    if idx.order.len() >= TRACES_REMEMBERED {
+                        if let Some(old) = idx.order.pop_front() {
+                            idx.traces.remove(&old);
+                        }
+                    }
+                    idx.order.push_back(trace);
+                }
+                let (seen, counters) = idx.traces.entry(trace).or_default();
+                let key = (label.to_string(), secret.to_string());
+                if let Some(n) = seen.get(&key) {
+                    return format!("[{label}_{n}]");
+                }
+                if seen.len() >= VALUES_PER_TRACE {
+                    return self.token.clone();
+                }
+                let n = counters.entry(label.to_string()).or_insert(0);
+                *n += 1;
+                seen.insert(key, *n);
+                format!("[{label}_{n}]")
+            }
+        }
+    }
+
+    fn redact_field(&self, trace: TraceId, field: &mut Option<Value>) {
+        if let Some(v) = field {
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                self.redact_value(trace, v);
+            }));
+            if result.is_err() {
+                *v = error_marker();
+            }
+        }
+    }
+
+    fn redact_map(&self, trace: TraceId, map: &mut Map<String, Value>) {
+        if map.is_empty() {
+            return;
+        }
+        let mut value = Value::Object(std::mem::take(map));
+        let ok = catch_unwind(AssertUnwindSafe(|| {
+            self.redact_value(trace, &mut value);
+        }))
+        .is_ok();
+        *map = match (ok, value) {
+            (true, Value::Object(m)) => m,
+            _ => match error_marker() {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            },
+        };
+    }
+
+    fn redact_text(&self, trace: TraceId, text: &mut String) {
+        let mut v = Value::String(std::mem::take(text));
+        let ok = catch_unwind(AssertUnwindSafe(|| {
+            self.redact_value(trace, &mut v);
+        }))
+        .is_ok();
+        *text = match (ok, v) {
+            (true, Value::String(s)) => s,
+            (true, other) => other.to_string(),
+            (false, _) => self.token.clone(),
+        };
+    }
+}
+
+impl Pass<'_> {
+    /// Walks a value whose key is not sensitive.
+    fn value(&self, v: &mut Value, depth: usize) -> bool {
+        if depth > MAX_DEPTH {
+            *v = Value::String(format!("{} (nested too deep)", self.filter.token));
+            return true;
+        }
+        match v {
+            Value::Object(map) => {
+                let mut changed = false;
+                for (k, child) in map.iter_mut() {
+                    changed |= match self.filter.sensitive_rule(k) {
+                        Some(rule) => self.secret(child, &rule.label(), depth + 1),
+                        None => self.value(child, depth + 1),
+                    };
+                }
+                changed
+            }
+            Value::Array(items) => items
+                .iter_mut()
+                .fold(false, |c, item| self.value(item, depth + 1) | c),
+            Value::String(s) => self.string(s, depth),
+            _ => false,
+        }
+    }
+
+    /// Walks a value held by a sensitive key: scalars are secrets; containers are walked, so that
+    /// `auth: {user_id, token}` keeps the user id and loses the token.
+    fn secret(&self, v: &mut Value, label: &str, depth: usize) -> bool {
+        let text = match &mut *v {
+            Value::Object(_) => return self.value(v, depth),
+            Value::Array(items) => {
+                return items
+                    .iter_mut()
+                    .fold(false, |c, item| self.secret(item, label, depth + 1) | c)
+            }
+            Value::Null => return false,
+            // Already redacted (a second pass, or a value that went through another filter).
+            Value::String(s) if self.filter.is_redaction(s) => return false,
+            Value::String(s) => std::mem::take(s),
+            other => other.to_string(),
+        };
+        let replacement = self.filter.replacement(self.trace, label, &text);
+        let changed = replacement != text;
+        *v = Value::String(replacement);
+        changed
+    }
+
+    /// A string: JSON inside is parsed, filtered and re-serialized (only when something changed, so a
+    /// non-secret is never reformatted); otherwise value patterns apply.
+    fn string(&self, s: &mut String, depth: usize) -> bool {
+        let t = s.trim_start();
+        // JSON inside the string; also JSON stringified twice (a JSON string literal holding JSON).
+        if t.starts_with('{') || t.starts_with('[') || t.starts_with('"') {
+            if let Ok(mut inner) = serde_json::from_str::<Value>(s) {
+                if self.value(&mut inner, depth + 1) {
+                    *s = inner.to_string();
+                    return true;
+                }
+                return false;
+            }
+        }
+        let mut changed = false;
+        for (label, re) in &self.filter.patterns {
+            if re.is_match(s) {
+                let replaced = re.replace_all(s, |caps: &regex::Captures<'_>| {
+                    self.filter.replacement(self.trace, label, &caps[0])
+                });
+                *s = replaced.into_owned();
+                changed = true;
+            }
+        }
+        changed
+    }
+}
+
+impl Processor for SensitiveDataFilter {
+    fn name(&self) -> &str {
+        "sensitive-data-filter"
+    }
+
+    fn process(&self, span: &mut SpanRecord) -> Verdict {
+        let trace = span.trace_id;
+        self.redact_field(trace, &mut span.input);
+        self.redact_field(trace, &mut span.output);
+        self.redact_field(trace, &mut span.system_instructions);
+        self.redact_field(trace, &mut span.tool_definitions);
+        if let Some(tool) = &mut span.tool {
+            self.redact_field(trace, &mut tool.arguments);
+            self.redact_field(trace, &mut tool.result);
+        }
+        self.redact_map(trace, &mut span.metadata);
+        self.redact_map(trace, &mut span.attributes);
+        for event in &mut span.events {
+            self.redact_text(trace, &mut event.name);
+            self.redact_map(trace, &mut event.attributes);
+        }
+        if let Status::Error { message, .. } = &mut span.status {
+            self.redact_text(trace, message);
+        }
+        Verdict::Keep
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A small deterministic generator of JSON values (no external fuzzing crate needed for this).
+    struct Gen(u64);
+    impl Gen {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+            items[(self.next() % items.len() as u64) as usize]
+        }
+        fn value(&mut self, depth: u32, keys: &[&str], strings: &[&str]) -> Value {
+            match (self.next() % if depth == 0 { 4 } else { 7 }, depth) {
+                (0, _) => Value::Null,
+                (1, _) => json!(self.next() % 1000),
+                (2, _) => json!(self.next() % 2 == 0),
+                (3, _) => json!(self.pick(strings)),
+                (4, d) => Value::Array(
+                    (0..self.next() % 4)
+                        .map(|_| self.value(d - 1, keys, strings))
+                        .collect(),
+                ),
+                (5, d) => {
+                    let inner = self.value(d - 1, keys, strings);
+                    json!(inner.to_string())
+                }
+                (_, d) => Value::Object(
+                    (0..self.next() % 5)
+                        .map(|_| {
+                            (
+                                self.pick(keys).to_string(),
+                                self.value(d - 1, keys, strings),
+                            )
+                        })
+                        .collect(),
+                ),
+            }
+        }
+    }
+
+    const INNOCENT_KEYS: &[&str] = &[
+        "model",
+        "prompt_tokens",
+        "keyword",
+        "role",
+        "content",
+        "parts",
+        "max_tokens",
+        "session_id",
+        "token_count",
+        "Content-Type",
+    ];
+    const ALL_KEYS: &[&str] = &[
+        "model",
+        "prompt_tokens",
+        "password",
+        "apiKey",
+        "x-api-key",
+        "authToken",
+        "content",
+        "auth",
+        "cookie",
+        "parts",
+    ];
+    const INNOCENT_STRINGS: &[&str] = &[
+        "hello",
+        "",
+        "{not json",
+        "[1,2",
+        "gpt-4o",
+        "ünïcödé ✓",
+        "sk-short",
+        "Bearer",
+    ];
+    const ALL_STRINGS: &[&str] = &[
+        "hello",
+        "sk-proj-abcdefghijklmnopqrstuvwxyz12",
+        "Bearer abcdefghijkl",
+        "{\"password\":\"x1\"}",
+        "[{\"token\":1}]",
+        "AKIAABCDEFGHIJKLMNOP",
+        "{bad json",
+    ];
+
+    #[test]
+    fn random_json_never_panics_and_redaction_is_idempotent() {
+        let filter = SensitiveDataFilter::default();
+        let trace = TraceId::random();
+        let mut g = Gen(0x9E37_79B9_7F4A_7C15);
+        for _ in 0..3000 {
+            let original = g.value(6, ALL_KEYS, ALL_STRINGS);
+            let mut once = original.clone();
+            filter.redact_value(trace, &mut once);
+            let mut twice = once.clone();
+            assert!(
+                !filter.redact_value(trace, &mut twice),
+                "second pass changed {once}"
+            );
+            assert_eq!(once, twice);
+            let text = once.to_string();
+            for secret in ["abcdefghijklmnopqrstuvwxyz12", "x1\\", "ABCDEFGHIJKLMNOP"] {
+                assert!(!text.contains(secret), "{secret} survived in {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn values_without_secrets_are_never_changed() {
+        let filter = SensitiveDataFilter::default();
+        let mut g = Gen(42);
+        for _ in 0..3000 {
+            let original = g.value(6, INNOCENT_KEYS, INNOCENT_STRINGS);
+            let mut v = original.clone();
+            assert!(!filter.redact_value(TraceId::random(), &mut v));
+            assert_eq!(v, original);
+        }
+    }
+
+    #[test]
+    fn pathological_nesting_is_cut_not_walked() {
+        let mut v = json!({"password": "deep-secret"});
+        // Far beyond MAX_DEPTH (serde_json's own parser stops at 128), yet small enough that building
+        // and dropping it is safe on a test thread's stack.
+        for _ in 0..1000 {
+            v = json!([v]);
+        }
+        let filter = SensitiveDataFilter::default();
+        assert!(filter.redact_value(TraceId::random(), &mut v));
+        let text = v.to_string();
+        assert!(!text.contains("deep-secret"));
+        assert!(text.contains("nested too deep"));
+        // Dropping the cut value is shallow now.
+        drop(v);
+    }
+
+    #[test]
+    fn sensitive_containers_are_walked_not_blanked() {
+        let filter = SensitiveDataFilter::default();
+        let mut v = json!({"auth": {"user_id": "u-1", "token": "t0k3n-value"}, "cookies": ["a=1", "b=2"], "cvv": 123});
+        filter.redact_value(TraceId::random(), &mut v);
+        assert_eq!(
+            v,
+            json!({"auth": {"user_id": "u-1", "token": "[REDACTED]"}, "cookies": ["[REDACTED]", "[REDACTED]"], "cvv": "[REDACTED]"})
+        );
+    }
+
+    #[test]
+    fn a_user_list_extends_or_replaces_the_defaults() {
+        let extended = SensitiveDataFilter::builder()
+            .add_keys(["internal_ref"])
+            .build()
+            .unwrap();
+        assert!(
+            extended.sensitive_rule("internalRef").is_some()
+                && extended.sensitive_rule("password").is_some()
+        );
+        let replaced = SensitiveDataFilter::builder()
+            .replace_keys(["customSecret"])
+            .build()
+            .unwrap();
+        assert!(replaced.sensitive_rule("custom_secret").is_some());
+        assert!(replaced.sensitive_rule("password").is_none());
+        let removed = SensitiveDataFilter::builder()
+            .remove_keys(["AUTH"])
+            .build()
+            .unwrap();
+        assert!(
+            removed.sensitive_rule("auth").is_none()
+                && removed.sensitive_rule("authToken").is_some()
+        );
+        let err = SensitiveDataFilter::builder()
+            .add_pattern("BROKEN", "(unclosed")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.setting, "sensitive data pattern BROKEN");
+        let no_patterns = SensitiveDataFilter::builder()
+            .value_patterns(false)
+            .build()
+            .unwrap();
+        let mut v = json!({"note": "sk-proj-abcdefghijklmnopqrstuvwxyz12"});
+        assert!(!no_patterns.redact_value(TraceId::random(), &mut v));
+    }
+
+    #[test]
+    fn indexed_labels_are_bounded_per_trace() {
+        let filter = SensitiveDataFilter::builder()
+            .style(RedactionStyle::Indexed)
+            .build()
+            .unwrap();
+        let trace = TraceId::random();
+        let mut last = String::new();
+        for i in 0..(VALUES_PER_TRACE + 5) {
+            let mut v = json!({"password": format!("pw-{i}")});
+            filter.redact_value(trace, &mut v);
+            last = v["password"].as_str().unwrap().to_string();
+        }
+        assert_eq!(
+            last, "[REDACTED]",
+            "beyond the bound, values get the plain token"
+        );
+        let other = TraceId::random();
+        let mut v = json!({"password": "pw-0"});
+        filter.redact_value(other, &mut v);
+        assert_eq!(v["password"], "[PASSWORD_1]", "labels restart per trace");
+    }
+}

@@ -1,0 +1,32 @@
+//! `aitrace::builder()` redacts secrets unless the user opts out explicitly.
+#![cfg(feature = "filters")]
+
+use aitrace::testing::capture_with;
+use aitrace::{tool_span, AiSpanExt};
+
+fn run(builder: aitrace::Builder) -> serde_json::Value {
+    let spans = capture_with(builder, || {
+        tool_span!("login")
+            .set_input(serde_json::json!({"user": "ada", "password": "hunter2-canary"}));
+    });
+    spans[0].input.clone().unwrap()
+}
+
+#[test]
+fn the_sensitive_data_filter_is_on_by_default_and_can_be_turned_off() {
+    assert_eq!(
+        aitrace::builder().processor_names(),
+        ["sensitive-data-filter"]
+    );
+    assert_eq!(
+        aitrace::from_env().unwrap().processor_names(),
+        ["sensitive-data-filter"]
+    );
+    assert_eq!(
+        run(aitrace::builder()),
+        serde_json::json!({"user": "ada", "password": "[REDACTED]"})
+    );
+    let off = aitrace::builder().without_processor("sensitive-data-filter");
+    assert!(off.processor_names().is_empty());
+    assert_eq!(run(off)["password"], "hunter2-canary");
+}
