@@ -36,7 +36,7 @@ mod exporter;
 pub mod mapping;
 
 pub use exporter::{
-    trace_id_from_seed, LangfuseConfig, LangfuseExporter, DEFAULT_BASE_URL, MAX_REQUEST_BYTES,
-    TRACES_PATH,
+    trace_id_from_seed, LangfuseConfig, LangfuseExporter, AUTH_COOLDOWN, AUTH_COOLDOWN_MAX,
+    DEFAULT_BASE_URL, MAX_REQUEST_BYTES, TRACES_PATH,
 };
 pub use mapping::{langfuse_attributes, observation_type, usage_details, Deployment, TraceContext};
