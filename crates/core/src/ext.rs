@@ -202,6 +202,7 @@ impl AiSpanExt for tracing::Span {
             state.record.trace_id = tp.trace_id;
             state.record.parent_span_id = Some(tp.parent_span_id);
             state.record.parent_is_remote = true;
+            state.record.remote_sampled = Some(tp.sampled);
             state.ids_adopted = true;
             false
         });

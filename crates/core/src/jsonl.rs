@@ -13,7 +13,8 @@
 //! `choice_count`, `stream`), `finish_reasons`, `time_to_first_token_s`, `input`, `output`,
 //! `system_instructions`, `tool_definitions` (GenAI `role`+`parts` messages where they are messages),
 //! `tool` (`name`, `call_id`, `type`, `description`, `arguments`, `result`), `agent` (`id`, `name`,
-//! `description`, `version`), `session_id`, `user_id`, `tags`, `metadata`, `attempt`, `attributes`,
+//! `description`, `version`), `session_id`, `user_id`, `tags`, `metadata`, `remote_sampled`, `attempt`,
+//! `attributes`,
 //! `events` (`name`, `time_unix_nano`, `level`, `target`, `attributes`), `dropped_events`.
 //! Fields are only ever added; `serde_json::from_str::<SpanRecord>` reads every line back.
 
@@ -126,6 +127,7 @@ mod tests {
         "user_id",
         "tags",
         "metadata",
+        "remote_sampled",
         "attempt",
         "attributes",
         "events",
@@ -168,6 +170,7 @@ mod tests {
         r.tags = vec!["x".into()];
         r.metadata.insert("k".into(), json!(1));
         r.attempt = Some(0);
+        r.remote_sampled = Some(true);
         r.attributes.insert("a".into(), json!(2));
         r.events.push(SpanEvent {
             name: "e".into(),

@@ -276,10 +276,7 @@ where
             return;
         };
         state.record.end_time_unix_nano = unix_nanos(SystemTime::now());
-        let parent = span.parent();
-        if let Some(parent) = &parent {
-            inherit_from_parent(&mut state, parent);
-        }
+        inherit_from_ancestors(&mut state, &span);
         decide_billing(&mut state, &span);
         self.pipeline.submit(state.record);
     }
@@ -300,30 +297,47 @@ where
 }
 
 /// Parent ids are read again at close (a `traceparent` or another layer may have changed them since
-/// the child was created); agent, session and user flow down to spans that don't name their own, so
-/// every chat span an agent makes says which agent and conversation it belongs to.
-fn inherit_from_parent<S>(state: &mut SpanState, parent: &SpanRef<'_, S>)
+/// the child was created); agent, session, user and the remote sampled flag flow down from the nearest
+/// ancestor that has them to spans that don't name their own, so every chat span an agent makes says
+/// which agent, conversation and user it belongs to.
+fn inherit_from_ancestors<S>(state: &mut SpanState, span: &SpanRef<'_, S>)
 where
     S: for<'a> LookupSpan<'a>,
 {
-    let ext = parent.extensions();
-    let Some(p) = ext.get::<SpanState>() else {
-        return;
-    };
     let r = &mut state.record;
-    if !state.ids_adopted || r.trace_id == p.record.trace_id {
-        r.trace_id = p.record.trace_id;
-        r.parent_span_id = Some(p.record.span_id);
-        r.parent_is_remote = false;
-    }
-    if r.kind != SpanKind::AgentRun && r.agent.is_none() {
-        r.agent.clone_from(&p.record.agent);
-    }
-    if r.session_id.is_none() {
-        r.session_id.clone_from(&p.record.session_id);
-    }
-    if r.user_id.is_none() {
-        r.user_id.clone_from(&p.record.user_id);
+    let mut first = true;
+    for ancestor in span.scope().skip(1) {
+        let ext = ancestor.extensions();
+        let Some(p) = ext.get::<SpanState>() else {
+            continue;
+        };
+        if first {
+            first = false;
+            if !state.ids_adopted || r.trace_id == p.record.trace_id {
+                r.trace_id = p.record.trace_id;
+                r.parent_span_id = Some(p.record.span_id);
+                r.parent_is_remote = false;
+            }
+        }
+        if r.kind != SpanKind::AgentRun && r.agent.is_none() {
+            r.agent.clone_from(&p.record.agent);
+        }
+        if r.session_id.is_none() {
+            r.session_id.clone_from(&p.record.session_id);
+        }
+        if r.user_id.is_none() {
+            r.user_id.clone_from(&p.record.user_id);
+        }
+        if r.remote_sampled.is_none() {
+            r.remote_sampled = p.record.remote_sampled;
+        }
+        let complete = r.session_id.is_some()
+            && r.user_id.is_some()
+            && r.remote_sampled.is_some()
+            && (r.agent.is_some() || r.kind == SpanKind::AgentRun);
+        if complete {
+            break;
+        }
     }
 }
 

@@ -514,6 +514,10 @@ pub struct SpanRecord {
     /// see [`SpanRecord::metadata_for`].
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub metadata: Map<String, Value>,
+    /// The `sampled` flag of the incoming `traceparent` this trace continues (inherited by every span
+    /// of the trace), so samplers keep or drop a distributed trace whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_sampled: Option<bool>,
     /// Index of this try within a fallback adapter (0 = primary).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt: Option<u32>,
@@ -571,6 +575,7 @@ impl SpanRecord {
             user_id: None,
             tags: Vec::new(),
             metadata: Map::new(),
+            remote_sampled: None,
             attempt: None,
             attributes: Map::new(),
             events: Vec::new(),

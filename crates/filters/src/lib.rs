@@ -3,13 +3,17 @@
 //!
 //! - [`SensitiveDataFilter`]: redacts secrets by key and by value shape, deeply (on by default in
 //!   `aitrace::builder()`; `.without_processor("sensitive-data-filter")` turns it off).
+//! - [`Sampler`]: keeps or drops whole traces (always, never, ratio, custom), consistent across
+//!   services through the trace id and the `traceparent` sampled flag; errors can be force-kept.
 #![deny(unsafe_code)]
 
 pub mod keys;
 mod redact;
+mod sampler;
 
 pub use keys::{key_words, KeyRule, DEFAULT_SENSITIVE_KEYS};
 pub use redact::{
     error_marker, RedactionStyle, SensitiveDataFilter, SensitiveDataFilterBuilder,
     DEFAULT_VALUE_PATTERNS, MAX_DEPTH,
 };
+pub use sampler::{Sampler, SamplingStrategy};
