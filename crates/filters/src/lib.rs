@@ -5,12 +5,16 @@
 //!   `aitrace::builder()`; `.without_processor("sensitive-data-filter")` turns it off).
 //! - [`Sampler`]: keeps or drops whole traces (always, never, ratio, custom), consistent across
 //!   services through the trace id and the `traceparent` sampled flag; errors can be force-kept.
+//! - [`CostProcessor`]: cost of billable calls from a [`PriceTable`] (built-in, dated; or your JSON
+//!   file; or entries from code), per kind of token; unknown models get no cost, never a guess.
 #![deny(unsafe_code)]
 
+mod cost;
 pub mod keys;
 mod redact;
 mod sampler;
 
+pub use cost::{CostProcessor, ModelPrice, PriceTable, BUILTIN_PRICES_JSON};
 pub use keys::{key_words, KeyRule, DEFAULT_SENSITIVE_KEYS};
 pub use redact::{
     error_marker, RedactionStyle, SensitiveDataFilter, SensitiveDataFilterBuilder,
