@@ -37,9 +37,10 @@ pub use aitrace_core::*;
 pub use aitrace_filters as filters;
 
 /// Starts a [`Builder`]. With the `filters` feature (on by default) it already holds a
-/// `filters::SensitiveDataFilter`, so secrets are redacted unless you opt out with
-/// `.without_processor("sensitive-data-filter")`. (`Builder::default()` of `aitrace_core` has no
-/// processors.)
+/// `filters::ChunkAggregator` and a `filters::SensitiveDataFilter`, so streamed chunks don't flood
+/// backends and secrets are redacted, unless you opt out with
+/// `.without_processor("chunk-aggregator")` / `.without_processor("sensitive-data-filter")`.
+/// (`Builder::default()` of `aitrace_core` has no processors.)
 pub fn builder() -> Builder {
     with_default_processors(aitrace_core::builder())
 }
@@ -50,8 +51,11 @@ pub fn from_env() -> Result<Builder, ConfigError> {
 }
 
 fn with_default_processors(b: Builder) -> Builder {
+    // Chunks first, so text they hand to their parent is redacted with it.
     #[cfg(feature = "filters")]
-    let b = b.processor(filters::SensitiveDataFilter::default());
+    let b = b
+        .processor(filters::ChunkAggregator::new())
+        .processor(filters::SensitiveDataFilter::default());
     b
 }
 

@@ -7,13 +7,19 @@
 //!   services through the trace id and the `traceparent` sampled flag; errors can be force-kept.
 //! - [`CostProcessor`]: cost of billable calls from a [`PriceTable`] (built-in, dated; or your JSON
 //!   file; or entries from code), per kind of token; unknown models get no cost, never a guess.
+//! - [`ChunkAggregator`]: collapses streamed-chunk spans into their parent (count, time to first
+//!   token, usage, optionally text); on by default in `aitrace::builder()`.
+//! - [`Truncator`]: caps every value (100 kB) and record (1 MB) with a visible marker.
 #![deny(unsafe_code)]
 
+mod chunks;
 mod cost;
 pub mod keys;
 mod redact;
 mod sampler;
+mod truncate;
 
+pub use chunks::ChunkAggregator;
 pub use cost::{CostProcessor, ModelPrice, PriceTable, BUILTIN_PRICES_JSON};
 pub use keys::{key_words, KeyRule, DEFAULT_SENSITIVE_KEYS};
 pub use redact::{
@@ -21,3 +27,4 @@ pub use redact::{
     DEFAULT_VALUE_PATTERNS, MAX_DEPTH,
 };
 pub use sampler::{Sampler, SamplingStrategy};
+pub use truncate::{truncation_marker, Truncator};
