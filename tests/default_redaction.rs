@@ -14,14 +14,9 @@ fn run(builder: aitrace::Builder) -> serde_json::Value {
 
 #[test]
 fn the_sensitive_data_filter_is_on_by_default_and_can_be_turned_off() {
-    assert_eq!(
-        aitrace::builder().processor_names(),
-        ["sensitive-data-filter"]
-    );
-    assert_eq!(
-        aitrace::from_env().unwrap().processor_names(),
-        ["sensitive-data-filter"]
-    );
+    let defaults = ["chunk-aggregator", "sensitive-data-filter"];
+    assert_eq!(aitrace::builder().processor_names(), defaults);
+    assert_eq!(aitrace::from_env().unwrap().processor_names(), defaults);
     assert_eq!(
         run(aitrace::builder()),
         serde_json::json!({"user": "ada", "password": "[REDACTED]"})
