@@ -46,6 +46,14 @@ pub trait Processor: Send + Sync + 'static {
     fn name(&self) -> &str {
         "processor"
     }
+
+    /// True to run on each exporter's worker thread instead of the span-close path: for expensive
+    /// work (regex-heavy scans, lookups) that must not slow the application. Offloaded processors run
+    /// after the inline ones, once per exporter; their drops and panics are counted per exporter in
+    /// [`ExporterStats::dropped_by_processors`]. Default false.
+    fn offload(&self) -> bool {
+        false
+    }
 }
 
 impl<F> Processor for F
@@ -129,8 +137,8 @@ impl ExportConfig {
 }
 
 /// Counters of one exporter. At any moment
-/// `enqueued == exported + dropped_after_retries + lost_at_shutdown + queued + waiting_for_trace +
-/// in_flight`, and every record offered to the exporter is either `enqueued` or `dropped_queue_full`.
+/// `enqueued == exported + dropped_after_retries + dropped_by_processors + lost_at_shutdown + queued +
+/// waiting_for_trace + in_flight`, and every record offered to the exporter is either `enqueued` or `dropped_queue_full`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ExporterStats {
     /// The exporter's [`Exporter::name`].
@@ -143,6 +151,8 @@ pub struct ExporterStats {
     pub dropped_queue_full: u64,
     /// Records given up on: non-retryable errors, retries exhausted, or a panicking exporter.
     pub dropped_after_retries: u64,
+    /// Records an offloaded processor dropped (or panicked on) on this exporter's worker.
+    pub dropped_by_processors: u64,
     /// Records still queued or being retried when the shutdown deadline passed.
     pub lost_at_shutdown: u64,
     /// `export` calls that ended in a drop.
@@ -213,6 +223,7 @@ struct SinkCounters {
     exported: AtomicU64,
     dropped_queue_full: AtomicU64,
     dropped_after_retries: AtomicU64,
+    dropped_by_processors: AtomicU64,
     lost_at_shutdown: AtomicU64,
     failed_batches: AtomicU64,
     retries: AtomicU64,
@@ -251,7 +262,8 @@ struct PipelineCounters {
 }
 
 pub(crate) struct Pipeline {
-    processors: Vec<Box<dyn Processor>>,
+    /// Inline processors (run on the span-close path).
+    processors: Vec<Arc<dyn Processor>>,
     sinks: Vec<Sink>,
     counters: PipelineCounters,
     closed: AtomicBool,
@@ -276,13 +288,17 @@ impl Pipeline {
         processors: Vec<Box<dyn Processor>>,
         exporters: Vec<(Box<dyn Exporter>, ExportConfig)>,
     ) -> Result<Self, crate::ConfigError> {
+        let (offloaded, inline): (Vec<Arc<dyn Processor>>, Vec<Arc<dyn Processor>>) = processors
+            .into_iter()
+            .map(Arc::<dyn Processor>::from)
+            .partition(|p: &Arc<dyn Processor>| p.offload());
         let mut sinks = Vec::with_capacity(exporters.len());
         for (exporter, config) in exporters {
             config.validate()?;
-            sinks.push(Sink::spawn(exporter, config)?);
+            sinks.push(Sink::spawn(exporter, config, offloaded.clone())?);
         }
         Ok(Pipeline {
-            processors,
+            processors: inline,
             sinks,
             counters: PipelineCounters::default(),
             closed: AtomicBool::new(false),
@@ -379,7 +395,10 @@ impl Pipeline {
             .exporters
             .iter()
             .map(|e| {
-                let settled = e.exported + e.dropped_after_retries + e.lost_at_shutdown;
+                let settled = e.exported
+                    + e.dropped_after_retries
+                    + e.dropped_by_processors
+                    + e.lost_at_shutdown;
                 // Includes records still queued, held for their trace, or in a hung export call.
                 e.dropped_queue_full
                     + e.dropped_after_retries
@@ -401,6 +420,7 @@ impl Sink {
     fn spawn(
         exporter: Box<dyn Exporter>,
         config: ExportConfig,
+        processors: Vec<Arc<dyn Processor>>,
     ) -> Result<Self, crate::ConfigError> {
         let name = exporter.name().to_string();
         let (tx, rx) = bounded(config.queue_capacity);
@@ -411,6 +431,7 @@ impl Sink {
             .needs_whole_traces()
             .then(|| TraceAssembler::new(config.trace_max_pending, 10_000, config.trace_max_age));
         let worker = Worker {
+            processors,
             assembler,
             exporter,
             config,
@@ -466,6 +487,7 @@ impl Sink {
             exported: c.exported.load(Relaxed),
             dropped_queue_full: c.dropped_queue_full.load(Relaxed),
             dropped_after_retries: c.dropped_after_retries.load(Relaxed),
+            dropped_by_processors: c.dropped_by_processors.load(Relaxed),
             lost_at_shutdown: c.lost_at_shutdown.load(Relaxed),
             failed_batches: c.failed_batches.load(Relaxed),
             retries: c.retries.load(Relaxed),
@@ -479,6 +501,8 @@ impl Sink {
 }
 
 struct Worker {
+    /// Offloaded processors, run here before batching.
+    processors: Vec<Arc<dyn Processor>>,
     /// Regroups spans by trace for exporters that need whole traces.
     assembler: Option<TraceAssembler>,
     exporter: Box<dyn Exporter>,
@@ -570,7 +594,14 @@ impl Worker {
         self.counters.queued.fetch_sub(1, Relaxed);
         self.counters.queued_bytes.fetch_sub(item.size, Relaxed);
         // The last exporter to receive a record takes it without copying.
-        let record = Arc::try_unwrap(item.record).unwrap_or_else(|shared| (*shared).clone());
+        let mut record = Arc::try_unwrap(item.record).unwrap_or_else(|shared| (*shared).clone());
+        for p in &self.processors {
+            let verdict = catch_unwind(AssertUnwindSafe(|| p.process(&mut record)));
+            if !matches!(verdict, Ok(Verdict::Keep)) {
+                self.counters.dropped_by_processors.fetch_add(1, Relaxed);
+                return;
+            }
+        }
         match self.assembler.as_mut() {
             None => self.add_sized(vec![(record, item.size)], batch),
             Some(assembler) => {

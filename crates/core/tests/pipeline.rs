@@ -651,3 +651,77 @@ fn spans_whose_root_never_closes_are_released_after_trace_max_age_and_at_shutdow
     drop(open);
     guard.shutdown(Duration::from_secs(10));
 }
+
+/// Records which thread it ran on; drops spans named `drop_me`; panics on `boom`.
+struct Offloaded {
+    threads: Arc<Mutex<Vec<String>>>,
+}
+
+impl aitrace_core::Processor for Offloaded {
+    fn process(&self, span: &mut SpanRecord) -> Verdict {
+        self.threads
+            .lock()
+            .unwrap()
+            .push(std::thread::current().name().unwrap_or("?").to_string());
+        match span.attributes.get("what").and_then(|v| v.as_str()) {
+            Some("drop_me") => Verdict::Drop,
+            Some("boom") => panic!("offloaded processor bug"),
+            _ => {
+                span.tags.push("scanned".into());
+                Verdict::Keep
+            }
+        }
+    }
+    fn name(&self) -> &str {
+        "offloaded"
+    }
+    fn offload(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn offloaded_processors_run_on_each_exporter_worker() {
+    let threads = Arc::new(Mutex::new(Vec::new()));
+    let (a, b) = (
+        TestExporter::new(),
+        JsonlExporter::to_writer(std::io::sink()),
+    );
+    let (layer, guard) = builder()
+        .processor(Offloaded {
+            threads: threads.clone(),
+        })
+        .exporter_with_config(a.clone(), fast_config())
+        .exporter_with_config(b, fast_config())
+        .build_layer()
+        .unwrap();
+    let app_thread = std::thread::current().name().unwrap_or("?").to_string();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for what in ["keep", "drop_me", "boom", "keep"] {
+            tool_span!("t", what = what).in_scope(|| {});
+        }
+    });
+    let report = guard.shutdown(Duration::from_secs(10));
+    let ran_on = threads.lock().unwrap().clone();
+    assert_eq!(ran_on.len(), 8, "once per span per exporter");
+    assert!(
+        ran_on
+            .iter()
+            .all(|t| t.starts_with("aitrace-") && *t != app_thread),
+        "{ran_on:?}"
+    );
+    assert_eq!(a.len(), 2);
+    assert!(a.spans().iter().all(|s| s.tags == ["scanned"]));
+    for e in &report.stats.exporters {
+        assert_eq!(
+            (e.enqueued, e.exported, e.dropped_by_processors),
+            (4, 2, 2),
+            "{e:?}"
+        );
+    }
+    assert_eq!(report.lost, 0, "processor drops are decisions, not losses");
+    assert_eq!(
+        report.stats.dropped_by_processors, 0,
+        "nothing dropped on the span-close path"
+    );
+}
