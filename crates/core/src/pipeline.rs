@@ -288,7 +288,7 @@ impl Pipeline {
         processors: Vec<Box<dyn Processor>>,
         exporters: Vec<(Box<dyn Exporter>, ExportConfig)>,
     ) -> Result<Self, crate::ConfigError> {
-        let (offloaded, inline): (Vec<Arc<dyn Processor>>, Vec<Arc<dyn Processor>>) = processors
+        let (offloaded, inline): (Vec<_>, Vec<_>) = processors
             .into_iter()
             .map(Arc::<dyn Processor>::from)
             .partition(|p: &Arc<dyn Processor>| p.offload());
