@@ -96,6 +96,16 @@ impl Exporter for TestExporter {
     }
 }
 
+/// A variable lookup from fixed pairs, for testing `from_env`-style constructors without touching the
+/// process environment: `Builder::default().with_env_vars(env_vars(&[("AITRACE_QUEUE_SIZE", "10")]))`.
+pub fn env_vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let pairs: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+}
+
 /// Runs `f` with a thread-local subscriber that records AI spans, and returns every record once all
 /// were exported.
 pub fn capture(f: impl FnOnce()) -> Vec<SpanRecord> {

@@ -49,14 +49,21 @@ impl Exporter for BlockingExporter {
     }
 }
 
-#[test]
-fn a_blocked_exporter_never_blocks_the_app_and_drops_are_counted() {
-    let (_release_tx, release_rx) = mpsc::channel::<()>();
+/// An exporter that blocks forever once called, and the receiver that says it was called. The
+/// release sender is returned too: dropping it would unblock the exporter.
+fn blocked_exporter() -> (BlockingExporter, mpsc::Receiver<()>, mpsc::Sender<()>) {
+    let (release_tx, release_rx) = mpsc::channel::<()>();
     let (entered_tx, entered_rx) = mpsc::channel();
     let exporter = BlockingExporter {
         release: Arc::new(Mutex::new(release_rx)),
         entered: entered_tx,
     };
+    (exporter, entered_rx, release_tx)
+}
+
+#[test]
+fn a_blocked_exporter_never_blocks_the_app_and_drops_are_counted() {
+    let (exporter, entered_rx, _release_tx) = blocked_exporter();
     let config = ExportConfig {
         queue_capacity: 8,
         max_batch_size: 4,
@@ -391,12 +398,7 @@ fn partial_failures_retry_only_the_rejected_records() {
 
 #[test]
 fn the_queue_is_capped_by_bytes_too() {
-    let (_release_tx, release_rx) = mpsc::channel::<()>();
-    let (entered_tx, entered_rx) = mpsc::channel();
-    let exporter = BlockingExporter {
-        release: Arc::new(Mutex::new(release_rx)),
-        entered: entered_tx,
-    };
+    let (exporter, entered_rx, _release_tx) = blocked_exporter();
     let config = ExportConfig {
         queue_capacity: 10_000,
         queue_max_bytes: 1 << 20,

@@ -405,14 +405,7 @@ impl<E: SpanExporter + 'static> Exporter for LangfuseExporter<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let pairs: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
-    }
+    use aitrace_core::testing::env_vars as vars;
 
     #[test]
     fn seeded_trace_ids_match_the_langfuse_sdks() {
