@@ -2,8 +2,9 @@
 //! semantic conventions (`chat {model}` CLIENT spans with `gen_ai.provider.name`, `gen_ai.usage.*`,
 //! `gen_ai.input.messages` ...), sent over OTLP/HTTP (protobuf, blocking client: no async runtime
 //! needed), over OTLP/gRPC (feature `grpc`, selected by `OTEL_EXPORTER_OTLP_PROTOCOL=grpc` or
-//! `.grpc(true)`; the exporter owns a small current-thread Tokio runtime for it), or through any
-//! `opentelemetry_sdk` `SpanExporter`.
+//! `.grpc(true)`; the exporter owns a small current-thread Tokio runtime for it; plaintext, meant for a
+//! local collector), or through any `opentelemetry_sdk` `SpanExporter`. HTTPS endpoints use rustls with
+//! the system's certificate store.
 //!
 //! ```no_run
 //! // With the facade: aitrace::builder() and aitrace::otel::OtelExporter (feature "otel").
