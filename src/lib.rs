@@ -63,6 +63,10 @@ fn with_default_processors(b: Builder) -> Builder {
 #[cfg(feature = "otel")]
 pub use aitrace_otel as otel;
 
+/// The Braintrust exporter (feature `braintrust`).
+#[cfg(feature = "braintrust")]
+pub use aitrace_braintrust as braintrust;
+
 /// The Langfuse exporter (feature `langfuse`).
 #[cfg(feature = "langfuse")]
 pub use aitrace_langfuse as langfuse;

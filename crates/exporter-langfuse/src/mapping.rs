@@ -7,7 +7,9 @@
 //! `usage_details` JSON (input/output *excluding* cached and reasoning parts); trace name, user, session,
 //! tags and trace metadata on every span of the trace.
 
-use aitrace_core::{messages_from_value, to_openai_messages, SpanKind, SpanRecord, Status, Usage};
+use aitrace_core::{
+    messages_from_value, rfc3339, to_openai_messages, SpanKind, SpanRecord, Status, Usage,
+};
 use opentelemetry::{Array, KeyValue, StringValue, Value};
 use serde_json::{json, Map, Value as Json};
 
@@ -137,30 +139,6 @@ fn json_str(v: &Json) -> String {
         Json::String(s) => s.clone(),
         other => other.to_string(),
     }
-}
-
-/// RFC 3339 UTC with microseconds, from unix nanoseconds (no date library needed).
-pub fn rfc3339(unix_nanos: u64) -> String {
-    let secs = unix_nanos / 1_000_000_000;
-    let micros = (unix_nanos % 1_000_000_000) / 1_000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
 }
 
 fn metadata_value(v: &Json) -> Value {

@@ -1,0 +1,405 @@
+//! [`BraintrustExporter`]: `POST /v1/project_logs/{project_id}/insert` with one complete row per span,
+//! on aitrace's worker thread with a blocking HTTP client.
+
+use std::fmt;
+use std::time::Duration;
+
+use aitrace_core::{ConfigError, ExportConfig, ExportError, Exporter, SpanRecord};
+use serde_json::{json, Value};
+
+use crate::mapping::events;
+
+/// Braintrust's API, the default like in its SDKs.
+pub const DEFAULT_API_URL: &str = "https://api.braintrust.dev";
+/// Rows per insert request (the SDKs' default batch size).
+pub const MAX_ROWS_PER_REQUEST: usize = 100;
+/// Bytes per insert request, well under the 6 MiB the API accepts.
+pub const MAX_REQUEST_BYTES: usize = 5 * 1024 * 1024;
+/// A single field longer than this is cut with a marker so one row never exceeds a request.
+pub const MAX_FIELD_BYTES: usize = 1024 * 1024;
+
+/// Which project the logs go to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProjectRef {
+    /// By name: resolved once with `POST /v1/project {name}` (which returns the existing project).
+    Name(String),
+    /// By id: used as is.
+    Id(String),
+}
+
+/// Settings of a [`BraintrustExporter`].
+#[derive(Clone)]
+pub struct BraintrustConfig {
+    pub api_key: String,
+    /// Default `https://api.braintrust.dev`.
+    pub api_url: String,
+    pub project: ProjectRef,
+    /// Per-request timeout (default 30 s).
+    pub timeout: Duration,
+}
+
+impl fmt::Debug for BraintrustConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BraintrustConfig")
+            .field("api_key", &"<redacted>")
+            .field("api_url", &self.api_url)
+            .field("project", &self.project)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl BraintrustConfig {
+    /// A key and a project name.
+    pub fn new(api_key: impl Into<String>, project_name: impl Into<String>) -> Self {
+        BraintrustConfig {
+            api_key: api_key.into(),
+            api_url: DEFAULT_API_URL.to_string(),
+            project: ProjectRef::Name(project_name.into()),
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Reads `BRAINTRUST_API_KEY` (required), `BRAINTRUST_API_URL`, and the project from
+    /// `BRAINTRUST_PROJECT_ID`, else `BRAINTRUST_PROJECT`, else `default_project`.
+    pub fn from_env(default_project: &str) -> Result<Self, ConfigError> {
+        Self::from_vars(default_project, |k| {
+            std::env::var(k).ok().filter(|v| !v.trim().is_empty())
+        })
+    }
+
+    /// [`from_env`](Self::from_env) with any lookup (tests).
+    pub fn from_vars(
+        default_project: &str,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let key = get("BRAINTRUST_API_KEY").ok_or_else(|| {
+            ConfigError::new(
+                "BRAINTRUST_API_KEY",
+                "is not set (create an API key in your Braintrust settings)",
+            )
+        })?;
+        let mut c = BraintrustConfig::new(key, default_project);
+        if let Some(url) = get("BRAINTRUST_API_URL") {
+            c.api_url = url;
+        }
+        if let Some(id) = get("BRAINTRUST_PROJECT_ID") {
+            c.project = ProjectRef::Id(id);
+        } else if let Some(name) = get("BRAINTRUST_PROJECT") {
+            c.project = ProjectRef::Name(name);
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Checks the key, the URL and the project; names the bad setting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.api_key.trim().is_empty() {
+            return Err(ConfigError::new("BRAINTRUST_API_KEY", "is empty"));
+        }
+        let url = self.api_url.trim_end_matches('/');
+        let host = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"));
+        if host.is_none_or(|h| h.is_empty() || h.starts_with('/')) {
+            return Err(ConfigError::new(
+                "BRAINTRUST_API_URL",
+                format!("{:?} is not an http(s) URL", self.api_url),
+            ));
+        }
+        match &self.project {
+            ProjectRef::Name(n) if n.trim().is_empty() => {
+                Err(ConfigError::new("BRAINTRUST_PROJECT", "is empty"))
+            }
+            ProjectRef::Id(i) if i.trim().is_empty() || i.contains('/') => Err(ConfigError::new(
+                "BRAINTRUST_PROJECT_ID",
+                format!("{i:?} is not a project id"),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Exports aitrace spans to Braintrust project logs.
+pub struct BraintrustExporter {
+    config: BraintrustConfig,
+    http: reqwest::blocking::Client,
+    project_id: Option<String>,
+}
+
+impl fmt::Debug for BraintrustExporter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BraintrustExporter")
+            .field("config", &self.config)
+            .field("project_id", &self.project_id)
+            .finish()
+    }
+}
+
+/// Cuts strings longer than `max` bytes (at a character boundary) with a visible marker.
+fn cut_long_strings(v: &mut Value, max: usize) {
+    match v {
+        Value::String(s) if s.len() > max => {
+            let total = s.len();
+            let mut end = max;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            s.truncate(end);
+            s.push_str(&format!("…[truncated: kept {end} of {total} bytes]"));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| cut_long_strings(i, max)),
+        Value::Object(map) => map.values_mut().for_each(|i| cut_long_strings(i, max)),
+        _ => {}
+    }
+}
+
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+impl BraintrustExporter {
+    /// From `BRAINTRUST_*` variables; `default_project` is the project name when none is set.
+    pub fn from_env(default_project: &str) -> Result<Self, ConfigError> {
+        Self::new(BraintrustConfig::from_env(default_project)?)
+    }
+
+    /// From explicit settings.
+    pub fn new(config: BraintrustConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let http = reqwest::blocking::Client::builder()
+            .timeout(config.timeout)
+            .user_agent(concat!("aitrace-braintrust/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| {
+                ConfigError::new(
+                    "BRAINTRUST_API_URL",
+                    format!("cannot build the HTTP client: {e}"),
+                )
+            })?;
+        let project_id = match &config.project {
+            ProjectRef::Id(id) => Some(id.clone()),
+            ProjectRef::Name(_) => None,
+        };
+        Ok(BraintrustExporter {
+            config,
+            http,
+            project_id,
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.config.api_url.trim_end_matches('/'))
+    }
+
+    /// Sends a JSON body and classifies the answer like the SDKs: 429/5xx/connection errors retry,
+    /// 401/403 name the key variable, other 4xx are fatal.
+    fn post(&self, path: &str, body: &Value) -> Result<Value, ExportError> {
+        let response = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(&self.config.api_key)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string())
+            .send()
+            .map_err(|e| ExportError::retryable(format!("POST {path}: {}", e.without_url())))?;
+        let status = response.status().as_u16();
+        let wait = retry_after(response.headers());
+        let text = response.text().unwrap_or_default();
+        let snippet: String = text.chars().take(300).collect();
+        match status {
+            200..=299 => serde_json::from_str(&text).map_err(|e| {
+                ExportError::retryable(format!("POST {path}: unreadable response ({e}): {snippet}"))
+            }),
+            401 | 403 => Err(ExportError::fatal(format!(
+                "Braintrust rejected the API key ({status}): check BRAINTRUST_API_KEY for {}",
+                self.config.api_url
+            ))),
+            408 | 429 | 500..=599 => {
+                let e = ExportError::retryable(format!("POST {path}: {status} {snippet}"));
+                Err(match wait {
+                    Some(d) => e.with_retry_after(d),
+                    None => e,
+                })
+            }
+            _ => Err(ExportError::fatal(format!(
+                "POST {path}: {status} {snippet}"
+            ))),
+        }
+    }
+
+    /// The project id: configured, or resolved once by name and cached.
+    pub fn project_id(&mut self) -> Result<String, ExportError> {
+        if let Some(id) = &self.project_id {
+            return Ok(id.clone());
+        }
+        let ProjectRef::Name(name) = &self.config.project else {
+            return Err(ExportError::fatal("no project configured"));
+        };
+        let project = self.post("/v1/project", &json!({ "name": name }))?;
+        let id = project["id"]
+            .as_str()
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| {
+                ExportError::retryable(format!("POST /v1/project returned no id: {project}"))
+            })?
+            .to_string();
+        self.project_id = Some(id.clone());
+        Ok(id)
+    }
+
+    /// Groups rows (with their batch indices) into requests under the row and byte limits.
+    fn requests(rows: Vec<(usize, Value)>) -> Vec<Vec<(usize, Value)>> {
+        let mut out: Vec<Vec<(usize, Value)>> = vec![Vec::new()];
+        let mut bytes = 0;
+        for (index, mut row) in rows {
+            let mut size = row.to_string().len();
+            if size > MAX_REQUEST_BYTES / 2 {
+                cut_long_strings(&mut row, MAX_FIELD_BYTES);
+                size = row.to_string().len();
+            }
+            let current = out.last().map_or(0, Vec::len);
+            if current > 0 && (current >= MAX_ROWS_PER_REQUEST || bytes + size > MAX_REQUEST_BYTES)
+            {
+                out.push(Vec::new());
+                bytes = 0;
+            }
+            bytes += size;
+            if let Some(last) = out.last_mut() {
+                last.push((index, row));
+            }
+        }
+        out.retain(|r| !r.is_empty());
+        out
+    }
+}
+
+impl Exporter for BraintrustExporter {
+    fn name(&self) -> &str {
+        "braintrust"
+    }
+
+    fn needs_whole_traces(&self) -> bool {
+        true
+    }
+
+    fn configure(&self, config: &mut ExportConfig) {
+        config.max_batch_size = config.max_batch_size.min(MAX_ROWS_PER_REQUEST * 5);
+    }
+
+    fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
+        let project = self.project_id()?;
+        let path = format!("/v1/project_logs/{project}/insert");
+        // `events` keeps batch order within each trace; find each row's batch index by its id.
+        let rows: Vec<(usize, Value)> = events(batch)
+            .into_iter()
+            .filter_map(|row| {
+                let id = row["id"].as_str()?.to_string();
+                let index = batch.iter().position(|r| r.span_id.to_string() == id)?;
+                Some((index, row))
+            })
+            .collect();
+        let mut failed: Vec<usize> = Vec::new();
+        let mut error: Option<ExportError> = None;
+        for request in Self::requests(rows) {
+            let indices: Vec<usize> = request.iter().map(|(i, _)| *i).collect();
+            let events: Vec<Value> = request.into_iter().map(|(_, r)| r).collect();
+            let sent = events.len();
+            match self.post(&path, &json!({ "events": events })) {
+                Ok(answer) => {
+                    let ids = answer["row_ids"].as_array().map_or(0, Vec::len);
+                    if ids != sent {
+                        failed.extend(indices);
+                        error.get_or_insert(ExportError::retryable(format!(
+                            "insert acknowledged {ids} of {sent} rows"
+                        )));
+                    }
+                }
+                Err(e) => {
+                    failed.extend(indices);
+                    error = Some(match error {
+                        Some(prev) if prev.retryable => prev,
+                        _ => e,
+                    });
+                }
+            }
+        }
+        match error {
+            None => Ok(()),
+            Some(e) if failed.len() == batch.len() => Err(e),
+            Some(e) => Err(ExportError::partial(e.message, failed, e.retryable)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aitrace_core::testing::env_vars;
+
+    #[test]
+    fn env_config_names_missing_or_bad_settings() {
+        let err = BraintrustConfig::from_vars("app", env_vars(&[])).unwrap_err();
+        assert_eq!(err.setting, "BRAINTRUST_API_KEY");
+        let c = BraintrustConfig::from_vars("app", env_vars(&[("BRAINTRUST_API_KEY", "sk-bt")]))
+            .unwrap();
+        assert_eq!(
+            (c.api_url.as_str(), &c.project),
+            (DEFAULT_API_URL, &ProjectRef::Name("app".into()))
+        );
+        let c = BraintrustConfig::from_vars(
+            "app",
+            env_vars(&[
+                ("BRAINTRUST_API_KEY", "k"),
+                ("BRAINTRUST_PROJECT", "p"),
+                ("BRAINTRUST_PROJECT_ID", "uuid-1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.project,
+            ProjectRef::Id("uuid-1".into()),
+            "the id wins over the name"
+        );
+        let bad = BraintrustConfig::from_vars(
+            "app",
+            env_vars(&[
+                ("BRAINTRUST_API_KEY", "k"),
+                ("BRAINTRUST_API_URL", "api.braintrust.dev"),
+            ]),
+        );
+        assert_eq!(bad.unwrap_err().setting, "BRAINTRUST_API_URL");
+        assert!(
+            !format!("{c:?}").contains("\"k\""),
+            "the key never appears in Debug output"
+        );
+    }
+
+    #[test]
+    fn requests_respect_row_and_byte_limits_and_cut_huge_fields() {
+        let rows: Vec<(usize, Value)> = (0..250)
+            .map(|i| (i, json!({"id": i.to_string()})))
+            .collect();
+        let reqs = BraintrustExporter::requests(rows);
+        assert_eq!(
+            reqs.iter().map(Vec::len).collect::<Vec<_>>(),
+            [100, 100, 50]
+        );
+        let huge = "x".repeat(4 * MAX_FIELD_BYTES);
+        let rows = vec![(0, json!({"input": huge})), (1, json!({"input": "small"}))];
+        let reqs = BraintrustExporter::requests(rows);
+        let text = reqs[0][0].1["input"].as_str().unwrap();
+        assert!(text.len() < MAX_FIELD_BYTES + 100 && text.contains("…[truncated: kept"));
+        assert!(reqs.iter().all(
+            |r| r.iter().map(|(_, v)| v.to_string().len()).sum::<usize>() <= MAX_REQUEST_BYTES
+        ));
+    }
+}
