@@ -61,7 +61,11 @@ fn ci() -> Result<(), String> {
         ],
         &[],
     )?;
-    run_cargo("tests", TEST_COMMAND, &[])?;
+    // Vendor OpenAPI specs for payload validation live beside the repository in CI; tests validate
+    // against them when this is set, and fail if it is set but the folder is missing.
+    let specs = root().join("..").join("shared").join("specs");
+    let specs = specs.to_string_lossy().into_owned();
+    run_cargo("tests", TEST_COMMAND, &[("AITRACE_SPECS_DIR", &specs)])?;
     run_cargo(
         "docs",
         &["doc", "--workspace", "--all-features", "--no-deps"],

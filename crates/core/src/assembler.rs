@@ -27,6 +27,20 @@ impl Trace {
         self.spans.iter().find(|s| s.is_local_root())
     }
 
+    /// The tags of every span of the trace, merged without duplicates: the root's first, then the
+    /// others in the order their spans closed. For backends with trace-level tags.
+    pub fn merged_tags(&self) -> Vec<String> {
+        let root = self.spans.iter().filter(|s| s.is_local_root());
+        let rest = self.spans.iter().filter(|s| !s.is_local_root());
+        let mut tags: Vec<String> = Vec::new();
+        for t in root.chain(rest).flat_map(|s| s.tags.iter()) {
+            if !tags.contains(t) {
+                tags.push(t.clone());
+            }
+        }
+        tags
+    }
+
     /// Spans whose parent is `parent` (or, for `None`, the spans with no parent in this trace),
     /// by start time.
     pub fn children_of(&self, parent: Option<SpanId>) -> Vec<&SpanRecord> {

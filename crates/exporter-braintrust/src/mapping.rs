@@ -188,14 +188,7 @@ pub fn events(batch: &[SpanRecord]) -> Vec<Value> {
     aitrace_core::group_by_trace(batch)
         .iter()
         .flat_map(|trace| {
-            let mut tags: Vec<String> = Vec::new();
-            for s in &trace.spans {
-                for t in &s.tags {
-                    if !tags.contains(t) {
-                        tags.push(t.clone());
-                    }
-                }
-            }
+            let tags = trace.merged_tags();
             trace
                 .spans
                 .iter()

@@ -293,7 +293,7 @@ impl<E: SpanExporter> LangfuseExporter<E> {
         let mut mapped = Vec::with_capacity(batch.len());
         let mut invalid = Vec::new();
         for trace in group_by_trace(batch) {
-            let ctx = TraceContext::of(&trace.spans);
+            let ctx = TraceContext::of(&trace);
             for r in &trace.spans {
                 let index = batch
                     .iter()

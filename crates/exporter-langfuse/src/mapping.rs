@@ -8,7 +8,7 @@
 //! tags and trace metadata on every span of the trace.
 
 use aitrace_core::{
-    messages_from_value, rfc3339, to_openai_messages, SpanKind, SpanRecord, Status, Usage,
+    messages_from_value, rfc3339, to_openai_messages, SpanKind, SpanRecord, Status, Trace, Usage,
 };
 use opentelemetry::{Array, KeyValue, StringValue, Value};
 use serde_json::{json, Map, Value as Json};
@@ -31,30 +31,26 @@ pub struct TraceContext {
 
 impl TraceContext {
     /// Builds the context of one trace (or of the part of it in hand).
-    pub fn of(spans: &[SpanRecord]) -> Self {
-        let root = spans.iter().find(|s| s.is_local_root());
+    pub fn of(trace: &Trace) -> Self {
+        let root = trace.root();
         let mut ctx = TraceContext {
             name: root.map(|r| r.name.clone()),
             input: root.and_then(|r| r.input.clone()),
             output: root.and_then(|r| r.output.clone()),
             metadata: root.map(|r| r.metadata_for("langfuse")).unwrap_or_default(),
+            tags: trace.merged_tags(),
             ..TraceContext::default()
         };
         // The root's values first, then whatever a descendant set.
         let ordered = root
             .into_iter()
-            .chain(spans.iter().filter(|s| !s.is_local_root()));
+            .chain(trace.spans.iter().filter(|s| !s.is_local_root()));
         for s in ordered {
             if ctx.user_id.is_none() {
                 ctx.user_id.clone_from(&s.user_id);
             }
             if ctx.session_id.is_none() {
                 ctx.session_id.clone_from(&s.session_id);
-            }
-            for t in &s.tags {
-                if !ctx.tags.contains(t) {
-                    ctx.tags.push(t.clone());
-                }
             }
         }
         ctx

@@ -1,0 +1,429 @@
+//! The Braintrust exporter against a loopback mock of Braintrust's REST API that checks Bearer auth,
+//! validates every event against the official OpenAPI schema of `InsertProjectLogsEvent`, and answers
+//! `row_ids` like the server.
+
+mod support;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aitrace_braintrust::{BraintrustConfig, BraintrustExporter};
+use aitrace_core::{
+    agent_span, attempt_span, builder, chunk_span, embedding_span, generation_span, step_span,
+    tool_span, AiSpanExt, ChatMessage, ExportConfig, Part, SpanRecord, Usage,
+};
+use serde_json::{json, Value};
+use support::openapi;
+use tracing_subscriber::layer::SubscriberExt;
+
+const KEY: &str = "sk-bt-test";
+const PROJECT_ID: &str = "8d7c5a1e-0000-4000-8000-000000000001";
+
+#[derive(Default)]
+struct Mock {
+    events: Vec<Value>,
+    project_calls: usize,
+    insert_calls: usize,
+    statuses: Vec<u16>,
+    schema_errors: Vec<String>,
+}
+
+fn respond(stream: &mut std::net::TcpStream, status: u16, extra: &str, body: &str) {
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+fn mock_braintrust(script: Vec<u16>) -> (String, Arc<Mutex<Mock>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let mock = Arc::new(Mutex::new(Mock::default()));
+    let m = mock.clone();
+    let spec = openapi::load_spec("braintrust-openapi.json");
+    std::thread::spawn(move || {
+        let mut script = script.into_iter();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let mut headers = HashMap::new();
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                    break;
+                }
+                if let Some((k, v)) = h.split_once(':') {
+                    headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+                }
+            }
+            let len: usize = headers
+                .get("content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let mut m = m.lock().unwrap();
+            if headers.get("authorization").map(String::as_str) != Some(&format!("Bearer {KEY}")) {
+                m.statuses.push(401);
+                respond(&mut stream, 401, "", r#"{"error":"Unauthorized"}"#);
+                continue;
+            }
+            if line.starts_with("POST /v1/project ") {
+                m.project_calls += 1;
+                if let Some(spec) = &spec {
+                    m.schema_errors
+                        .extend(openapi::check(spec, "CreateProject", &body));
+                }
+                let answer = json!({"id": PROJECT_ID, "org_id": "org-1", "name": body["name"]});
+                respond(&mut stream, 200, "", &answer.to_string());
+                continue;
+            }
+            if !line.starts_with(&format!("POST /v1/project_logs/{PROJECT_ID}/insert ")) {
+                m.statuses.push(404);
+                respond(&mut stream, 404, "", "{}");
+                continue;
+            }
+            m.insert_calls += 1;
+            if let Some(status) = script.next().filter(|s| *s != 200) {
+                m.statuses.push(status);
+                respond(
+                    &mut stream,
+                    status,
+                    "retry-after: 0\r\n",
+                    r#"{"error":"try later"}"#,
+                );
+                continue;
+            }
+            if let Some(spec) = &spec {
+                m.schema_errors.extend(openapi::check(
+                    spec,
+                    "InsertProjectLogsEventRequest",
+                    &body,
+                ));
+            }
+            let events = body["events"].as_array().cloned().unwrap_or_default();
+            let ids: Vec<Value> = events.iter().map(|e| e["id"].clone()).collect();
+            m.events.extend(events);
+            respond(&mut stream, 200, "", &json!({ "row_ids": ids }).to_string());
+        }
+    });
+    (url, mock)
+}
+
+fn exporter(url: &str, key: &str) -> BraintrustExporter {
+    let mut c = BraintrustConfig::new(key, "aitrace-tests");
+    c.api_url = url.to_string();
+    BraintrustExporter::new(c).unwrap()
+}
+
+fn fast() -> ExportConfig {
+    ExportConfig {
+        max_batch_age: Duration::from_millis(20),
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(20),
+        max_retries: 3,
+        ..ExportConfig::default()
+    }
+}
+
+const STEP0: Usage = Usage {
+    input_tokens: Some(412),
+    output_tokens: Some(23),
+    total_tokens: None,
+    cache_read_input_tokens: Some(128),
+    cache_creation_input_tokens: None,
+    reasoning_tokens: None,
+    input_audio_tokens: None,
+    output_audio_tokens: None,
+};
+const STEP1: Usage = Usage {
+    input_tokens: Some(498),
+    output_tokens: Some(17),
+    total_tokens: None,
+    cache_read_input_tokens: Some(384),
+    cache_creation_input_tokens: Some(7),
+    reasoning_tokens: Some(5),
+    input_audio_tokens: None,
+    output_audio_tokens: None,
+};
+const CUT: Usage = Usage {
+    input_tokens: Some(50),
+    output_tokens: Some(256),
+    total_tokens: None,
+    cache_read_input_tokens: None,
+    cache_creation_input_tokens: None,
+    reasoning_tokens: None,
+    input_audio_tokens: None,
+    output_audio_tokens: None,
+};
+const EMBED: Usage = Usage {
+    input_tokens: Some(9),
+    output_tokens: None,
+    total_tokens: None,
+    cache_read_input_tokens: None,
+    cache_creation_input_tokens: None,
+    reasoning_tokens: None,
+    input_audio_tokens: None,
+    output_audio_tokens: None,
+};
+
+/// An agent with a fallback, steps, streamed chunks and a tool.
+fn agent_trace(exporter: BraintrustExporter) -> (Vec<SpanRecord>, aitrace_core::ShutdownReport) {
+    let memory = aitrace_core::testing::TestExporter::new();
+    let (layer, guard) = builder()
+        .exporter_with_config(exporter, fast())
+        .exporter(memory.clone())
+        .build_layer()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let agent = agent_span!("support-agent");
+        agent.set_user("user-1");
+        agent.add_tags(["prod"]);
+        agent.set_input("Where is order #1042?");
+        let _a = agent.enter();
+        embedding_span!("openai", "text-embedding-3-small")
+            .in_scope(|| tracing::Span::current().record_usage(EMBED));
+        let gen = generation_span!("openai", "gpt-4o");
+        // The final model call sees the whole conversation, tool call and result included.
+        gen.set_input_messages(&[
+            ChatMessage::user("Where is order #1042?"),
+            ChatMessage::new(
+                "assistant",
+                vec![Part::tool_call(
+                    "call_1",
+                    "lookup_order",
+                    json!({"order_id": "1042"}),
+                )],
+            ),
+            ChatMessage::tool_result("call_1", json!({"status": "shipped"})),
+        ]);
+        gen.set_metadata("braintrust.experiment_note", "bt-only");
+        gen.set_metadata("langfuse.promptName", "never-here");
+        let _g = gen.enter();
+        for (i, usage) in [STEP0, STEP1].into_iter().enumerate() {
+            let step = step_span!(i as u64);
+            let _s = step.enter();
+            let mut attempt = 0u32;
+            if i == 0 {
+                attempt_span!(attempt, "openai", "gpt-4o").in_scope(|| {
+                    tracing::Span::current().set_error("timeout", "primary timed out")
+                });
+                attempt += 1;
+            }
+            attempt_span!(attempt, "anthropic", "claude-3-5-haiku").in_scope(|| {
+                step.restamp_model("anthropic", "claude-3-5-haiku");
+                for t in ["It ", "shipped."] {
+                    chunk_span!().in_scope(|| tracing::Span::current().set_output(t));
+                }
+            });
+            step.record_usage(usage);
+            if i == 0 {
+                tool_span!("lookup_order", gen_ai.tool.call.id = "call_1").in_scope(|| {
+                    let t = tracing::Span::current();
+                    t.record("gen_ai.tool.call.arguments", r#"{"order_id":"1042"}"#);
+                    t.record("gen_ai.tool.call.result", r#"{"status":"shipped"}"#);
+                    t.add_tags(["tools-used"]);
+                });
+            }
+        }
+        gen.set_output_messages(
+            &[ChatMessage::assistant("It shipped.").with_finish_reason("stop")],
+        );
+        drop(_g);
+        drop(gen);
+        let cut = generation_span!("openai", "gpt-4o-mini");
+        cut.record_usage(CUT);
+    });
+    let report = guard.shutdown(Duration::from_secs(20));
+    (memory.spans(), report)
+}
+
+fn by_type<'a>(events: &'a [Value], ty: &str) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|e| e["span_attributes"]["type"] == ty)
+        .collect()
+}
+
+#[test]
+fn a_full_agent_trace_lands_as_braintrust_expects() {
+    let (url, mock) = mock_braintrust(vec![]);
+    let (records, report) = agent_trace(exporter(&url, KEY));
+    assert_eq!(report.lost, 0, "{report:?}");
+    let m = mock.lock().unwrap();
+    assert!(
+        m.schema_errors.is_empty(),
+        "schema violations: {:#?}",
+        m.schema_errors
+    );
+    assert_eq!(
+        m.project_calls, 1,
+        "the project is resolved once and cached"
+    );
+    let events = &m.events;
+    assert_eq!(events.len(), records.len());
+
+    // Token sums over every row (Braintrust sums all non-score rows) equal the true usage.
+    let sum = |k: &str| -> u64 { events.iter().filter_map(|e| e["metrics"][k].as_u64()).sum() };
+    let truth = [STEP0, STEP1, CUT, EMBED]
+        .iter()
+        .fold(Usage::default(), |a, u| a.add(u));
+    assert_eq!(truth, aitrace_core::testing::total_billable_usage(&records));
+    assert_eq!(sum("prompt_tokens"), truth.input_tokens.unwrap());
+    assert_eq!(sum("completion_tokens"), truth.output_tokens.unwrap());
+    assert_eq!(sum("prompt_cached_tokens"), 128 + 384);
+    assert_eq!(sum("completion_reasoning_tokens"), 5);
+
+    // Types: one llm row per model call; nothing else can be summed as one.
+    assert_eq!(
+        by_type(events, "llm").len(),
+        3,
+        "generation, cut-off generation, embedding"
+    );
+    assert_eq!(by_type(events, "tool").len(), 1);
+    assert_eq!(by_type(events, "task").len(), events.len() - 4);
+    for e in by_type(events, "task") {
+        assert!(
+            e["metrics"].get("prompt_tokens").is_none(),
+            "tokens on a task row: {e}"
+        );
+    }
+
+    // The LLM row: answering model, OpenAI messages with the tool call and result, metadata routing.
+    let gen = by_type(events, "llm")
+        .into_iter()
+        .find(|e| e["metadata"]["model"] == "claude-3-5-haiku")
+        .unwrap();
+    assert_eq!(gen["metadata"]["provider"], "anthropic");
+    assert_eq!(
+        gen["input"][1]["tool_calls"][0]["function"]["name"],
+        "lookup_order"
+    );
+    assert_eq!(
+        gen["input"][1]["tool_calls"][0]["function"]["arguments"],
+        r#"{"order_id":"1042"}"#
+    );
+    assert_eq!(
+        gen["input"][2],
+        json!({"role": "tool", "tool_call_id": "call_1", "content": r#"{"status":"shipped"}"#})
+    );
+    assert_eq!(
+        gen["output"],
+        json!([{"role": "assistant", "content": "It shipped."}])
+    );
+    assert_eq!(gen["metadata"]["experiment_note"], "bt-only");
+    assert!(gen["metadata"].get("promptName").is_none() && !gen.to_string().contains("never-here"));
+    let tool = by_type(events, "tool")[0];
+    assert_eq!(tool["input"], json!({"order_id": "1042"}));
+    assert_eq!(tool["output"], json!({"status": "shipped"}));
+    let failed = events.iter().find(|e| e.get("error").is_some()).unwrap();
+    assert_eq!(failed["error"], "timeout: primary timed out");
+
+    // Tree: one trace, parents present, tags merged onto the root row only.
+    let root = events
+        .iter()
+        .find(|e| e.get("span_parents").is_none())
+        .unwrap();
+    assert_eq!(root["tags"], json!(["prod", "tools-used"]));
+    assert_eq!(events.iter().filter(|e| e.get("tags").is_some()).count(), 1);
+    let ids: Vec<&Value> = events.iter().map(|e| &e["span_id"]).collect();
+    for e in events {
+        assert_eq!(e["root_span_id"], root["root_span_id"]);
+        assert_eq!(e["id"], e["span_id"]);
+        if let Some(parents) = e["span_parents"].as_array() {
+            assert!(ids.contains(&&parents[0]), "dangling parent in {e}");
+        }
+        assert!(e["metrics"]["end"].as_f64() >= e["metrics"]["start"].as_f64());
+    }
+}
+
+#[test]
+fn row_names_are_stable_across_runs() {
+    let names = || {
+        let (url, mock) = mock_braintrust(vec![]);
+        agent_trace(exporter(&url, KEY));
+        let mut n: Vec<String> = mock
+            .lock()
+            .unwrap()
+            .events
+            .iter()
+            .map(|e| e["span_attributes"]["name"].as_str().unwrap().to_string())
+            .collect();
+        n.sort();
+        n
+    };
+    let first = names();
+    assert_eq!(first, names());
+    assert!(
+        first.contains(&"invoke_agent support-agent".to_string())
+            && first.contains(&"step".to_string())
+    );
+}
+
+#[test]
+fn throttling_is_retried_and_a_bad_key_is_one_clear_error() {
+    let (url, mock) = mock_braintrust(vec![429, 503]);
+    let (records, report) = agent_trace(exporter(&url, KEY));
+    let e = report
+        .stats
+        .exporters
+        .iter()
+        .find(|e| e.name == "braintrust")
+        .unwrap();
+    assert_eq!(
+        (e.retries, e.exported, e.dropped()),
+        (2, records.len() as u64, 0),
+        "{e:?}"
+    );
+    assert_eq!(mock.lock().unwrap().statuses, [429, 503]);
+
+    let (url, mock) = mock_braintrust(vec![]);
+    let (records, report) = agent_trace(exporter(&url, "sk-bt-wrong"));
+    let e = report
+        .stats
+        .exporters
+        .iter()
+        .find(|e| e.name == "braintrust")
+        .unwrap();
+    assert_eq!(
+        (e.retries, e.exported, e.dropped_after_retries),
+        (0, 0, records.len() as u64),
+        "{e:?}"
+    );
+    assert!(e
+        .last_error
+        .as_deref()
+        .unwrap()
+        .contains("BRAINTRUST_API_KEY"));
+    assert_eq!(mock.lock().unwrap().statuses, [401]);
+}
+
+#[test]
+fn the_schema_check_rejects_what_braintrust_would() {
+    let Some(spec) = openapi::load_spec("braintrust-openapi.json") else {
+        return;
+    };
+    let good = json!({"id": "a", "span_attributes": {"type": "llm", "name": "x"}, "metrics": {"start": 1.5, "prompt_tokens": 3}, "created": "2026-11-23T08:00:00.000001Z"});
+    assert!(openapi::check(&spec, "InsertProjectLogsEvent", &good).is_empty());
+    for bad in [
+        json!({"span_attributes": {"type": "bogus"}}),
+        json!({"metrics": {"prompt_tokens": "12"}}),
+        json!({"metrics": {"prompt_tokens": 1.5}}),
+        json!({"tags": [1]}),
+        json!({"created": "yesterday"}),
+        json!({"scores": {"accuracy": 2.0}}),
+        json!({"span_parents": "p"}),
+    ] {
+        assert!(
+            !openapi::check(&spec, "InsertProjectLogsEvent", &bad).is_empty(),
+            "{bad} accepted"
+        );
+    }
+}
