@@ -100,6 +100,9 @@ pub trait AiSpanExt {
     /// generation a fallback attempt runs under), so the span a user looks at names the model that
     /// answered and cost lands on it. True when at least one span was stamped.
     fn restamp_model(&self, provider: &str, model: &str) -> bool;
+    /// Records usage on the nearest billable span (this one, or the generation / embedding / STT /
+    /// TTS span enclosing it), where it is billed once. False when there is none.
+    fn record_billable_usage(&self, usage: Usage) -> bool;
     /// Sets the end user.
     fn set_user(&self, user_id: impl Into<String>) -> bool {
         let v = user_id.into();
@@ -159,7 +162,11 @@ pub trait AiSpanExt {
     fn ai_span_id(&self) -> Option<SpanId>;
 }
 
-fn walk(span: &tracing::Span, ancestors: bool, f: &mut dyn FnMut(&mut SpanState) -> bool) -> bool {
+fn walk(
+    span: &tracing::Span,
+    ancestors: bool,
+    f: &mut dyn FnMut(&mut SpanState, bool) -> bool,
+) -> bool {
     span.with_subscriber(|(id, dispatch)| {
         dispatch
             .downcast_ref::<StateAccess>()
@@ -171,7 +178,7 @@ fn walk(span: &tracing::Span, ancestors: bool, f: &mut dyn FnMut(&mut SpanState)
 impl AiSpanExt for tracing::Span {
     fn with_record(&self, f: impl FnOnce(&mut SpanRecord)) -> bool {
         let mut f = Some(f);
-        walk(self, false, &mut |state| {
+        walk(self, false, &mut |state, _| {
             if let Some(f) = f.take() {
                 f(&mut state.record);
             }
@@ -181,24 +188,44 @@ impl AiSpanExt for tracing::Span {
 
     fn restamp_model(&self, provider: &str, model: &str) -> bool {
         let provider = normalize_provider(provider);
-        let mut first = true;
-        walk(self, true, &mut |state| {
+        let mut stamped = false;
+        walk(self, true, &mut |state, is_self| {
             let r = &mut state.record;
             let billable = r.kind.is_billable_kind();
-            if first || billable {
+            // This span (if it is an AI span) and the billable span of the call; never an agent or
+            // workflow above it.
+            if is_self || billable {
                 r.provider = Some(provider.clone());
                 r.request_model = Some(model.to_string());
                 r.response_model = None;
+                stamped = true;
             }
-            first = false;
             // Stop once the billable span of the call carries the model.
             !billable
-        })
+        });
+        stamped
+    }
+
+    fn record_billable_usage(&self, usage: Usage) -> bool {
+        let mut done = false;
+        walk(self, true, &mut |state, _| {
+            if state.record.kind.is_billable_kind() {
+                state
+                    .record
+                    .usage
+                    .get_or_insert_with(Usage::default)
+                    .merge_from(&usage);
+                done = true;
+                return false;
+            }
+            true
+        });
+        done
     }
 
     fn set_parent_traceparent(&self, header: &str) -> Result<(), SetParentError> {
         let tp = TraceParent::parse(header).map_err(SetParentError::InvalidTraceparent)?;
-        let done = walk(self, false, &mut |state| {
+        let done = walk(self, false, &mut |state, _| {
             state.record.trace_id = tp.trace_id;
             state.record.parent_span_id = Some(tp.parent_span_id);
             state.record.parent_is_remote = true;
@@ -214,7 +241,7 @@ impl AiSpanExt for tracing::Span {
     }
 
     fn set_trace_id(&self, trace_id: TraceId) -> bool {
-        walk(self, false, &mut |state| {
+        walk(self, false, &mut |state, _| {
             state.record.trace_id = trace_id;
             state.ids_adopted = true;
             false
@@ -235,7 +262,7 @@ impl AiSpanExt for tracing::Span {
 
     fn ai_trace_id(&self) -> Option<TraceId> {
         let mut out = None;
-        walk(self, true, &mut |s| {
+        walk(self, true, &mut |s, _| {
             out = Some(s.record.trace_id);
             false
         });
@@ -244,7 +271,7 @@ impl AiSpanExt for tracing::Span {
 
     fn ai_span_id(&self) -> Option<SpanId> {
         let mut out = None;
-        walk(self, true, &mut |s| {
+        walk(self, true, &mut |s, _| {
             out = Some(s.record.span_id);
             false
         });

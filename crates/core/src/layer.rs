@@ -95,7 +95,8 @@ pub(crate) struct StateAccess {
     walk: WalkFn,
 }
 
-type WalkFn = fn(&Dispatch, &Id, bool, &mut dyn FnMut(&mut SpanState) -> bool) -> bool;
+/// `f(state, is_self)`: `is_self` is true for the span the walk started at.
+type WalkFn = fn(&Dispatch, &Id, bool, &mut dyn FnMut(&mut SpanState, bool) -> bool) -> bool;
 
 impl StateAccess {
     /// Calls `f` on the state of span `id`, then (when `ancestors`) on each enclosing AI span, nearest
@@ -105,7 +106,7 @@ impl StateAccess {
         dispatch: &Dispatch,
         id: &Id,
         ancestors: bool,
-        f: &mut dyn FnMut(&mut SpanState) -> bool,
+        f: &mut dyn FnMut(&mut SpanState, bool) -> bool,
     ) -> bool {
         (self.walk)(dispatch, id, ancestors, f)
     }
@@ -115,7 +116,7 @@ fn walk<S>(
     dispatch: &Dispatch,
     id: &Id,
     ancestors: bool,
-    f: &mut dyn FnMut(&mut SpanState) -> bool,
+    f: &mut dyn FnMut(&mut SpanState, bool) -> bool,
 ) -> bool
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -125,13 +126,15 @@ where
     };
     let mut called = false;
     let mut span = subscriber.span(id);
+    let mut is_self = true;
     while let Some(s) = span {
         if let Some(state) = s.extensions_mut().get_mut::<SpanState>() {
             called = true;
-            if !f(state) {
+            if !f(state, is_self) {
                 break;
             }
         }
+        is_self = false;
         if !ancestors {
             break;
         }

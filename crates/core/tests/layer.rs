@@ -520,3 +520,28 @@ fn a_root_span_can_take_a_chosen_trace_id() {
     assert!(spans.iter().all(|s| s.trace_id == chosen));
     assert!(find(&spans, "invoke_agent").parent_span_id.is_none());
 }
+
+#[test]
+fn restamping_from_a_plain_span_never_stamps_an_agent_and_usage_goes_to_the_billable_span() {
+    let spans = capture(|| {
+        let _agent = agent_span!("a").entered();
+        let _plain = tracing::info_span!("client_call").entered();
+        // No generation around: the agent must not be stamped with a model.
+        assert!(!tracing::Span::current().restamp_model("anthropic", "claude"));
+        assert!(!tracing::Span::current().record_billable_usage(Usage::new(1, 1)));
+        let g = generation_span!("openai", "gpt-4o");
+        g.in_scope(|| {
+            let _inner = tracing::info_span!("http").entered();
+            assert!(tracing::Span::current().restamp_model("anthropic", "claude"));
+            assert!(tracing::Span::current().record_billable_usage(Usage::new(7, 3)));
+        });
+    });
+    let agent = find(&spans, "invoke_agent");
+    assert_eq!(
+        (agent.provider.as_deref(), agent.request_model.as_deref()),
+        (None, None)
+    );
+    let chat = find(&spans, "chat");
+    assert_eq!(chat.model(), Some("claude"));
+    assert_eq!(chat.usage, Some(Usage::new(7, 3)));
+}
