@@ -523,7 +523,13 @@ fn a_root_span_can_take_a_chosen_trace_id() {
 
 #[test]
 fn restamping_from_a_plain_span_never_stamps_an_agent_and_usage_goes_to_the_billable_span() {
-    let spans = capture(|| {
+    // Another layer keeps the plain spans alive (with only ours, they are disabled).
+    let memory = TestExporter::new();
+    let (layer, guard) = builder().exporter(memory.clone()).build_layer().unwrap();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::sink))
+        .with(layer);
+    tracing::subscriber::with_default(subscriber, || {
         let _agent = agent_span!("a").entered();
         let _plain = tracing::info_span!("client_call").entered();
         // No generation around: the agent must not be stamped with a model.
@@ -536,6 +542,8 @@ fn restamping_from_a_plain_span_never_stamps_an_agent_and_usage_goes_to_the_bill
             assert!(tracing::Span::current().record_billable_usage(Usage::new(7, 3)));
         });
     });
+    guard.shutdown(std::time::Duration::from_secs(5));
+    let spans = memory.spans();
     let agent = find(&spans, "invoke_agent");
     assert_eq!(
         (agent.provider.as_deref(), agent.request_model.as_deref()),
