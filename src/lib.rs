@@ -63,6 +63,10 @@ fn with_default_processors(b: Builder) -> Builder {
 #[cfg(feature = "otel")]
 pub use aitrace_otel as otel;
 
+/// Fallback adapters (feature `fallback`).
+#[cfg(feature = "fallback")]
+pub use aitrace_fallback as fallback;
+
 /// The Braintrust exporter (feature `braintrust`).
 #[cfg(feature = "braintrust")]
 pub use aitrace_braintrust as braintrust;

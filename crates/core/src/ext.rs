@@ -103,6 +103,18 @@ pub trait AiSpanExt {
     /// Records usage on the nearest billable span (this one, or the generation / embedding / STT /
     /// TTS span enclosing it), where it is billed once. False when there is none.
     fn record_billable_usage(&self, usage: Usage) -> bool;
+    /// Whether this span or an enclosing one is a billable span (generation, embedding, STT, TTS).
+    fn in_billable_span(&self) -> bool {
+        let mut found = false;
+        self.walk_records(&mut |r| {
+            found = r.kind.is_billable_kind();
+            !found
+        });
+        found
+    }
+    /// Calls `f` on this span's record (if it is an AI span) and then each enclosing AI span's, nearest
+    /// first, while `f` returns true.
+    fn walk_records(&self, f: &mut dyn FnMut(&mut SpanRecord) -> bool) -> bool;
     /// Sets the end user.
     fn set_user(&self, user_id: impl Into<String>) -> bool {
         let v = user_id.into();
@@ -204,6 +216,10 @@ impl AiSpanExt for tracing::Span {
             !billable
         });
         stamped
+    }
+
+    fn walk_records(&self, f: &mut dyn FnMut(&mut SpanRecord) -> bool) -> bool {
+        walk(self, true, &mut |state, _| f(&mut state.record))
     }
 
     fn record_billable_usage(&self, usage: Usage) -> bool {

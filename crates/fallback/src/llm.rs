@@ -1,0 +1,537 @@
+//! [`LlmProvider`] and [`LlmFallback`]: chat over an ordered list of providers, with the trace naming
+//! the one that answered.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aitrace_core::{AiSpanExt, ChatMessage, ConfigError, ModelParams, Part, Usage};
+use async_trait::async_trait;
+use futures::channel::mpsc::UnboundedReceiver;
+use futures::stream::{BoxStream, StreamExt};
+use serde_json::Value;
+use tracing::Span;
+
+use crate::availability::{timeout, Availability, AvailabilityChanged, Spawn};
+use crate::error::{AllFailed, ErrorKind, ProviderError};
+
+/// A chat request in GenAI terms.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChatRequest {
+    pub messages: Vec<ChatMessage>,
+    /// Tool definitions offered to the model (`gen_ai.tool.definitions` shape).
+    pub tools: Vec<Value>,
+    pub params: ModelParams,
+}
+
+/// Part of a tool call streamed by the model.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToolCallDelta {
+    /// Which tool call of the message this continues.
+    pub index: usize,
+    pub id: Option<String>,
+    pub name: Option<String>,
+    /// A fragment of the JSON arguments.
+    pub arguments: String,
+}
+
+/// One streamed piece of an answer.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChatChunk {
+    pub text: Option<String>,
+    pub tool_calls: Vec<ToolCallDelta>,
+    /// On the last chunk.
+    pub finish_reason: Option<String>,
+    /// On the last chunk (providers report usage once per call).
+    pub usage: Option<Usage>,
+    /// The exact model version, when the provider says.
+    pub response_model: Option<String>,
+}
+
+/// A streamed chat answer.
+pub type ChatStream = BoxStream<'static, Result<ChatChunk, ProviderError>>;
+
+/// A chat model behind some API.
+#[async_trait]
+pub trait LlmProvider: Send + Sync + 'static {
+    /// Normalized provider name (`openai`, `anthropic`, ...).
+    fn provider(&self) -> &str;
+    /// The model requests go to.
+    fn model(&self) -> &str;
+    /// Starts a chat; the answer streams in chunks.
+    async fn chat(&self, request: ChatRequest) -> Result<ChatStream, ProviderError>;
+
+    /// True for providers that trace themselves (a nested fallback adapter: it re-stamps the caller and
+    /// records usage), so an outer adapter neither overwrites the real provider nor bills twice.
+    fn traces_itself(&self) -> bool {
+        false
+    }
+}
+
+/// Behaviour of an [`LlmFallback`]; defaults follow LiveKit Agents' `FallbackAdapter`.
+#[derive(Debug, Clone)]
+pub struct LlmFallbackConfig {
+    /// Longest wait for a provider's first chunk (default 5 s).
+    pub attempt_timeout: Duration,
+    /// Extra tries on the same provider after a retryable error (default 0).
+    pub max_retry_per_provider: u32,
+    /// Pause before such a retry (default 0.5 s).
+    pub retry_interval: Duration,
+    /// Switch provider even after chunks reached the caller (who then sees text twice); default false:
+    /// the error surfaces instead.
+    pub retry_on_chunk_sent: bool,
+    /// How long a failed provider is skipped before it is probed again (default 30 s).
+    pub recovery_interval: Duration,
+}
+
+impl Default for LlmFallbackConfig {
+    fn default() -> Self {
+        LlmFallbackConfig {
+            attempt_timeout: Duration::from_secs(5),
+            max_retry_per_provider: 0,
+            retry_interval: Duration::from_millis(500),
+            retry_on_chunk_sent: false,
+            recovery_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+struct Inner {
+    providers: Vec<Arc<dyn LlmProvider>>,
+    config: LlmFallbackConfig,
+    availability: Arc<Availability>,
+    spawner: Option<Arc<dyn Spawn>>,
+    label: String,
+}
+
+/// An [`LlmProvider`] over an ordered list of providers: tries them in order, marks failing ones
+/// unavailable (and probes them back), and makes the trace truthful: each try is a `fallback_attempt`
+/// span with its index, provider, model and outcome; on the first chunk the caller's span and its
+/// billable span are re-stamped with the provider and model that answered; the answer's usage is
+/// recorded once, on the billable span. When the caller is not inside a generation span, the adapter
+/// opens one, so usage always has a billable home.
+#[derive(Clone)]
+pub struct LlmFallback {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for LlmFallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmFallback")
+            .field(
+                "providers",
+                &self
+                    .inner
+                    .providers
+                    .iter()
+                    .map(|p| format!("{}/{}", p.provider(), p.model()))
+                    .collect::<Vec<_>>(),
+            )
+            .field("config", &self.inner.config)
+            .finish()
+    }
+}
+
+impl LlmFallback {
+    /// Providers in order of preference; at least one.
+    pub fn new(providers: Vec<Arc<dyn LlmProvider>>) -> Result<Self, ConfigError> {
+        Self::with_config(providers, LlmFallbackConfig::default())
+    }
+
+    /// With explicit behaviour.
+    pub fn with_config(
+        providers: Vec<Arc<dyn LlmProvider>>,
+        config: LlmFallbackConfig,
+    ) -> Result<Self, ConfigError> {
+        if providers.is_empty() {
+            return Err(ConfigError::new(
+                "providers",
+                "a fallback adapter needs at least one provider",
+            ));
+        }
+        if config.attempt_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "attempt_timeout",
+                "must be greater than zero",
+            ));
+        }
+        let labels = providers
+            .iter()
+            .map(|p| (p.provider().to_string(), p.model().to_string()))
+            .collect();
+        let label = providers[0].model().to_string();
+        Ok(LlmFallback {
+            inner: Arc::new(Inner {
+                providers,
+                config,
+                availability: Arc::new(Availability::new(labels)),
+                spawner: None,
+                label,
+            }),
+        })
+    }
+
+    /// Probes failed providers in the background on this spawner (else: lazily, by the next request
+    /// after `recovery_interval`).
+    pub fn with_spawner(mut self, spawner: impl Spawn) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.spawner = Some(Arc::new(spawner));
+        }
+        self
+    }
+
+    /// Availability changes, from now on.
+    pub fn availability_changed(&self) -> UnboundedReceiver<AvailabilityChanged> {
+        self.inner.availability.subscribe()
+    }
+
+    /// The provider and model a request would try first.
+    pub fn active(&self) -> (String, String) {
+        let i = self.inner.availability.active().unwrap_or(0);
+        let p = &self.inner.providers[i];
+        (p.provider().to_string(), p.model().to_string())
+    }
+
+    /// Whether provider `index` is currently considered available.
+    pub fn is_available(&self, index: usize) -> bool {
+        self.inner.availability.is_available(index)
+    }
+}
+
+/// A provider that answered: its stream after the first chunk, and its attempt span.
+struct Started {
+    stream: ChatStream,
+    first: Option<ChatChunk>,
+    attempt: Span,
+    index: usize,
+    /// The provider records its own usage and model (a nested adapter).
+    traces_itself: bool,
+}
+
+/// One call through the adapter.
+struct Run {
+    inner: Arc<Inner>,
+    request: ChatRequest,
+    /// The span re-stamped and billed: the caller's, or a generation the adapter opened.
+    caller: Span,
+    order: Vec<usize>,
+    pos: usize,
+    attempts: u32,
+    errors: Vec<(String, ProviderError)>,
+    /// Whether the adapter opened `caller` itself (then it also records the output).
+    own_span: bool,
+    text: String,
+    finish_reason: Option<String>,
+}
+
+fn attempt_span(caller: &Span, index: u32, provider: &str, model: &str) -> Span {
+    tracing::info_span!(
+        parent: caller,
+        "fallback_attempt",
+        aitrace.kind = "fallback_attempt",
+        aitrace.attempt = index,
+        gen_ai.provider.name = provider,
+        gen_ai.request.model = model,
+        aitrace.time_to_first_token_ms = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+    )
+}
+
+impl Run {
+    fn label(&self, i: usize) -> String {
+        let p = &self.inner.providers[i];
+        format!("{}/{}", p.provider(), p.model())
+    }
+
+    fn failed(&mut self, i: usize, attempt: &Span, e: ProviderError) {
+        attempt.set_error(e.kind.as_str(), &e.message);
+        let label = self.label(i);
+        self.errors.push((label, e));
+    }
+
+    /// Marks provider `i` unavailable and, with a spawner, probes it in the background.
+    fn mark_unavailable(&self, i: usize) {
+        let availability = &self.inner.availability;
+        availability.set(i, false);
+        let Some(spawner) = &self.inner.spawner else {
+            return;
+        };
+        if !availability.start_probe(i) {
+            return;
+        }
+        let inner = Arc::clone(&self.inner);
+        let request = self.request.clone();
+        spawner.spawn(Box::pin(async move {
+            let provider = Arc::clone(&inner.providers[i]);
+            loop {
+                futures_timer::Delay::new(inner.config.recovery_interval).await;
+                // The probe is the request that failed, run again without a caller.
+                let probe = async {
+                    let mut s = provider.chat(request.clone()).await?;
+                    match s.next().await {
+                        Some(Ok(_)) => Ok(()),
+                        Some(Err(e)) => Err(e),
+                        None => Err(ProviderError::new(ErrorKind::Other, "empty answer")),
+                    }
+                };
+                if let Ok(Ok(())) = timeout(inner.config.attempt_timeout, probe).await {
+                    inner.availability.set(i, true);
+                    break;
+                }
+                if inner.availability.is_available(i) {
+                    break; // recovered through real traffic meanwhile
+                }
+            }
+            inner.availability.end_probe(i);
+        }));
+    }
+
+    /// Tries providers from the current position until one streams a first chunk.
+    async fn start_next(&mut self) -> Result<Started, AllFailed> {
+        let config = self.inner.config.clone();
+        while self.pos < self.order.len() {
+            let i = self.order[self.pos];
+            let provider = Arc::clone(&self.inner.providers[i]);
+            for try_no in 0..=config.max_retry_per_provider {
+                if try_no > 0 {
+                    futures_timer::Delay::new(config.retry_interval).await;
+                }
+                let attempt = attempt_span(
+                    &self.caller,
+                    self.attempts,
+                    provider.provider(),
+                    provider.model(),
+                );
+                self.attempts += 1;
+                let started = Instant::now();
+                let first = async {
+                    let mut stream = provider.chat(self.request.clone()).await?;
+                    match stream.next().await {
+                        Some(Ok(chunk)) => Ok((stream, chunk)),
+                        Some(Err(e)) => Err(e),
+                        None => Err(ProviderError::new(
+                            ErrorKind::Other,
+                            "the provider answered nothing",
+                        )),
+                    }
+                };
+                let outcome = match timeout(config.attempt_timeout, first).await {
+                    Ok(r) => r,
+                    Err(()) => Err(ProviderError::timeout(format!(
+                        "no answer within {:?}",
+                        config.attempt_timeout
+                    ))),
+                };
+                match outcome {
+                    Ok((stream, chunk)) => {
+                        let ttft = started.elapsed();
+                        attempt.record(
+                            "aitrace.time_to_first_token_ms",
+                            ttft.as_secs_f64() * 1000.0,
+                        );
+                        self.inner.availability.set(i, true);
+                        // The trace names the provider that answered.
+                        if !provider.traces_itself() {
+                            self.caller
+                                .restamp_model(provider.provider(), provider.model());
+                        }
+                        self.caller.with_record(|r| {
+                            if r.time_to_first_token_s.is_none() {
+                                r.time_to_first_token_s = Some(ttft.as_secs_f64());
+                            }
+                        });
+                        return Ok(Started {
+                            stream,
+                            first: Some(chunk),
+                            attempt,
+                            index: i,
+                            traces_itself: provider.traces_itself(),
+                        });
+                    }
+                    Err(e) => {
+                        let retry_here = e.retryable();
+                        self.failed(i, &attempt, e);
+                        if !retry_here {
+                            break;
+                        }
+                    }
+                }
+            }
+            self.mark_unavailable(i);
+            self.pos += 1;
+        }
+        Err(AllFailed {
+            attempts: std::mem::take(&mut self.errors),
+        })
+    }
+
+    /// Bookkeeping for a chunk passed to the caller.
+    fn on_chunk(&mut self, chunk: &ChatChunk, traces_itself: bool) {
+        if traces_itself {
+            // A nested adapter already recorded usage and model; only collect the text.
+            self.collect(chunk);
+            return;
+        }
+        if let Some(u) = chunk.usage {
+            // One model call's usage, once; attempts carry none. A step caller keeps it (the layer
+            // bills a generation the sum of its steps); otherwise it adds to the billable span, so
+            // several calls under one generation add up.
+            let mut caller_is_step = false;
+            self.caller
+                .with_record(|r| caller_is_step = r.kind == aitrace_core::SpanKind::ModelStep);
+            if caller_is_step {
+                self.caller.record_usage(u);
+            } else {
+                self.caller.walk_records(&mut |r| {
+                    let billable = r.kind.is_billable_kind();
+                    if billable {
+                        r.usage = Some(r.usage.map_or(u, |have| have.add(&u)));
+                    }
+                    !billable
+                });
+            }
+        }
+        if let Some(m) = &chunk.response_model {
+            let m = m.clone();
+            self.caller.walk_records(&mut |r| {
+                let billable = r.kind.is_billable_kind();
+                if billable {
+                    r.response_model = Some(m.clone());
+                }
+                !billable
+            });
+        }
+        self.collect(chunk);
+    }
+
+    fn collect(&mut self, chunk: &ChatChunk) {
+        if self.own_span {
+            if let Some(t) = &chunk.text {
+                self.text.push_str(t);
+            }
+            if chunk.finish_reason.is_some() {
+                self.finish_reason.clone_from(&chunk.finish_reason);
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        if self.own_span {
+            let mut msg = ChatMessage::new(
+                "assistant",
+                vec![Part::text(std::mem::take(&mut self.text))],
+            );
+            if let Some(reason) = self.finish_reason.take() {
+                msg = msg.with_finish_reason(reason);
+            }
+            self.caller.set_output_messages(&[msg]);
+        }
+    }
+}
+
+enum Phase {
+    Streaming(Box<(Run, Started)>),
+    Done,
+}
+
+#[async_trait]
+impl LlmProvider for LlmFallback {
+    fn provider(&self) -> &str {
+        "fallback"
+    }
+
+    /// The primary's model (the first provider).
+    fn model(&self) -> &str {
+        &self.inner.label
+    }
+
+    fn traces_itself(&self) -> bool {
+        true
+    }
+
+    async fn chat(&self, request: ChatRequest) -> Result<ChatStream, ProviderError> {
+        let inner = Arc::clone(&self.inner);
+        let current = Span::current();
+        let own_span = !current.in_billable_span();
+        let caller = if own_span {
+            let primary = &inner.providers[0];
+            let g = tracing::info_span!(
+                parent: &current,
+                "chat",
+                aitrace.kind = "model_generation",
+                gen_ai.operation.name = "chat",
+                gen_ai.provider.name = primary.provider(),
+                gen_ai.request.model = primary.model(),
+            );
+            g.set_input_messages(&request.messages);
+            g
+        } else {
+            current
+        };
+        let order = inner.availability.order(inner.config.recovery_interval);
+        let mut run = Run {
+            inner,
+            request,
+            caller,
+            order,
+            pos: 0,
+            attempts: 0,
+            errors: Vec::new(),
+            own_span,
+            text: String::new(),
+            finish_reason: None,
+        };
+        let started = match run.start_next().await {
+            Ok(s) => s,
+            Err(all) => {
+                run.caller.set_error("all_providers_failed", &all);
+                return Err(all.into());
+            }
+        };
+        let initial = Phase::Streaming(Box::new((run, started)));
+        let stream = futures::stream::unfold(initial, |phase| async move {
+            let Phase::Streaming(state) = phase else {
+                return None;
+            };
+            let (mut run, mut s) = *state;
+            if let Some(first) = s.first.take() {
+                run.on_chunk(&first, s.traces_itself);
+                return Some((Ok(first), Phase::Streaming(Box::new((run, s)))));
+            }
+            match s.stream.next().await {
+                Some(Ok(chunk)) => {
+                    run.on_chunk(&chunk, s.traces_itself);
+                    Some((Ok(chunk), Phase::Streaming(Box::new((run, s)))))
+                }
+                None => {
+                    s.attempt.set_ok();
+                    run.finish();
+                    None
+                }
+                Some(Err(e)) => {
+                    let index = s.index;
+                    run.failed(index, &s.attempt, e.clone());
+                    run.mark_unavailable(index);
+                    drop(s);
+                    if !run.inner.config.retry_on_chunk_sent {
+                        // Switching now would repeat text the caller already has: surface the error.
+                        run.caller.set_error(e.kind.as_str(), &e.message);
+                        return Some((Err(e), Phase::Done));
+                    }
+                    run.pos += 1;
+                    match run.start_next().await {
+                        Ok(mut next) => {
+                            let first = next.first.take()?;
+                            run.on_chunk(&first, next.traces_itself);
+                            Some((Ok(first), Phase::Streaming(Box::new((run, next)))))
+                        }
+                        Err(all) => {
+                            run.caller.set_error("all_providers_failed", &all);
+                            Some((Err(all.into()), Phase::Done))
+                        }
+                    }
+                }
+            }
+        });
+        Ok(stream.boxed())
+    }
+}

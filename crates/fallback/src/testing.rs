@@ -1,0 +1,175 @@
+//! Scripted providers for tests (yours and ours): fail N times, time out, fail after k chunks, answer
+//! slowly. No network, deterministic.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use aitrace_core::Usage;
+use async_trait::async_trait;
+use futures::stream::StreamExt;
+
+use crate::error::ProviderError;
+use crate::llm::{ChatChunk, ChatRequest, ChatStream, LlmProvider};
+
+/// What one call to a [`ScriptedLlm`] does.
+#[derive(Debug, Clone)]
+pub enum Behavior {
+    /// Streams these text chunks, then a last chunk with `finish_reason: stop` and the usage.
+    Answer { chunks: Vec<String>, usage: Usage },
+    /// `chat` itself fails.
+    Fail(ProviderError),
+    /// Never sends a first chunk (the adapter's timeout must end it).
+    Hang,
+    /// Waits, then answers.
+    Slow(Duration, Vec<String>, Usage),
+    /// Streams `k` chunks, then fails.
+    FailAfter(usize, ProviderError),
+    /// Asks for one tool call (streamed arguments), with `finish_reason: tool_call` and the usage.
+    ToolCall {
+        id: String,
+        name: String,
+        arguments: serde_json::Value,
+        usage: Usage,
+    },
+}
+
+/// A provider that follows a script, one [`Behavior`] per call, then repeats `otherwise`.
+#[derive(Debug)]
+pub struct ScriptedLlm {
+    provider: String,
+    model: String,
+    script: Mutex<VecDeque<Behavior>>,
+    otherwise: Behavior,
+    calls: AtomicUsize,
+}
+
+impl ScriptedLlm {
+    /// A provider that always answers `text` with `usage`.
+    pub fn answering(provider: &str, model: &str, text: &str, usage: Usage) -> Self {
+        Self::scripted(
+            provider,
+            model,
+            vec![],
+            Behavior::Answer {
+                chunks: split(text),
+                usage,
+            },
+        )
+    }
+
+    /// A provider that follows `script`, then behaves as `otherwise`.
+    pub fn scripted(
+        provider: &str,
+        model: &str,
+        script: Vec<Behavior>,
+        otherwise: Behavior,
+    ) -> Self {
+        ScriptedLlm {
+            provider: provider.to_string(),
+            model: model.to_string(),
+            script: Mutex::new(script.into()),
+            otherwise,
+            calls: AtomicUsize::new(0),
+        }
+    }
+
+    /// How many times `chat` was called.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+/// Splits text into word chunks, as a streaming model would send it.
+pub fn split(text: &str) -> Vec<String> {
+    text.split_inclusive(' ').map(str::to_string).collect()
+}
+
+fn answer(model: String, chunks: Vec<String>, usage: Usage) -> ChatStream {
+    let mut items: Vec<Result<ChatChunk, ProviderError>> = chunks
+        .into_iter()
+        .map(|t| {
+            Ok(ChatChunk {
+                text: Some(t),
+                ..ChatChunk::default()
+            })
+        })
+        .collect();
+    items.push(Ok(ChatChunk {
+        finish_reason: Some("stop".into()),
+        usage: Some(usage),
+        response_model: Some(model),
+        ..ChatChunk::default()
+    }));
+    futures::stream::iter(items).boxed()
+}
+
+#[async_trait]
+impl LlmProvider for ScriptedLlm {
+    fn provider(&self) -> &str {
+        &self.provider
+    }
+    fn model(&self) -> &str {
+        &self.model
+    }
+    async fn chat(&self, _request: ChatRequest) -> Result<ChatStream, ProviderError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let behavior = self
+            .script
+            .lock()
+            .ok()
+            .and_then(|mut s| s.pop_front())
+            .unwrap_or_else(|| self.otherwise.clone());
+        match behavior {
+            Behavior::Answer { chunks, usage } => Ok(answer(self.model.clone(), chunks, usage)),
+            Behavior::Fail(e) => Err(e),
+            Behavior::Hang => Ok(futures::stream::pending().boxed()),
+            Behavior::Slow(delay, chunks, usage) => {
+                futures_timer::Delay::new(delay).await;
+                Ok(answer(self.model.clone(), chunks, usage))
+            }
+            Behavior::ToolCall {
+                id,
+                name,
+                arguments,
+                usage,
+            } => {
+                let args = arguments.to_string();
+                let (head, tail) = args.split_at(args.len() / 2);
+                let delta = |id: Option<String>, name: Option<String>, part: &str| ChatChunk {
+                    tool_calls: vec![crate::llm::ToolCallDelta {
+                        index: 0,
+                        id,
+                        name,
+                        arguments: part.to_string(),
+                    }],
+                    ..ChatChunk::default()
+                };
+                let chunks = vec![
+                    Ok(delta(Some(id), Some(name), head)),
+                    Ok(delta(None, None, tail)),
+                    Ok(ChatChunk {
+                        finish_reason: Some("tool_call".into()),
+                        usage: Some(usage),
+                        response_model: Some(self.model.clone()),
+                        ..ChatChunk::default()
+                    }),
+                ];
+                Ok(futures::stream::iter(chunks).boxed())
+            }
+            Behavior::FailAfter(k, e) => {
+                let chunks: Vec<Result<ChatChunk, ProviderError>> = (0..k)
+                    .map(|i| {
+                        Ok(ChatChunk {
+                            text: Some(format!("part{i} ")),
+                            ..ChatChunk::default()
+                        })
+                    })
+                    .chain(std::iter::once(Err(e)))
+                    .collect();
+                Ok(futures::stream::iter(chunks).boxed())
+            }
+        }
+    }
+}
