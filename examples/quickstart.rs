@@ -1,97 +1,110 @@
 //! A simulated support agent, traced to the console and to `quickstart.jsonl`. No network, no keys.
 //!
-//! The agent embeds the question, retrieves order notes, then runs a two-step generation: step 0
-//! asks for a tool call, step 1 answers. Its primary model (gpt-4o) times out on step 0, so a
-//! fallback answers with claude-3-5-haiku; the trace names the model that really answered on the
-//! step and on the generation, and bills the tokens once.
+//! The agent embeds the question, retrieves order notes, then runs a two-step generation through an
+//! LLM fallback adapter: step 0 asks for a tool call, step 1 answers. The primary model (gpt-4o) times
+//! out on step 0, so the backup (claude-3-5-haiku) answers; the primary is then skipped while it is
+//! marked unavailable. The trace names the model that really answered on the steps and on the
+//! generation, gives each try its own `fallback_attempt` span, bills the tokens once, and prices them.
 //!
 //! Run: `cargo run --example quickstart`
 
 use std::error::Error;
+use std::sync::Arc;
 use std::thread::sleep;
 use std::time::Duration;
 
 use aitrace::{
-    agent_span, attempt_span, embedding_span, generation_span, retrieval_span, step_span,
-    tool_span, AiSpanExt, ChatMessage, ConsoleExporter, Cost, ExportConfig, JsonlExporter, Part,
-    Usage,
+    agent_span, embedding_span, generation_span, retrieval_span, step_span, tool_span, AiSpanExt,
+    ChatMessage, ConsoleExporter, ExportConfig, JsonlExporter, Part, Usage,
 };
+use aitrace_fallback::testing::{split, Behavior, ScriptedLlm};
+use aitrace_fallback::{ChatRequest, LlmFallback, LlmFallbackConfig, LlmProvider, ProviderError};
+use futures::StreamExt;
 use serde_json::json;
 
-/// One model of the simulated fallback chain.
-struct Model {
-    provider: &'static str,
-    name: &'static str,
-    /// USD per million input / output tokens.
-    price: (f64, f64),
-    available: bool,
+/// The models: a primary that times out once, and a backup that asks for a tool, then answers.
+fn models() -> LlmFallback {
+    let primary = ScriptedLlm::scripted(
+        "openai",
+        "gpt-4o",
+        vec![Behavior::Hang],
+        Behavior::Answer {
+            chunks: split("(the primary, once it recovers)"),
+            usage: Usage::new(400, 20),
+        },
+    );
+    let backup = ScriptedLlm::scripted(
+        "anthropic",
+        "claude-3-5-haiku",
+        vec![
+            Behavior::ToolCall {
+                id: "call_1".into(),
+                name: "lookup_order".into(),
+                arguments: json!({"order_id": "1042"}),
+                usage: Usage::new(412, 23).with_cache_read(128),
+            },
+            Behavior::Answer {
+                chunks: split("Order #1042 shipped yesterday and arrives Thursday."),
+                usage: Usage::new(498, 17).with_cache_read(384),
+            },
+        ],
+        Behavior::Answer {
+            chunks: split("Anything else?"),
+            usage: Usage::new(10, 3),
+        },
+    );
+    let config = LlmFallbackConfig {
+        attempt_timeout: Duration::from_millis(40),
+        ..LlmFallbackConfig::default()
+    };
+    LlmFallback::with_config(vec![Arc::new(primary), Arc::new(backup)], config)
+        .expect("two providers")
 }
 
-/// What a (simulated) model call returns.
-struct Reply {
-    message: ChatMessage,
-    usage: Usage,
-}
-
-/// The simulated provider: gpt-4o always times out; claude answers.
-fn call_model(model: &Model, step: u32) -> Result<Reply, &'static str> {
-    sleep(Duration::from_millis(if model.name == "gpt-4o" {
-        40
-    } else {
-        15
-    }));
-    if model.name == "gpt-4o" {
-        return Err("request timed out after 5s");
-    }
-    Ok(match step {
-        0 => Reply {
-            message: ChatMessage::new(
-                "assistant",
-                vec![Part::tool_call(
-                    "call_1",
-                    "lookup_order",
-                    json!({"order_id": "1042"}),
-                )],
-            )
-            .with_finish_reason("tool_call"),
-            usage: Usage::new(412, 23).with_cache_read(128),
-        },
-        _ => Reply {
-            message: ChatMessage::assistant("Order #1042 shipped yesterday and arrives Thursday.")
-                .with_finish_reason("stop"),
-            usage: Usage::new(498, 17).with_cache_read(384),
-        },
+/// Streams one answer and assembles it into a message (text and tool calls).
+fn call(llm: &LlmFallback, messages: &[ChatMessage]) -> Result<ChatMessage, ProviderError> {
+    futures::executor::block_on(async {
+        let request = ChatRequest {
+            messages: messages.to_vec(),
+            ..ChatRequest::default()
+        };
+        let mut stream = llm.chat(request).await?;
+        let (mut text, mut calls, mut finish) =
+            (String::new(), Vec::<(String, String, String)>::new(), None);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            text.push_str(chunk.text.as_deref().unwrap_or(""));
+            for d in chunk.tool_calls {
+                if calls.len() <= d.index {
+                    calls.resize(d.index + 1, Default::default());
+                }
+                let c = &mut calls[d.index];
+                c.0.push_str(d.id.as_deref().unwrap_or(""));
+                c.1.push_str(d.name.as_deref().unwrap_or(""));
+                c.2.push_str(&d.arguments);
+            }
+            finish = chunk.finish_reason.or(finish);
+        }
+        let mut parts = Vec::new();
+        if !text.is_empty() {
+            parts.push(Part::text(text));
+        }
+        for (id, name, args) in calls {
+            parts.push(Part::tool_call(
+                id,
+                name,
+                serde_json::from_str(&args).unwrap_or(json!(args)),
+            ));
+        }
+        let message = ChatMessage::new("assistant", parts);
+        Ok(match finish {
+            Some(f) => message.with_finish_reason(f),
+            None => message,
+        })
     })
 }
 
-/// Tries the available models in order, one attempt span each; marks a failing model unavailable
-/// and re-stamps the caller's span (and the generation above it) with the model that answered.
-fn chat_with_fallback(models: &mut [Model], step: u32) -> Result<(Reply, f64), String> {
-    let caller = tracing::Span::current();
-    let mut errors = Vec::new();
-    for (attempt, model) in models.iter_mut().filter(|m| m.available).enumerate() {
-        let span = attempt_span!(attempt as u32, model.provider, model.name);
-        let _entered = span.enter();
-        match call_model(model, step) {
-            Ok(reply) => {
-                span.set_ok();
-                caller.restamp_model(model.provider, model.name);
-                let u = &reply.usage;
-                let cost = (u.input_tokens.unwrap_or(0) as f64 * model.price.0
-                    + u.output_tokens.unwrap_or(0) as f64 * model.price.1)
-                    / 1e6;
-                return Ok((reply, cost));
-            }
-            Err(e) => {
-                span.set_error("timeout", e);
-                model.available = false;
-                errors.push(format!("{}: {e}", model.name));
-            }
-        }
-    }
-    Err(format!("every model failed: {}", errors.join("; ")))
-}
-
+/// The agent: embedding, retrieval, then a two-step generation through the fallback adapter.
 pub fn run_agent(question: &str) -> Result<String, String> {
     let agent = agent_span!("support-agent", gen_ai.agent.id = "agent-7");
     agent.set_session("session-42");
@@ -116,20 +129,7 @@ pub fn run_agent(question: &str) -> Result<String, String> {
         .set_output(json!([{"id": "note-17", "score": 0.82, "text": "Order 1042: carrier DHL"}]));
     drop(retrieval);
 
-    let mut models = vec![
-        Model {
-            provider: "openai",
-            name: "gpt-4o",
-            price: (2.5, 10.0),
-            available: true,
-        },
-        Model {
-            provider: "anthropic",
-            name: "claude-3-5-haiku",
-            price: (0.8, 4.0),
-            available: true,
-        },
-    ];
+    let llm = models();
     let generation = generation_span!("openai", "gpt-4o", gen_ai.request.temperature = 0.2);
     let _generation = generation.enter();
     let mut messages = vec![
@@ -137,34 +137,47 @@ pub fn run_agent(question: &str) -> Result<String, String> {
         ChatMessage::user(question),
     ];
     generation.set_input_messages(&messages);
-    let mut total_cost = 0.0;
     let mut answer = String::new();
     for step in 0..2u32 {
         let span = step_span!(step);
         let _step = span.enter();
         span.set_input_messages(&messages);
-        let (reply, cost) = chat_with_fallback(&mut models, step)?;
-        total_cost += cost;
-        span.record_usage(reply.usage);
-        span.set_output_messages(std::slice::from_ref(&reply.message));
-        messages.push(reply.message.clone());
-        if step == 0 {
-            let tool = tool_span!("lookup_order", gen_ai.tool.call.id = "call_1");
-            tool.record("gen_ai.tool.call.arguments", r#"{"order_id":"1042"}"#);
-            let result = tool.in_scope(|| {
-                sleep(Duration::from_millis(8));
-                tracing::info!(rows = 1, "order found");
-                json!({"status": "shipped", "eta": "Thursday"})
-            });
-            tool.record("gen_ai.tool.call.result", result.to_string().as_str());
-            messages.push(ChatMessage::tool_result("call_1", result));
-        } else {
-            answer = reply.message.text();
-            generation.set_output_messages(&[reply.message]);
+        // The adapter traces each try, re-stamps this step and the generation with the model that
+        // answered, and records this call's usage on the step (the generation bills the sum).
+        let reply = call(&llm, &messages).map_err(|e| e.to_string())?;
+        span.set_output_messages(std::slice::from_ref(&reply));
+        messages.push(reply.clone());
+        let tool_call = reply.parts.iter().find_map(|p| match p {
+            Part::Known(aitrace::KnownPart::ToolCall {
+                id,
+                name,
+                arguments,
+            }) => Some((
+                id.clone().unwrap_or_default(),
+                name.clone(),
+                arguments.clone(),
+            )),
+            _ => None,
+        });
+        match tool_call {
+            Some((id, name, arguments)) => {
+                let tool = tool_span!(name, gen_ai.tool.call.id = %id);
+                tool.record("gen_ai.tool.call.arguments", arguments.to_string().as_str());
+                let result = tool.in_scope(|| {
+                    sleep(Duration::from_millis(8));
+                    tracing::info!(rows = 1, "order found");
+                    json!({"status": "shipped", "eta": "Thursday"})
+                });
+                tool.record("gen_ai.tool.call.result", result.to_string().as_str());
+                messages.push(ChatMessage::tool_result(id, result));
+            }
+            None => {
+                answer = reply.text();
+                generation.set_output_messages(&[reply]);
+                break;
+            }
         }
     }
-    // Usage stays on the steps (for display); the generation bills their sum once.
-    generation.record_cost(Cost::usd(total_cost));
     agent.set_output(answer.as_str());
     Ok(answer)
 }
@@ -177,6 +190,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     };
     #[allow(unused_mut)]
     let mut builder = aitrace::builder()
+        .processor(aitrace::filters::CostProcessor::default())
         .exporter_with_config(ConsoleExporter::stdout(), local.clone())
         .exporter_with_config(JsonlExporter::create(jsonl_path)?, local);
     // With `--features otel` and the standard OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT set, the same

@@ -97,6 +97,15 @@ impl Style {
     }
 }
 
+/// `$0.000519`, or `$1.80e-7` for costs too small for six decimals.
+fn fmt_cost(c: f64) -> String {
+    if c > 0.0 && c < 0.000_001 {
+        format!("${c:.2e}")
+    } else {
+        format!("${c:.6}")
+    }
+}
+
 fn fmt_duration(ns: u64) -> String {
     if ns >= 1_000_000_000 {
         format!("{:.2}s", ns as f64 / 1e9)
@@ -138,7 +147,7 @@ pub fn render_trace(trace: &Trace, color: bool) -> String {
         );
     }
     if cost > 0.0 {
-        header += &format!("  ${cost:.6}");
+        header += &format!("  {}", fmt_cost(cost));
     }
     header += &format!("  {}", fmt_duration(end.saturating_sub(start)));
     if !trace.complete {
@@ -233,7 +242,7 @@ impl Style {
             parts.push(t);
         }
         if let Some(c) = s.cost.as_ref().and_then(|c| c.total()) {
-            parts.push(format!("${c:.6}"));
+            parts.push(fmt_cost(c));
         }
         parts.push(fmt_duration(
             s.end_time_unix_nano.saturating_sub(s.start_time_unix_nano),
