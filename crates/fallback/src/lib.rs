@@ -41,11 +41,14 @@
 //! is tried again by the first request after `recovery_interval`.
 #![deny(unsafe_code)]
 
+mod attempt;
+mod audio;
 mod availability;
 mod error;
 mod llm;
 pub mod testing;
 
+pub use audio::{AudioFrame, Resampler};
 #[cfg(feature = "tokio")]
 pub use availability::TokioSpawner;
 pub use availability::{AvailabilityChanged, Spawn};

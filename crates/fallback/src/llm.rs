@@ -2,7 +2,7 @@
 //! the one that answered.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aitrace_core::{AiSpanExt, ChatMessage, ConfigError, ModelParams, Part, Usage};
 use async_trait::async_trait;
@@ -11,6 +11,7 @@ use futures::stream::{BoxStream, StreamExt};
 use serde_json::Value;
 use tracing::Span;
 
+use crate::attempt::{Candidate, Settings, Tries};
 use crate::availability::{timeout, Availability, AvailabilityChanged, Spawn};
 use crate::error::{AllFailed, ErrorKind, ProviderError};
 
@@ -97,6 +98,8 @@ impl Default for LlmFallbackConfig {
 
 struct Inner {
     providers: Vec<Arc<dyn LlmProvider>>,
+    candidates: Vec<Candidate>,
+    settings: Settings,
     config: LlmFallbackConfig,
     availability: Arc<Availability>,
     spawner: Option<Arc<dyn Spawn>>,
@@ -159,9 +162,24 @@ impl LlmFallback {
             .map(|p| (p.provider().to_string(), p.model().to_string()))
             .collect();
         let label = providers[0].model().to_string();
+        let candidates = providers
+            .iter()
+            .map(|p| Candidate {
+                provider: p.provider().to_string(),
+                model: p.model().to_string(),
+                traces_itself: p.traces_itself(),
+            })
+            .collect();
+        let settings = Settings {
+            attempt_timeout: config.attempt_timeout,
+            max_retry_per_provider: config.max_retry_per_provider,
+            retry_interval: config.retry_interval,
+        };
         Ok(LlmFallback {
             inner: Arc::new(Inner {
                 providers,
+                candidates,
+                settings,
                 config,
                 availability: Arc::new(Availability::new(labels)),
                 spawner: None,
@@ -215,37 +233,17 @@ struct Run {
     caller: Span,
     order: Vec<usize>,
     pos: usize,
-    attempts: u32,
-    errors: Vec<(String, ProviderError)>,
+    tries: Tries,
     /// Whether the adapter opened `caller` itself (then it also records the output).
     own_span: bool,
     text: String,
     finish_reason: Option<String>,
 }
 
-fn attempt_span(caller: &Span, index: u32, provider: &str, model: &str) -> Span {
-    tracing::info_span!(
-        parent: caller,
-        "fallback_attempt",
-        aitrace.kind = "fallback_attempt",
-        aitrace.attempt = index,
-        gen_ai.provider.name = provider,
-        gen_ai.request.model = model,
-        aitrace.time_to_first_token_ms = tracing::field::Empty,
-        error.type = tracing::field::Empty,
-    )
-}
-
 impl Run {
-    fn label(&self, i: usize) -> String {
-        let p = &self.inner.providers[i];
-        format!("{}/{}", p.provider(), p.model())
-    }
-
     fn failed(&mut self, i: usize, attempt: &Span, e: ProviderError) {
-        attempt.set_error(e.kind.as_str(), &e.message);
-        let label = self.label(i);
-        self.errors.push((label, e));
+        let who = self.inner.candidates[i].clone();
+        self.tries.failed(&who, attempt, e);
     }
 
     /// Marks provider `i` unavailable and, with a spawner, probes it in the background.
@@ -287,80 +285,47 @@ impl Run {
 
     /// Tries providers from the current position until one streams a first chunk.
     async fn start_next(&mut self) -> Result<Started, AllFailed> {
-        let config = self.inner.config.clone();
-        while self.pos < self.order.len() {
-            let i = self.order[self.pos];
-            let provider = Arc::clone(&self.inner.providers[i]);
-            for try_no in 0..=config.max_retry_per_provider {
-                if try_no > 0 {
-                    futures_timer::Delay::new(config.retry_interval).await;
-                }
-                let attempt = attempt_span(
-                    &self.caller,
-                    self.attempts,
-                    provider.provider(),
-                    provider.model(),
-                );
-                self.attempts += 1;
-                let started = Instant::now();
-                let first = async {
-                    let mut stream = provider.chat(self.request.clone()).await?;
-                    match stream.next().await {
-                        Some(Ok(chunk)) => Ok((stream, chunk)),
-                        Some(Err(e)) => Err(e),
-                        None => Err(ProviderError::new(
-                            ErrorKind::Other,
-                            "the provider answered nothing",
-                        )),
-                    }
-                };
-                let outcome = match timeout(config.attempt_timeout, first).await {
-                    Ok(r) => r,
-                    Err(()) => Err(ProviderError::timeout(format!(
-                        "no answer within {:?}",
-                        config.attempt_timeout
-                    ))),
-                };
-                match outcome {
-                    Ok((stream, chunk)) => {
-                        let ttft = started.elapsed();
-                        attempt.record(
-                            "aitrace.time_to_first_token_ms",
-                            ttft.as_secs_f64() * 1000.0,
-                        );
-                        self.inner.availability.set(i, true);
-                        // The trace names the provider that answered.
-                        if !provider.traces_itself() {
-                            self.caller
-                                .restamp_model(provider.provider(), provider.model());
-                        }
-                        self.caller.with_record(|r| {
-                            if r.time_to_first_token_s.is_none() {
-                                r.time_to_first_token_s = Some(ttft.as_secs_f64());
-                            }
-                        });
-                        return Ok(Started {
-                            stream,
-                            first: Some(chunk),
-                            attempt,
-                            index: i,
-                            traces_itself: provider.traces_itself(),
-                        });
-                    }
-                    Err(e) => {
-                        let retry_here = e.retryable();
-                        self.failed(i, &attempt, e);
-                        if !retry_here {
-                            break;
+        let inner = Arc::clone(&self.inner);
+        let request = self.request.clone();
+        let mut failed = Vec::new();
+        let result = self
+            .tries
+            .first_success(
+                &self.caller,
+                &inner.candidates,
+                &self.order,
+                &mut self.pos,
+                &inner.settings,
+                &inner.availability,
+                |i| {
+                    let provider = Arc::clone(&inner.providers[i]);
+                    let request = request.clone();
+                    async move {
+                        let mut stream = provider.chat(request).await?;
+                        match stream.next().await {
+                            Some(Ok(chunk)) => Ok((stream, chunk)),
+                            Some(Err(e)) => Err(e),
+                            None => Err(ProviderError::new(
+                                ErrorKind::Other,
+                                "the provider answered nothing",
+                            )),
                         }
                     }
-                }
-            }
+                },
+                |i| failed.push(i),
+            )
+            .await;
+        for i in failed {
             self.mark_unavailable(i);
-            self.pos += 1;
         }
-        Err(AllFailed {
-            attempts: std::mem::take(&mut self.errors),
+        let success = result?;
+        let (stream, chunk) = success.value;
+        Ok(Started {
+            stream,
+            first: Some(chunk),
+            attempt: success.attempt,
+            index: success.index,
+            traces_itself: inner.candidates[success.index].traces_itself,
         })
     }
 
@@ -474,8 +439,7 @@ impl LlmProvider for LlmFallback {
             caller,
             order,
             pos: 0,
-            attempts: 0,
-            errors: Vec::new(),
+            tries: Tries::default(),
             own_span,
             text: String::new(),
             finish_reason: None,
