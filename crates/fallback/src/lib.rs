@@ -47,6 +47,7 @@ mod availability;
 mod error;
 mod llm;
 pub mod testing;
+mod tts;
 
 pub use audio::{AudioFrame, Resampler};
 #[cfg(feature = "tokio")]
@@ -56,3 +57,4 @@ pub use error::{AllFailed, ErrorKind, ProviderError};
 pub use llm::{
     ChatChunk, ChatRequest, ChatStream, LlmFallback, LlmFallbackConfig, LlmProvider, ToolCallDelta,
 };
+pub use tts::{AudioStream, TtsFallback, TtsFallbackConfig, TtsProvider};

@@ -173,3 +173,102 @@ impl LlmProvider for ScriptedLlm {
         }
     }
 }
+
+/// What one call to a [`ScriptedTts`] does.
+#[derive(Debug, Clone)]
+pub enum Speech {
+    /// Speaks this many 20 ms frames.
+    Frames(usize),
+    /// `synthesize` fails.
+    Fail(ProviderError),
+    /// Speaks `k` frames, then fails.
+    FailAfter(usize, ProviderError),
+    /// Never sends a frame.
+    Hang,
+}
+
+/// A voice that follows a script, at a fixed rate and channel count.
+#[derive(Debug)]
+pub struct ScriptedTts {
+    provider: String,
+    model: String,
+    sample_rate: u32,
+    channels: u16,
+    script: Mutex<VecDeque<Speech>>,
+    otherwise: Speech,
+    calls: AtomicUsize,
+}
+
+impl ScriptedTts {
+    /// A voice following `script`, then `otherwise`.
+    pub fn scripted(
+        provider: &str,
+        model: &str,
+        sample_rate: u32,
+        channels: u16,
+        script: Vec<Speech>,
+        otherwise: Speech,
+    ) -> Self {
+        ScriptedTts {
+            provider: provider.into(),
+            model: model.into(),
+            sample_rate,
+            channels,
+            script: Mutex::new(script.into()),
+            otherwise,
+            calls: AtomicUsize::new(0),
+        }
+    }
+    /// How many times `synthesize` was called.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+    fn frame(&self) -> crate::audio::AudioFrame {
+        let n = (self.sample_rate / 50) as usize * usize::from(self.channels);
+        crate::audio::AudioFrame {
+            samples: vec![1000; n],
+            sample_rate: self.sample_rate,
+            channels: self.channels,
+        }
+    }
+}
+
+#[async_trait]
+impl crate::tts::TtsProvider for ScriptedTts {
+    fn provider(&self) -> &str {
+        &self.provider
+    }
+    fn model(&self) -> &str {
+        &self.model
+    }
+    fn sample_rate(&self) -> u32 {
+        self.sample_rate
+    }
+    fn channels(&self) -> u16 {
+        self.channels
+    }
+    async fn synthesize(&self, _text: &str) -> Result<crate::tts::AudioStream, ProviderError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let speech = self
+            .script
+            .lock()
+            .ok()
+            .and_then(|mut s| s.pop_front())
+            .unwrap_or_else(|| self.otherwise.clone());
+        match speech {
+            Speech::Frames(n) => Ok(futures::stream::iter(
+                (0..n).map(|_| Ok(self.frame())).collect::<Vec<_>>(),
+            )
+            .boxed()),
+            Speech::Fail(e) => Err(e),
+            Speech::FailAfter(k, e) => Ok(futures::stream::iter(
+                (0..k)
+                    .map(|_| Ok(self.frame()))
+                    .chain(std::iter::once(Err(e)))
+                    .collect::<Vec<_>>(),
+            )
+            .boxed()),
+            Speech::Hang => Ok(futures::stream::pending().boxed()),
+        }
+    }
+}
