@@ -2,10 +2,14 @@
 //! really answered.
 //!
 //! Voice and chat agents chain providers: a primary model and backups. When a backup answers, the
-//! trace must say so, or cost lands on the wrong model. [`LlmFallback`] implements [`LlmProvider`]
-//! over an ordered list of providers (so adapters nest), following LiveKit Agents' adapter:
-//! per-attempt timeout, retries per provider, no switch after text reached the caller unless
-//! allowed, failed providers marked unavailable and probed back, availability events. And it traces:
+//! trace must say so, or cost lands on the wrong model. [`LlmFallback`], [`SttFallback`] and
+//! [`TtsFallback`] implement [`LlmProvider`], [`SttProvider`] and [`TtsProvider`] over an ordered list
+//! of providers (so adapters nest), following LiveKit Agents' adapters: per-attempt timeout
+//! (LLM 5 s, STT/TTS 10 s), retries per provider (LLM 0, STT 1, TTS 2), a retry interval, no switch
+//! after output reached the caller unless allowed, failed providers marked unavailable and probed
+//! back, availability events. STT streams that break mid-utterance move to the next provider and
+//! replay the utterance's audio; TTS output keeps one sample rate and channel layout (the highest rate
+//! of the voices) across switches. And they trace:
 //!
 //! - each try is a `fallback_attempt` span (child of the caller's span) with its index, provider,
 //!   model, outcome and time to first chunk;
@@ -46,6 +50,7 @@ mod audio;
 mod availability;
 mod error;
 mod llm;
+mod stt;
 pub mod testing;
 mod tts;
 
@@ -56,5 +61,8 @@ pub use availability::{AvailabilityChanged, Spawn};
 pub use error::{AllFailed, ErrorKind, ProviderError};
 pub use llm::{
     ChatChunk, ChatRequest, ChatStream, LlmFallback, LlmFallbackConfig, LlmProvider, ToolCallDelta,
+};
+pub use stt::{
+    SttEvent, SttFallback, SttFallbackConfig, SttFallbackStream, SttProvider, SttStream, Transcript,
 };
 pub use tts::{AudioStream, TtsFallback, TtsFallbackConfig, TtsProvider};

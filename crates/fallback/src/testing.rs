@@ -272,3 +272,159 @@ impl crate::tts::TtsProvider for ScriptedTts {
         }
     }
 }
+
+/// The words a [`ScriptedStt`] hears: a frame whose first sample is `i` says `WORDS[i]`.
+pub const WORDS: &[&str] = &[
+    "where", "is", "my", "order", "number", "1042", "please", "thanks",
+];
+
+/// A 20 ms, 16 kHz mono frame that a [`ScriptedStt`] hears as `WORDS[word]`.
+pub fn word_frame(word: usize) -> crate::audio::AudioFrame {
+    let mut samples = vec![0i16; 320];
+    samples[0] = word as i16;
+    crate::audio::AudioFrame {
+        samples,
+        sample_rate: 16_000,
+        channels: 1,
+    }
+}
+
+fn hear(frame: &crate::audio::AudioFrame) -> String {
+    let i = frame.samples.first().copied().unwrap_or(0).max(0) as usize;
+    WORDS.get(i).copied().unwrap_or("?").to_string()
+}
+
+/// What one stream of a [`ScriptedStt`] does.
+#[derive(Debug, Clone)]
+pub enum Hearing {
+    /// Recognizes everything.
+    Works,
+    /// Breaks when frame `k + 1` arrives.
+    BreaksAfter(usize),
+    /// Cannot open (or recognize).
+    Fails(ProviderError),
+}
+
+/// A recognizer that follows a script, one [`Hearing`] per stream or `recognize` call.
+#[derive(Debug)]
+pub struct ScriptedStt {
+    provider: String,
+    model: String,
+    script: Mutex<VecDeque<Hearing>>,
+    otherwise: Hearing,
+    calls: AtomicUsize,
+}
+
+impl ScriptedStt {
+    /// A recognizer following `script`, then `otherwise`.
+    pub fn scripted(provider: &str, model: &str, script: Vec<Hearing>, otherwise: Hearing) -> Self {
+        ScriptedStt {
+            provider: provider.into(),
+            model: model.into(),
+            script: Mutex::new(script.into()),
+            otherwise,
+            calls: AtomicUsize::new(0),
+        }
+    }
+    /// Streams opened plus `recognize` calls.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+    fn next(&self) -> Hearing {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.script
+            .lock()
+            .ok()
+            .and_then(|mut s| s.pop_front())
+            .unwrap_or_else(|| self.otherwise.clone())
+    }
+}
+
+struct ScriptedSttStream {
+    words: Vec<String>,
+    events: VecDeque<crate::stt::SttEvent>,
+    breaks_after: Option<usize>,
+    received: usize,
+    broken: bool,
+}
+
+fn transcript(words: &[String], is_final: bool) -> crate::stt::Transcript {
+    crate::stt::Transcript {
+        text: words.join(" "),
+        is_final,
+        confidence: Some(0.9),
+        language: Some("en".into()),
+    }
+}
+
+#[async_trait]
+impl crate::stt::SttStream for ScriptedSttStream {
+    async fn push_frame(&mut self, frame: crate::audio::AudioFrame) -> Result<(), ProviderError> {
+        self.received += 1;
+        if self.broken || self.breaks_after.is_some_and(|k| self.received > k) {
+            self.broken = true;
+            return Err(ProviderError::new(
+                crate::ErrorKind::Connection,
+                "stream reset by peer",
+            ));
+        }
+        self.words.push(hear(&frame));
+        self.events
+            .push_back(crate::stt::SttEvent::Interim(transcript(
+                &self.words,
+                false,
+            )));
+        Ok(())
+    }
+    async fn end_of_utterance(&mut self) -> Result<(), ProviderError> {
+        if self.broken {
+            return Err(ProviderError::new(
+                crate::ErrorKind::Connection,
+                "stream reset by peer",
+            ));
+        }
+        self.events
+            .push_back(crate::stt::SttEvent::Final(transcript(&self.words, true)));
+        self.words.clear();
+        Ok(())
+    }
+    async fn next_event(&mut self) -> Option<Result<crate::stt::SttEvent, ProviderError>> {
+        self.events.pop_front().map(Ok)
+    }
+}
+
+#[async_trait]
+impl crate::stt::SttProvider for ScriptedStt {
+    fn provider(&self) -> &str {
+        &self.provider
+    }
+    fn model(&self) -> &str {
+        &self.model
+    }
+    async fn recognize(
+        &self,
+        audio: &[crate::audio::AudioFrame],
+    ) -> Result<crate::stt::Transcript, ProviderError> {
+        match self.next() {
+            Hearing::Fails(e) => Err(e),
+            _ => Ok(transcript(
+                &audio.iter().map(hear).collect::<Vec<_>>(),
+                true,
+            )),
+        }
+    }
+    async fn stream(&self) -> Result<Box<dyn crate::stt::SttStream>, ProviderError> {
+        let breaks_after = match self.next() {
+            Hearing::Fails(e) => return Err(e),
+            Hearing::BreaksAfter(k) => Some(k),
+            Hearing::Works => None,
+        };
+        Ok(Box::new(ScriptedSttStream {
+            words: Vec::new(),
+            events: VecDeque::new(),
+            breaks_after,
+            received: 0,
+            broken: false,
+        }))
+    }
+}

@@ -1,0 +1,423 @@
+//! [`SttProvider`] and [`SttFallback`]: speech recognition over an ordered list of providers. A
+//! stream that breaks mid-utterance moves to the next provider and replays the utterance's audio, so
+//! no words are lost.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aitrace_core::{AiSpanExt, ConfigError};
+use async_trait::async_trait;
+use futures::channel::mpsc::UnboundedReceiver;
+use tracing::Span;
+
+use crate::attempt::{Candidate, Settings, Tries};
+use crate::audio::AudioFrame;
+use crate::availability::{Availability, AvailabilityChanged};
+use crate::error::{AllFailed, ProviderError};
+
+/// Recognized speech.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Transcript {
+    pub text: String,
+    pub is_final: bool,
+    pub confidence: Option<f32>,
+    pub language: Option<String>,
+}
+
+/// What a recognition stream reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SttEvent {
+    /// A partial transcript of the current utterance; may change.
+    Interim(Transcript),
+    /// The utterance's final transcript.
+    Final(Transcript),
+}
+
+/// A live recognition session: audio in, events out.
+#[async_trait]
+pub trait SttStream: Send + 'static {
+    /// Sends audio. An error means the stream broke.
+    async fn push_frame(&mut self, frame: AudioFrame) -> Result<(), ProviderError>;
+    /// The utterance ended (end of turn): the provider should send its final transcript.
+    async fn end_of_utterance(&mut self) -> Result<(), ProviderError>;
+    /// The next event; `None` when nothing more will come.
+    async fn next_event(&mut self) -> Option<Result<SttEvent, ProviderError>>;
+}
+
+/// A speech-to-text model behind some API.
+#[async_trait]
+pub trait SttProvider: Send + Sync + 'static {
+    fn provider(&self) -> &str;
+    fn model(&self) -> &str;
+    /// A display label (`deepgram/nova-3` by default).
+    fn label(&self) -> String {
+        format!("{}/{}", self.provider(), self.model())
+    }
+    /// Transcribes recorded audio.
+    async fn recognize(&self, audio: &[AudioFrame]) -> Result<Transcript, ProviderError>;
+    /// Opens a live recognition stream.
+    async fn stream(&self) -> Result<Box<dyn SttStream>, ProviderError>;
+    /// True for a nested adapter, which stamps the caller itself.
+    fn traces_itself(&self) -> bool {
+        false
+    }
+}
+
+/// Behaviour of an [`SttFallback`]; defaults follow LiveKit Agents' STT adapter.
+#[derive(Debug, Clone)]
+pub struct SttFallbackConfig {
+    /// Longest wait for a transcript or for a stream to open (default 10 s).
+    pub attempt_timeout: Duration,
+    /// Extra tries on the same provider after a retryable error (default 1).
+    pub max_retry_per_provider: u32,
+    /// Pause before such a retry (default 5 s).
+    pub retry_interval: Duration,
+    /// How long a failed provider is skipped before it is tried again (default 30 s).
+    pub recovery_interval: Duration,
+}
+
+impl Default for SttFallbackConfig {
+    fn default() -> Self {
+        SttFallbackConfig {
+            attempt_timeout: Duration::from_secs(10),
+            max_retry_per_provider: 1,
+            retry_interval: Duration::from_secs(5),
+            recovery_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+struct Inner {
+    providers: Vec<Arc<dyn SttProvider>>,
+    candidates: Vec<Candidate>,
+    settings: Settings,
+    config: SttFallbackConfig,
+    availability: Availability,
+}
+
+/// An [`SttProvider`] over an ordered list of recognizers, tracing each try and naming the provider
+/// that recognized the speech on the caller's STT span (re-read on every event: the provider can
+/// change mid-turn). Without an STT span around the call, the adapter opens one.
+#[derive(Clone)]
+pub struct SttFallback {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SttFallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SttFallback")
+            .field("config", &self.inner.config)
+            .finish()
+    }
+}
+
+fn caller_span(inner: &Inner) -> Span {
+    let current = Span::current();
+    if current.in_billable_span() {
+        return current;
+    }
+    let primary = &inner.providers[0];
+    tracing::info_span!(
+        parent: &current,
+        "speech_to_text",
+        aitrace.kind = "speech_to_text",
+        gen_ai.provider.name = primary.provider(),
+        gen_ai.request.model = primary.model(),
+    )
+}
+
+impl SttFallback {
+    /// Recognizers in order of preference, with explicit behaviour.
+    pub fn with_config(
+        providers: Vec<Arc<dyn SttProvider>>,
+        config: SttFallbackConfig,
+    ) -> Result<Self, ConfigError> {
+        if providers.is_empty() {
+            return Err(ConfigError::new(
+                "providers",
+                "a fallback adapter needs at least one provider",
+            ));
+        }
+        if config.attempt_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "attempt_timeout",
+                "must be greater than zero",
+            ));
+        }
+        let candidates = providers
+            .iter()
+            .map(|p| Candidate {
+                provider: p.provider().to_string(),
+                model: p.model().to_string(),
+                traces_itself: p.traces_itself(),
+            })
+            .collect();
+        let labels = providers
+            .iter()
+            .map(|p| (p.provider().to_string(), p.model().to_string()))
+            .collect();
+        let settings = Settings {
+            attempt_timeout: config.attempt_timeout,
+            max_retry_per_provider: config.max_retry_per_provider,
+            retry_interval: config.retry_interval,
+        };
+        Ok(SttFallback {
+            inner: Arc::new(Inner {
+                providers,
+                candidates,
+                settings,
+                config,
+                availability: Availability::new(labels),
+            }),
+        })
+    }
+
+    /// With the default behaviour.
+    pub fn new(providers: Vec<Arc<dyn SttProvider>>) -> Result<Self, ConfigError> {
+        Self::with_config(providers, SttFallbackConfig::default())
+    }
+
+    /// Availability changes, from now on.
+    pub fn availability_changed(&self) -> UnboundedReceiver<AvailabilityChanged> {
+        self.inner.availability.subscribe()
+    }
+
+    /// Opens a live stream as [`SttFallbackStream`] (with [`SttFallbackStream::active`]).
+    pub async fn open(&self) -> Result<SttFallbackStream, ProviderError> {
+        let inner = Arc::clone(&self.inner);
+        let caller = caller_span(&inner);
+        let order = inner.availability.order(inner.config.recovery_interval);
+        let mut s = SttFallbackStream {
+            inner,
+            caller,
+            order,
+            pos: 0,
+            tries: Tries::default(),
+            active: None,
+            utterance: Vec::new(),
+            utterance_ended: false,
+        };
+        s.switch().await?;
+        Ok(s)
+    }
+}
+
+/// A live stream through the adapter. Keeps the current utterance's audio so that, if the active
+/// provider fails mid-utterance, the next one receives it all again.
+pub struct SttFallbackStream {
+    inner: Arc<Inner>,
+    caller: Span,
+    order: Vec<usize>,
+    pos: usize,
+    tries: Tries,
+    active: Option<(usize, Box<dyn SttStream>, Span)>,
+    /// Audio since the last final transcript.
+    utterance: Vec<AudioFrame>,
+    utterance_ended: bool,
+}
+
+impl std::fmt::Debug for SttFallbackStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SttFallbackStream")
+            .field("active", &self.active())
+            .finish()
+    }
+}
+
+impl SttFallbackStream {
+    /// The provider and model recognizing now.
+    pub fn active(&self) -> Option<(String, String)> {
+        self.active.as_ref().map(|(i, _, _)| {
+            let c = &self.inner.candidates[*i];
+            (c.provider.clone(), c.model.clone())
+        })
+    }
+
+    /// Opens the next provider's stream and replays the current utterance into it.
+    async fn switch(&mut self) -> Result<(), ProviderError> {
+        let inner = Arc::clone(&self.inner);
+        let mut failed = Vec::new();
+        let result = self
+            .tries
+            .first_success(
+                &self.caller,
+                &inner.candidates,
+                &self.order,
+                &mut self.pos,
+                &inner.settings,
+                &inner.availability,
+                |i| {
+                    let provider = Arc::clone(&inner.providers[i]);
+                    async move { provider.stream().await }
+                },
+                |i| failed.push(i),
+            )
+            .await;
+        for i in failed {
+            inner.availability.set(i, false);
+        }
+        let success = result.map_err(|all: AllFailed| {
+            self.caller.set_error("all_providers_failed", &all);
+            ProviderError::from(all)
+        })?;
+        let mut stream = success.value;
+        for frame in &self.utterance {
+            stream.push_frame(frame.clone()).await?;
+        }
+        if self.utterance_ended {
+            stream.end_of_utterance().await?;
+        }
+        self.active = Some((success.index, stream, success.attempt));
+        Ok(())
+    }
+
+    /// The active stream failed: record it, mark the provider unavailable, move on.
+    async fn recover(&mut self, e: ProviderError) -> Result<(), ProviderError> {
+        if let Some((i, _, span)) = self.active.take() {
+            let who = self.inner.candidates[i].clone();
+            self.tries.failed(&who, &span, e);
+            self.inner.availability.set(i, false);
+            self.pos += 1;
+        }
+        self.switch().await
+    }
+
+    fn restamp(&self) {
+        if let Some((i, _, _)) = &self.active {
+            let c = &self.inner.candidates[*i];
+            if !c.traces_itself {
+                self.caller.restamp_model(&c.provider, &c.model);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl SttStream for SttFallbackStream {
+    async fn push_frame(&mut self, frame: AudioFrame) -> Result<(), ProviderError> {
+        self.utterance.push(frame.clone());
+        let pushed = match &mut self.active {
+            Some((_, stream, _)) => stream.push_frame(frame).await,
+            None => {
+                return Err(ProviderError::new(
+                    crate::ErrorKind::Other,
+                    "no active recognizer",
+                ))
+            }
+        };
+        match pushed {
+            Ok(()) => Ok(()),
+            // The replay inside `recover` already includes this frame.
+            Err(e) => self.recover(e).await,
+        }
+    }
+
+    async fn end_of_utterance(&mut self) -> Result<(), ProviderError> {
+        self.utterance_ended = true;
+        let ended = match &mut self.active {
+            Some((_, stream, _)) => stream.end_of_utterance().await,
+            None => {
+                return Err(ProviderError::new(
+                    crate::ErrorKind::Other,
+                    "no active recognizer",
+                ))
+            }
+        };
+        match ended {
+            Ok(()) => Ok(()),
+            Err(e) => self.recover(e).await,
+        }
+    }
+
+    async fn next_event(&mut self) -> Option<Result<SttEvent, ProviderError>> {
+        loop {
+            let event = match &mut self.active {
+                Some((_, stream, _)) => stream.next_event().await,
+                None => return None,
+            };
+            match event {
+                Some(Ok(event)) => {
+                    // Idempotent: the active provider may have changed since the last event.
+                    self.restamp();
+                    if let SttEvent::Final(_) = &event {
+                        self.utterance.clear();
+                        self.utterance_ended = false;
+                    }
+                    return Some(Ok(event));
+                }
+                Some(Err(e)) => {
+                    if let Err(all) = self.recover(e).await {
+                        return Some(Err(all));
+                    }
+                }
+                None => {
+                    if let Some((_, _, span)) = &self.active {
+                        span.set_ok();
+                    }
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl SttProvider for SttFallback {
+    fn provider(&self) -> &str {
+        "fallback"
+    }
+    fn model(&self) -> &str {
+        self.inner.providers[0].model()
+    }
+    fn traces_itself(&self) -> bool {
+        true
+    }
+
+    async fn recognize(&self, audio: &[AudioFrame]) -> Result<Transcript, ProviderError> {
+        let inner = Arc::clone(&self.inner);
+        let caller = caller_span(&inner);
+        let order = inner.availability.order(inner.config.recovery_interval);
+        let mut tries = Tries::default();
+        let mut pos = 0;
+        let mut failed = Vec::new();
+        let audio = audio.to_vec();
+        let result = tries
+            .first_success(
+                &caller,
+                &inner.candidates,
+                &order,
+                &mut pos,
+                &inner.settings,
+                &inner.availability,
+                |i| {
+                    let provider = Arc::clone(&inner.providers[i]);
+                    let audio = audio.clone();
+                    async move { provider.recognize(&audio).await }
+                },
+                |i| failed.push(i),
+            )
+            .await;
+        for i in failed {
+            inner.availability.set(i, false);
+        }
+        match result {
+            Ok(s) => {
+                s.attempt.set_ok();
+                let seconds: f64 = audio.iter().map(AudioFrame::duration_s).sum();
+                caller.with_record(|r| {
+                    r.attributes
+                        .insert("aitrace.audio.duration_s".into(), seconds.into());
+                });
+                Ok(s.value)
+            }
+            Err(all) => {
+                caller.set_error("all_providers_failed", &all);
+                Err(all.into())
+            }
+        }
+    }
+
+    async fn stream(&self) -> Result<Box<dyn SttStream>, ProviderError> {
+        Ok(Box::new(self.open().await?))
+    }
+}
