@@ -10,8 +10,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-/// The test command the README gives; CI runs exactly this.
-const TEST_COMMAND: &[&str] = &["test", "--workspace", "--all-features"];
+/// The test command the README gives; CI runs exactly this. One test thread per binary: tests install
+/// thread-local subscribers, and tracing-core caches callsite interest globally; a callsite first hit
+/// on a thread without a subscriber while another thread registers its subscriber can be cached as
+/// "never" (a race in tracing-core's registration), dropping a span from a parallel test. Apps with one
+/// global subscriber are not exposed to it.
+const TEST_COMMAND: &[&str] = &[
+    "test",
+    "--workspace",
+    "--all-features",
+    "--",
+    "--test-threads=1",
+];
 
 /// Phoenix version the end-to-end test is pinned to (installed from PyPI into a cached venv).
 const PHOENIX_VERSION: &str = "20.26.1";

@@ -108,6 +108,10 @@ pub fn env_vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
 
 /// Runs `f` with a thread-local subscriber that records AI spans, and returns every record once all
 /// were exported.
+///
+/// Run such tests with `--test-threads=1`: tracing-core caches callsite interest globally, and a
+/// callsite first hit on a thread without a subscriber while another thread registers its subscriber
+/// can be cached as "never", so a parallel test may miss a span.
 pub fn capture(f: impl FnOnce()) -> Vec<SpanRecord> {
     capture_with(crate::builder(), f)
 }

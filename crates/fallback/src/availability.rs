@@ -153,6 +153,37 @@ impl Availability {
     }
 }
 
+/// Starts one background probe of provider `i` (unless one runs): every `interval`, `probe()` is run
+/// with `limit`; the first success marks the provider available again.
+pub(crate) fn spawn_probe<P, Fut>(
+    spawner: &dyn Spawn,
+    availability: std::sync::Arc<Availability>,
+    i: usize,
+    interval: Duration,
+    limit: Duration,
+    probe: P,
+) where
+    P: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), crate::error::ProviderError>> + Send + 'static,
+{
+    if !availability.start_probe(i) {
+        return;
+    }
+    spawner.spawn(Box::pin(async move {
+        loop {
+            futures_timer::Delay::new(interval).await;
+            if let Ok(Ok(())) = timeout(limit, probe()).await {
+                availability.set(i, true);
+                break;
+            }
+            if availability.is_available(i) {
+                break; // recovered through real traffic meanwhile
+            }
+        }
+        availability.end_probe(i);
+    }));
+}
+
 /// Resolves to `Err(())` if `fut` takes longer than `limit`.
 pub(crate) async fn timeout<T>(
     limit: Duration,

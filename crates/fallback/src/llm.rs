@@ -12,7 +12,7 @@ use serde_json::Value;
 use tracing::Span;
 
 use crate::attempt::{Candidate, Settings, Tries};
-use crate::availability::{timeout, Availability, AvailabilityChanged, Spawn};
+use crate::availability::{spawn_probe, Availability, AvailabilityChanged, Spawn};
 use crate::error::{AllFailed, ErrorKind, ProviderError};
 
 /// A chat request in GenAI terms.
@@ -246,41 +246,34 @@ impl Run {
         self.tries.failed(&who, attempt, e);
     }
 
-    /// Marks provider `i` unavailable and, with a spawner, probes it in the background.
+    /// Marks provider `i` unavailable and, with a spawner, probes it in the background with the
+    /// request that failed.
     fn mark_unavailable(&self, i: usize) {
-        let availability = &self.inner.availability;
-        availability.set(i, false);
+        self.inner.availability.set(i, false);
         let Some(spawner) = &self.inner.spawner else {
             return;
         };
-        if !availability.start_probe(i) {
-            return;
-        }
-        let inner = Arc::clone(&self.inner);
+        let provider = Arc::clone(&self.inner.providers[i]);
         let request = self.request.clone();
-        spawner.spawn(Box::pin(async move {
-            let provider = Arc::clone(&inner.providers[i]);
-            loop {
-                futures_timer::Delay::new(inner.config.recovery_interval).await;
-                // The probe is the request that failed, run again without a caller.
-                let probe = async {
-                    let mut s = provider.chat(request.clone()).await?;
+        spawn_probe(
+            spawner.as_ref(),
+            Arc::clone(&self.inner.availability),
+            i,
+            self.inner.config.recovery_interval,
+            self.inner.config.attempt_timeout,
+            move || {
+                let provider = Arc::clone(&provider);
+                let request = request.clone();
+                async move {
+                    let mut s = provider.chat(request).await?;
                     match s.next().await {
                         Some(Ok(_)) => Ok(()),
                         Some(Err(e)) => Err(e),
                         None => Err(ProviderError::new(ErrorKind::Other, "empty answer")),
                     }
-                };
-                if let Ok(Ok(())) = timeout(inner.config.attempt_timeout, probe).await {
-                    inner.availability.set(i, true);
-                    break;
                 }
-                if inner.availability.is_available(i) {
-                    break; // recovered through real traffic meanwhile
-                }
-            }
-            inner.availability.end_probe(i);
-        }));
+            },
+        );
     }
 
     /// Tries providers from the current position until one streams a first chunk.

@@ -12,7 +12,7 @@ use tracing::Span;
 
 use crate::attempt::{Candidate, Settings, Tries};
 use crate::audio::AudioFrame;
-use crate::availability::{Availability, AvailabilityChanged};
+use crate::availability::{spawn_probe, Availability, AvailabilityChanged, Spawn};
 use crate::error::{AllFailed, ProviderError};
 
 /// Recognized speech.
@@ -92,7 +92,36 @@ struct Inner {
     candidates: Vec<Candidate>,
     settings: Settings,
     config: SttFallbackConfig,
-    availability: Availability,
+    availability: Arc<Availability>,
+    spawner: Option<Arc<dyn Spawn>>,
+}
+
+/// Marks recognizer `i` unavailable and, with a spawner, probes it (100 ms of silence) in the
+/// background.
+fn mark_unavailable(inner: &Arc<Inner>, i: usize) {
+    inner.availability.set(i, false);
+    let Some(spawner) = &inner.spawner else {
+        return;
+    };
+    let provider = Arc::clone(&inner.providers[i]);
+    spawn_probe(
+        spawner.as_ref(),
+        Arc::clone(&inner.availability),
+        i,
+        inner.config.recovery_interval,
+        inner.config.attempt_timeout,
+        move || {
+            let provider = Arc::clone(&provider);
+            async move {
+                let silence = AudioFrame {
+                    samples: vec![0; 1600],
+                    sample_rate: 16_000,
+                    channels: 1,
+                };
+                provider.recognize(&[silence]).await.map(|_| ())
+            }
+        },
+    );
 }
 
 /// An [`SttProvider`] over an ordered list of recognizers, tracing each try and naming the provider
@@ -167,7 +196,8 @@ impl SttFallback {
                 candidates,
                 settings,
                 config,
-                availability: Availability::new(labels),
+                availability: Arc::new(Availability::new(labels)),
+                spawner: None,
             }),
         })
     }
@@ -180,6 +210,20 @@ impl SttFallback {
     /// Availability changes, from now on.
     pub fn availability_changed(&self) -> UnboundedReceiver<AvailabilityChanged> {
         self.inner.availability.subscribe()
+    }
+
+    /// Probes failed recognizers in the background on this spawner; else they are tried again by
+    /// the first request after `recovery_interval`.
+    pub fn with_spawner(mut self, spawner: impl Spawn) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.spawner = Some(Arc::new(spawner));
+        }
+        self
+    }
+
+    /// Whether recognizer `index` is currently considered available.
+    pub fn is_available(&self, index: usize) -> bool {
+        self.inner.availability.is_available(index)
     }
 
     /// Opens a live stream as [`SttFallbackStream`] (with [`SttFallbackStream::active`]).
@@ -254,7 +298,7 @@ impl SttFallbackStream {
             )
             .await;
         for i in failed {
-            inner.availability.set(i, false);
+            mark_unavailable(&inner, i);
         }
         let success = result.map_err(|all: AllFailed| {
             self.caller.set_error("all_providers_failed", &all);
@@ -276,7 +320,7 @@ impl SttFallbackStream {
         if let Some((i, _, span)) = self.active.take() {
             let who = self.inner.candidates[i].clone();
             self.tries.failed(&who, &span, e);
-            self.inner.availability.set(i, false);
+            mark_unavailable(&self.inner, i);
             self.pos += 1;
         }
         self.switch().await
@@ -398,7 +442,7 @@ impl SttProvider for SttFallback {
             )
             .await;
         for i in failed {
-            inner.availability.set(i, false);
+            mark_unavailable(&inner, i);
         }
         match result {
             Ok(s) => {

@@ -12,7 +12,7 @@ use tracing::Span;
 
 use crate::attempt::{Candidate, Settings, Tries};
 use crate::audio::{AudioFrame, Resampler};
-use crate::availability::{Availability, AvailabilityChanged};
+use crate::availability::{spawn_probe, Availability, AvailabilityChanged, Spawn};
 use crate::error::{ErrorKind, ProviderError};
 
 /// Streamed audio.
@@ -72,7 +72,8 @@ struct Inner {
     candidates: Vec<Candidate>,
     settings: Settings,
     config: TtsFallbackConfig,
-    availability: Availability,
+    availability: Arc<Availability>,
+    spawner: Option<Arc<dyn Spawn>>,
     sample_rate: u32,
     channels: u16,
 }
@@ -148,7 +149,8 @@ impl TtsFallback {
                 candidates,
                 settings,
                 config,
-                availability: Availability::new(labels),
+                availability: Arc::new(Availability::new(labels)),
+                spawner: None,
                 sample_rate,
                 channels,
             }),
@@ -164,6 +166,46 @@ impl TtsFallback {
     pub fn availability_changed(&self) -> UnboundedReceiver<AvailabilityChanged> {
         self.inner.availability.subscribe()
     }
+
+    /// Probes failed voices in the background on this spawner (a one-word synthesis); else they
+    /// are tried again by the first request after `recovery_interval`.
+    pub fn with_spawner(mut self, spawner: impl Spawn) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.spawner = Some(Arc::new(spawner));
+        }
+        self
+    }
+
+    /// Whether voice `index` is currently considered available.
+    pub fn is_available(&self, index: usize) -> bool {
+        self.inner.availability.is_available(index)
+    }
+}
+
+fn mark_unavailable(inner: &Arc<Inner>, i: usize) {
+    inner.availability.set(i, false);
+    let Some(spawner) = &inner.spawner else {
+        return;
+    };
+    let provider = Arc::clone(&inner.providers[i]);
+    spawn_probe(
+        spawner.as_ref(),
+        Arc::clone(&inner.availability),
+        i,
+        inner.config.recovery_interval,
+        inner.config.attempt_timeout,
+        move || {
+            let provider = Arc::clone(&provider);
+            async move {
+                let mut s = provider.synthesize("ok").await?;
+                match s.next().await {
+                    Some(Ok(_)) => Ok(()),
+                    Some(Err(e)) => Err(e),
+                    None => Err(ProviderError::new(ErrorKind::Other, "no audio")),
+                }
+            }
+        },
+    );
 }
 
 struct Speaking {
@@ -213,7 +255,7 @@ impl Speaking {
             )
             .await;
         for i in failed {
-            inner.availability.set(i, false);
+            mark_unavailable(&inner, i);
         }
         let success = match result {
             Ok(s) => s,
@@ -302,7 +344,7 @@ impl TtsProvider for TtsFallback {
                     Some(Err(e)) => {
                         let who = speaking.inner.candidates[voice.index].clone();
                         speaking.tries.failed(&who, &voice.attempt, e.clone());
-                        speaking.inner.availability.set(voice.index, false);
+                        mark_unavailable(&speaking.inner, voice.index);
                         drop(voice);
                         if !speaking.inner.config.retry_on_chunk_sent {
                             speaking.caller.set_error(e.kind.as_str(), &e.message);

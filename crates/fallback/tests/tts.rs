@@ -160,3 +160,56 @@ fn retries_then_timeouts_move_to_the_next_voice() {
     assert_eq!(out.len(), 2);
     assert_eq!(flaky.calls(), 3, "two retries, the last one timing out");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_failed_voice_is_probed_back_in_the_background() {
+    let primary = Arc::new(ScriptedTts::scripted(
+        "elevenlabs",
+        "flash",
+        24_000,
+        1,
+        vec![Speech::Fail(error()), Speech::Fail(error())],
+        Speech::Frames(1),
+    ));
+    let backup = Arc::new(ScriptedTts::scripted(
+        "cartesia",
+        "sonic",
+        24_000,
+        1,
+        vec![],
+        Speech::Frames(2),
+    ));
+    let handle = tokio::runtime::Handle::current();
+    let tts = TtsFallback::with_config(
+        vec![primary.clone(), backup],
+        TtsFallbackConfig {
+            recovery_interval: Duration::from_millis(20),
+            ..config()
+        },
+    )
+    .unwrap()
+    .with_spawner(move |task| {
+        handle.spawn(task);
+    });
+    let mut events = tts.availability_changed();
+    let mut s = tts.synthesize("hello").await.unwrap();
+    while s.next().await.is_some() {}
+    assert!(!tts.is_available(0));
+    let back = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if let Some(e) = events.next().await {
+                if e.available {
+                    return e;
+                }
+            }
+        }
+    })
+    .await
+    .expect("the probe brought the voice back");
+    assert_eq!((back.index, back.provider.as_str()), (0, "elevenlabs"));
+    assert_eq!(
+        primary.calls(),
+        3,
+        "one real call, one failed probe, one good probe"
+    );
+}
