@@ -288,14 +288,164 @@ fn e2e() -> Result<(), String> {
     result
 }
 
+/// Mean time (ns) criterion measured for `group/bench` in this run.
+fn criterion_mean(group: &str, bench: &str) -> Option<f64> {
+    let path = root()
+        .join("target")
+        .join("criterion")
+        .join(group)
+        .join(bench)
+        .join("new")
+        .join("estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    // {"mean":{"confidence_interval":{...},"point_estimate":123.4,...},...}
+    let mean = &text[text.find("\"mean\"")?..];
+    let value = &mean[mean.find("\"point_estimate\":")? + "\"point_estimate\":".len()..];
+    value.split([',', '}']).next()?.trim().parse().ok()
+}
+
+fn fmt_ns(ns: f64) -> String {
+    if ns >= 1000.0 {
+        format!("{:.2} µs", ns / 1000.0)
+    } else {
+        format!("{ns:.0} ns")
+    }
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let rustc = Command::new("rustc")
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    format!("{cores} cores, {cpu}; {rustc}; release profile")
+}
+
+/// Runs the benchmarks and writes docs/PERFORMANCE.md with ratios measured in the same run.
+fn bench() -> Result<(), String> {
+    run_cargo(
+        "overhead benchmarks",
+        &[
+            "bench",
+            "--bench",
+            "overhead",
+            "--features",
+            "filters",
+            "--",
+            "--noplot",
+        ],
+        &[],
+    )?;
+    println!("==> throughput benchmark");
+    let out = cargo()
+        .current_dir(root())
+        .args([
+            "bench",
+            "--quiet",
+            "--bench",
+            "throughput",
+            "--features",
+            "otel,langfuse,braintrust",
+        ])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "throughput benchmark failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let throughput = String::from_utf8_lossy(&out.stdout).into_owned();
+    let m = |g: &str, b: &str| {
+        criterion_mean(g, b).ok_or_else(|| format!("no criterion result for {g}/{b}"))
+    };
+    let bare = m("ai_span", "bare_registry")?;
+    let otel = m("ai_span", "tracing_opentelemetry")?;
+    let ours = m("ai_span", "aitrace")?;
+    let redacting = m("ai_span", "aitrace_with_redaction")?;
+    let plain = m("plain_span", "without_aitrace")?;
+    let filtered = m("plain_span", "with_empty_filtered_layer")?;
+    let plain_ours = m("plain_span", "with_aitrace")?;
+    let threads: Vec<(u32, f64)> = [1u32, 2, 8]
+        .iter()
+        .filter_map(|n| Some((*n, criterion_mean("threads", &n.to_string())?)))
+        .collect();
+    let mut doc = String::new();
+    doc += "# Performance\n\n";
+    doc += "Measured by `cargo xtask bench` (criterion for per-span costs, a custom harness for exporter\n";
+    doc += "throughput and memory). Ratios compare cases measured in the same run on the same machine.\n\n";
+    doc += &format!("Machine: {}.\n\n", machine());
+    doc += "## Per AI span\n\nOne generation span: model, provider, 3 parameters, ~1 KB input and output messages, usage\n";
+    doc += "recorded late; exporters do nothing.\n\n| case | time per span | vs tracing-opentelemetry | vs bare registry |\n|---|---:|---:|---:|\n";
+    for (name, t) in [
+        ("bare registry (no layer)", bare),
+        ("tracing-opentelemetry + BatchSpanProcessor", otel),
+        ("aitrace", ours),
+        ("aitrace + SensitiveDataFilter (default)", redacting),
+    ] {
+        doc += &format!(
+            "| {name} | {} | {:.2}× | {:.1}× |\n",
+            fmt_ns(t),
+            t / otel,
+            t / bare
+        );
+    }
+    doc += "\n## Application's own (non-AI) spans\n\nA plain span entered, recorded and closed, with an application layer installed.\n\n";
+    doc += "| case | time per span | ratio |\n|---|---:|---:|\n";
+    doc += &format!("| without aitrace | {} | 1.00× |\n", fmt_ns(plain));
+    doc += &format!(
+        "| with an empty per-layer-filtered layer | {} | {:.2}× |\n",
+        fmt_ns(filtered),
+        filtered / plain
+    );
+    doc += &format!(
+        "| with aitrace | {} | {:.2}× (vs the empty filtered layer: {:.2}×) |\n",
+        fmt_ns(plain_ours),
+        plain_ours / plain,
+        plain_ours / filtered
+    );
+    doc += "\n## Concurrency\n\n| threads creating AI spans | time per span | spans/s |\n|---:|---:|---:|\n";
+    for (n, t) in &threads {
+        doc += &format!("| {n} | {} | {:.0} |\n", fmt_ns(*t), 1e9 / t);
+    }
+    doc += "\n## Exporters end to end, and memory with the backend down\n\n";
+    doc += &throughput;
+    doc += "\nReproduce: `cargo xtask bench` (writes this file).\n";
+    let path = root().join("docs").join("PERFORMANCE.md");
+    let existing = std::fs::read_to_string(&path).unwrap_or_default();
+    let notes = existing
+        .find("\n## Analysis")
+        .map(|i| existing[i..].to_string())
+        .unwrap_or_default();
+    std::fs::write(&path, doc + &notes).map_err(|e| e.to_string())?;
+    println!("<== wrote {}", path.display());
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("e2e") => e2e(),
+        Some("bench") => bench(),
         Some("test") => run_cargo("tests", TEST_COMMAND, &[]),
         _ => {
-            eprintln!("usage: cargo xtask <ci|e2e|test>");
+            eprintln!("usage: cargo xtask <ci|e2e|test|bench>");
+            eprintln!(
+                "  bench run the benchmarks, write docs/PERFORMANCE.md (ratios from one run)"
+            );
             eprintln!("  ci    fmt --check, clippy -D warnings, tests, docs (warnings denied), quickstart, e2e");
             eprintln!("  e2e   install Arize Phoenix (PyPI), export the quickstart to it, check what it stored");
             eprintln!("  test  cargo {}", TEST_COMMAND.join(" "));

@@ -30,15 +30,7 @@ impl Trace {
     /// The tags of every span of the trace, merged without duplicates: the root's first, then the
     /// others in the order their spans closed. For backends with trace-level tags.
     pub fn merged_tags(&self) -> Vec<String> {
-        let root = self.spans.iter().filter(|s| s.is_local_root());
-        let rest = self.spans.iter().filter(|s| !s.is_local_root());
-        let mut tags: Vec<String> = Vec::new();
-        for t in root.chain(rest).flat_map(|s| s.tags.iter()) {
-            if !tags.contains(t) {
-                tags.push(t.clone());
-            }
-        }
-        tags
+        merge_tags(self.spans.iter())
     }
 
     /// Spans whose parent is `parent` (or, for `None`, the spans with no parent in this trace),
@@ -58,24 +50,69 @@ impl Trace {
     }
 }
 
-/// Splits a batch of whole traces (as the pipeline delivers them to exporters that ask for it) into
-/// traces, in order of first appearance.
-pub fn group_by_trace(batch: &[SpanRecord]) -> Vec<Trace> {
-    let mut traces: Vec<Trace> = Vec::new();
-    for span in batch {
-        match traces.iter_mut().find(|t| t.trace_id == span.trace_id) {
-            Some(t) => t.spans.push(span.clone()),
-            None => traces.push(Trace {
-                trace_id: span.trace_id,
-                spans: vec![span.clone()],
-                complete: false,
-            }),
+/// The spans of one trace within a batch, borrowed, with their positions in the batch.
+#[derive(Debug, Clone)]
+pub struct TraceView<'a> {
+    pub trace_id: TraceId,
+    pub spans: Vec<&'a SpanRecord>,
+    /// `indices[i]` is the batch position of `spans[i]`.
+    pub indices: Vec<usize>,
+}
+
+impl<'a> TraceView<'a> {
+    /// The local root span, if it is in the batch.
+    pub fn root(&self) -> Option<&'a SpanRecord> {
+        self.spans.iter().copied().find(|s| s.is_local_root())
+    }
+
+    /// Tags of every span, merged: see [`Trace::merged_tags`].
+    pub fn merged_tags(&self) -> Vec<String> {
+        merge_tags(self.spans.iter().copied())
+    }
+}
+
+fn merge_tags<'a>(spans: impl Iterator<Item = &'a SpanRecord> + Clone) -> Vec<String> {
+    let root = spans.clone().filter(|s| s.is_local_root());
+    let rest = spans.filter(|s| !s.is_local_root());
+    let mut tags: Vec<String> = Vec::new();
+    for t in root.chain(rest).flat_map(|s| s.tags.iter()) {
+        if !tags.contains(t) {
+            tags.push(t.clone());
         }
     }
-    for t in &mut traces {
-        t.complete = t.spans.iter().any(SpanRecord::is_local_root);
+    tags
+}
+
+/// Groups a batch by trace in one pass (traces in order of first appearance), without copying.
+pub fn trace_views(batch: &[SpanRecord]) -> Vec<TraceView<'_>> {
+    let mut position: HashMap<TraceId, usize> = HashMap::new();
+    let mut views: Vec<TraceView<'_>> = Vec::new();
+    for (i, span) in batch.iter().enumerate() {
+        let at = *position.entry(span.trace_id).or_insert_with(|| {
+            views.push(TraceView {
+                trace_id: span.trace_id,
+                spans: Vec::new(),
+                indices: Vec::new(),
+            });
+            views.len() - 1
+        });
+        views[at].spans.push(span);
+        views[at].indices.push(i);
     }
-    traces
+    views
+}
+
+/// Splits a batch of whole traces (as the pipeline delivers them to exporters that ask for it) into
+/// owned traces, in order of first appearance.
+pub fn group_by_trace(batch: &[SpanRecord]) -> Vec<Trace> {
+    trace_views(batch)
+        .into_iter()
+        .map(|v| Trace {
+            trace_id: v.trace_id,
+            complete: v.root().is_some(),
+            spans: v.spans.into_iter().cloned().collect(),
+        })
+        .collect()
 }
 
 struct Pending {

@@ -12,7 +12,7 @@ use serde_json::Value;
 use tracing_core::field::{Field, Visit};
 
 use crate::provider::normalize_provider;
-use crate::record::{SpanKind, SpanRecord, Status};
+use crate::record::{pending, SpanKind, SpanRecord, Status};
 
 /// The kind of span (`generation`, `agent`, `tool`, ... see [`SpanKind::parse`]). Declaring it makes a
 /// callsite an AI span.
@@ -222,20 +222,32 @@ impl Filing<'_> {
                     r.cost = Some(crate::record::Cost::usd(total));
                 }
             }
+            // Content is kept as text here and parsed off the application's thread
+            // (`SpanRecord::decode_content`).
             INPUT | "gen_ai.input.messages" | "gen_ai.prompt" => {
-                r.input = Some(v.into_json_parsed())
+                r.input = Some(deferred(r, pending::INPUT, v))
             }
             OUTPUT | "gen_ai.output.messages" | "gen_ai.completion" => {
-                r.output = Some(v.into_json_parsed())
+                r.output = Some(deferred(r, pending::OUTPUT, v))
             }
-            "gen_ai.system_instructions" => r.system_instructions = Some(v.into_json_parsed()),
-            "gen_ai.tool.definitions" => r.tool_definitions = Some(v.into_json_parsed()),
+            "gen_ai.system_instructions" => {
+                r.system_instructions = Some(deferred(r, pending::SYSTEM, v))
+            }
+            "gen_ai.tool.definitions" => {
+                r.tool_definitions = Some(deferred(r, pending::TOOL_DEFINITIONS, v))
+            }
             "gen_ai.tool.name" => tool(r).name = Some(v.into_string()),
             "gen_ai.tool.call.id" => tool(r).call_id = Some(v.into_string()),
             "gen_ai.tool.type" => tool(r).tool_type = Some(v.into_string()),
             "gen_ai.tool.description" => tool(r).description = Some(v.into_string()),
-            "gen_ai.tool.call.arguments" => tool(r).arguments = Some(v.into_json_parsed()),
-            "gen_ai.tool.call.result" => tool(r).result = Some(v.into_json_parsed()),
+            "gen_ai.tool.call.arguments" => {
+                let v = deferred(r, pending::TOOL_ARGUMENTS, v);
+                tool(r).arguments = Some(v)
+            }
+            "gen_ai.tool.call.result" => {
+                let v = deferred(r, pending::TOOL_RESULT, v);
+                tool(r).result = Some(v)
+            }
             "gen_ai.agent.id" => agent(r).id = Some(v.into_string()),
             "gen_ai.agent.name" => agent(r).name = Some(v.into_string()),
             "gen_ai.agent.description" => agent(r).description = Some(v.into_string()),
@@ -273,6 +285,25 @@ impl Filing<'_> {
                     r.attributes.insert(name.to_string(), v.into_json());
                 }
             }
+        }
+    }
+}
+
+/// Text now, JSON later: marks the field for `decode_content` when the text may be JSON.
+fn deferred(r: &mut SpanRecord, bit: u8, v: FieldValue) -> Value {
+    match v {
+        FieldValue::Str(s) => {
+            let t = s.trim_start();
+            if t.starts_with('{') || t.starts_with('[') {
+                r.pending_json |= bit;
+            } else {
+                r.pending_json &= !bit;
+            }
+            Value::String(s)
+        }
+        other => {
+            r.pending_json &= !bit;
+            other.into_json()
         }
     }
 }

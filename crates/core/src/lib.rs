@@ -73,7 +73,7 @@ mod provider;
 mod record;
 pub mod testing;
 
-pub use assembler::{group_by_trace, Trace, TraceAssembler};
+pub use assembler::{group_by_trace, trace_views, Trace, TraceAssembler, TraceView};
 pub use builder::{builder, Builder, ConfigError, Guard, InstallError, ENV_SETTINGS};
 pub use console::ConsoleExporter;
 pub use export::{ExportError, Exporter};

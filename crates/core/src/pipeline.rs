@@ -54,6 +54,13 @@ pub trait Processor: Send + Sync + 'static {
     fn offload(&self) -> bool {
         false
     }
+
+    /// Whether this processor reads input, output, instructions or tool content. Content recorded as
+    /// JSON text is parsed before the first inline processor that says so, otherwise only on the
+    /// exporter workers, off the application's thread. Default true (always correct).
+    fn reads_content(&self) -> bool {
+        true
+    }
 }
 
 impl<F> Processor for F
@@ -313,6 +320,9 @@ impl Pipeline {
             return;
         }
         for p in &self.processors {
+            if p.reads_content() {
+                record.decode_content();
+            }
             match catch_unwind(AssertUnwindSafe(|| p.process(&mut record))) {
                 Ok(Verdict::Keep) => {}
                 Ok(Verdict::Drop) => {
@@ -595,6 +605,7 @@ impl Worker {
         self.counters.queued_bytes.fetch_sub(item.size, Relaxed);
         // The last exporter to receive a record takes it without copying.
         let mut record = Arc::try_unwrap(item.record).unwrap_or_else(|shared| (*shared).clone());
+        record.decode_content();
         for p in &self.processors {
             let verdict = catch_unwind(AssertUnwindSafe(|| p.process(&mut record)));
             if !matches!(verdict, Ok(Verdict::Keep)) {

@@ -529,6 +529,20 @@ pub struct SpanRecord {
     /// Events not kept because the span already held [`crate::MAX_EVENTS_PER_SPAN`].
     #[serde(default, skip_serializing_if = "is_zero")]
     pub dropped_events: u32,
+    /// Content fields still holding JSON text recorded through `tracing` fields; decoded by
+    /// [`SpanRecord::decode_content`] off the application's thread.
+    #[serde(skip)]
+    pub(crate) pending_json: u8,
+}
+
+/// Bits of [`SpanRecord::pending_json`].
+pub(crate) mod pending {
+    pub const INPUT: u8 = 1;
+    pub const OUTPUT: u8 = 2;
+    pub const SYSTEM: u8 = 4;
+    pub const TOOL_DEFINITIONS: u8 = 8;
+    pub const TOOL_ARGUMENTS: u8 = 16;
+    pub const TOOL_RESULT: u8 = 32;
 }
 
 fn is_zero(v: &u32) -> bool {
@@ -580,6 +594,32 @@ impl SpanRecord {
             attributes: Map::new(),
             events: Vec::new(),
             dropped_events: 0,
+            pending_json: 0,
+        }
+    }
+
+    /// Parses content that was recorded as JSON text (`gen_ai.input.messages = "[...]"`) into JSON.
+    /// The pipeline calls this off the application's thread, before the first processor that reads
+    /// content and before exporters; calling it again does nothing.
+    pub fn decode_content(&mut self) {
+        if self.pending_json == 0 {
+            return;
+        }
+        let bits = std::mem::take(&mut self.pending_json);
+        let decode = |bit: u8, slot: &mut Option<Value>| {
+            if bits & bit != 0 {
+                if let Some(Value::String(s)) = slot.take() {
+                    *slot = Some(crate::fields::parse_json_or_string(s));
+                }
+            }
+        };
+        decode(pending::INPUT, &mut self.input);
+        decode(pending::OUTPUT, &mut self.output);
+        decode(pending::SYSTEM, &mut self.system_instructions);
+        decode(pending::TOOL_DEFINITIONS, &mut self.tool_definitions);
+        if let Some(tool) = &mut self.tool {
+            decode(pending::TOOL_ARGUMENTS, &mut tool.arguments);
+            decode(pending::TOOL_RESULT, &mut tool.result);
         }
     }
 

@@ -298,15 +298,7 @@ impl Exporter for BraintrustExporter {
     fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
         let project = self.project_id()?;
         let path = format!("/v1/project_logs/{project}/insert");
-        // `events` keeps batch order within each trace; find each row's batch index by its id.
-        let rows: Vec<(usize, Value)> = events(batch)
-            .into_iter()
-            .filter_map(|row| {
-                let id = row["id"].as_str()?.to_string();
-                let index = batch.iter().position(|r| r.span_id.to_string() == id)?;
-                Some((index, row))
-            })
-            .collect();
+        let rows = events(batch);
         let mut failed: Vec<usize> = Vec::new();
         let mut error: Option<ExportError> = None;
         for request in Self::requests(rows) {

@@ -183,16 +183,18 @@ pub fn event(r: &SpanRecord, trace_tags: &[String]) -> Value {
     Value::Object(e)
 }
 
-/// Rows for a batch of whole traces: each trace's tags are merged onto its root row.
-pub fn events(batch: &[SpanRecord]) -> Vec<Value> {
-    aitrace_core::group_by_trace(batch)
+/// Rows for a batch of whole traces, with each row's position in the batch: each trace's tags are
+/// merged onto its root row.
+pub fn events(batch: &[SpanRecord]) -> Vec<(usize, Value)> {
+    aitrace_core::trace_views(batch)
         .iter()
         .flat_map(|trace| {
             let tags = trace.merged_tags();
             trace
                 .spans
                 .iter()
-                .map(move |s| event(s, &tags))
+                .zip(&trace.indices)
+                .map(|(s, &i)| (i, event(s, &tags)))
                 .collect::<Vec<_>>()
         })
         .collect()

@@ -6,7 +6,7 @@ use std::fmt;
 use std::time::Duration;
 
 use aitrace_core::{
-    group_by_trace, ConfigError, ExportConfig, ExportError, Exporter, SpanRecord, TraceId,
+    trace_views, ConfigError, ExportConfig, ExportError, Exporter, SpanRecord, TraceId,
 };
 use aitrace_otel::{classify, to_span_data, MappingOptions};
 use base64::Engine as _;
@@ -292,13 +292,9 @@ impl<E: SpanExporter> LangfuseExporter<E> {
     pub fn map_batch(&self, batch: &[SpanRecord]) -> (Vec<(usize, SpanData)>, Vec<usize>) {
         let mut mapped = Vec::with_capacity(batch.len());
         let mut invalid = Vec::new();
-        for trace in group_by_trace(batch) {
+        for trace in trace_views(batch) {
             let ctx = TraceContext::of(&trace);
-            for r in &trace.spans {
-                let index = batch
-                    .iter()
-                    .position(|b| b.span_id == r.span_id && b.trace_id == r.trace_id);
-                let Some(index) = index else { continue };
+            for (&r, &index) in trace.spans.iter().zip(&trace.indices) {
                 if !r.trace_id.is_valid() || !r.span_id.is_valid() {
                     invalid.push(index);
                     continue;

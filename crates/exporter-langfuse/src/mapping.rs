@@ -8,7 +8,8 @@
 //! tags and trace metadata on every span of the trace.
 
 use aitrace_core::{
-    messages_from_value, rfc3339, to_openai_messages, SpanKind, SpanRecord, Status, Trace, Usage,
+    messages_from_value, rfc3339, to_openai_messages, SpanKind, SpanRecord, Status, TraceView,
+    Usage,
 };
 use opentelemetry::{Array, KeyValue, StringValue, Value};
 use serde_json::{json, Map, Value as Json};
@@ -31,7 +32,7 @@ pub struct TraceContext {
 
 impl TraceContext {
     /// Builds the context of one trace (or of the part of it in hand).
-    pub fn of(trace: &Trace) -> Self {
+    pub fn of(trace: &TraceView<'_>) -> Self {
         let root = trace.root();
         let mut ctx = TraceContext {
             name: root.map(|r| r.name.clone()),
@@ -44,7 +45,7 @@ impl TraceContext {
         // The root's values first, then whatever a descendant set.
         let ordered = root
             .into_iter()
-            .chain(trace.spans.iter().filter(|s| !s.is_local_root()));
+            .chain(trace.spans.iter().copied().filter(|s| !s.is_local_root()));
         for s in ordered {
             if ctx.user_id.is_none() {
                 ctx.user_id.clone_from(&s.user_id);

@@ -54,6 +54,10 @@ impl Processor for ChunkAggregator {
         "chunk-aggregator"
     }
 
+    fn reads_content(&self) -> bool {
+        false
+    }
+
     fn process(&self, span: &mut SpanRecord) -> Verdict {
         let Ok(mut pending) = self.pending.lock() else {
             return Verdict::Keep;

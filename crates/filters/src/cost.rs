@@ -206,6 +206,10 @@ impl Processor for CostProcessor {
         "cost"
     }
 
+    fn reads_content(&self) -> bool {
+        false
+    }
+
     fn process(&self, span: &mut SpanRecord) -> Verdict {
         if span.cost.is_none() {
             span.cost = self.cost_of(span);

@@ -413,6 +413,12 @@ impl Processor for SensitiveDataFilter {
         "sensitive-data-filter"
     }
 
+    /// Redaction walks every value deeply; it runs on the exporter workers, never on the thread that
+    /// closed the span. Records are redacted before any exporter sees them.
+    fn offload(&self) -> bool {
+        true
+    }
+
     fn process(&self, span: &mut SpanRecord) -> Verdict {
         let trace = span.trace_id;
         self.redact_field(trace, &mut span.input);

@@ -156,6 +156,11 @@ impl Processor for Sampler {
         "sampler"
     }
 
+    /// Only a custom decision may look at content.
+    fn reads_content(&self) -> bool {
+        matches!(self.strategy, SamplingStrategy::Custom(_))
+    }
+
     fn process(&self, span: &mut SpanRecord) -> Verdict {
         if matches!(self.strategy, SamplingStrategy::Always) && !self.honor_remote {
             return Verdict::Keep;

@@ -1,0 +1,214 @@
+//! Per-span overhead, each case against its baseline in the same run (`cargo xtask bench` turns the
+//! numbers into ratios):
+//!
+//! - `ai_span/*`: one realistic generation span (model, provider, 3 parameters, ~1 KB input and
+//!   output, usage recorded late) through a bare registry, through `tracing-opentelemetry` with the
+//!   SDK's `BatchSpanProcessor` and a no-op exporter, and through aitrace with a no-op exporter.
+//! - `plain_span/*`: an application's own non-AI span with and without the aitrace layer installed.
+//! - `threads/*`: aitrace spans created concurrently on 1, 2 and 8 threads (time per span).
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aitrace::{ExportConfig, ExportError, Exporter, SpanRecord};
+use criterion::{criterion_group, criterion_main, Criterion};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
+use tracing::field::Empty;
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+/// ~1 KB of chat messages, as an instrumented client would record them.
+fn messages(role: &str) -> String {
+    let text =
+        "The order #1042 left our warehouse yesterday and is expected on Thursday. ".repeat(13);
+    format!(r#"[{{"role":"{role}","parts":[{{"type":"text","content":"{text}"}}]}}]"#)
+}
+
+fn generation(input: &str, output: &str) {
+    let span = tracing::info_span!(
+        "chat",
+        aitrace.kind = "model_generation",
+        gen_ai.operation.name = "chat",
+        gen_ai.provider.name = "openai",
+        gen_ai.request.model = "gpt-4o",
+        gen_ai.request.temperature = 0.2,
+        gen_ai.request.max_tokens = 512u64,
+        gen_ai.request.top_p = 0.9,
+        gen_ai.input.messages = input,
+        gen_ai.output.messages = Empty,
+        gen_ai.usage.input_tokens = Empty,
+        gen_ai.usage.output_tokens = Empty,
+    );
+    span.record("gen_ai.output.messages", output);
+    span.record("gen_ai.usage.input_tokens", 812u64);
+    span.record("gen_ai.usage.output_tokens", 96u64);
+    black_box(&span);
+}
+
+struct Noop;
+impl Exporter for Noop {
+    fn name(&self) -> &str {
+        "noop"
+    }
+    fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
+        black_box(batch.len());
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct NoopOtel;
+impl SpanExporter for NoopOtel {
+    async fn export(&self, batch: Vec<SpanData>) -> opentelemetry_sdk::error::OTelSdkResult {
+        black_box(batch.len());
+        Ok(())
+    }
+}
+
+/// A stand-in for an application's own layer, so plain spans are enabled.
+struct AppLayer;
+impl<S: tracing::Subscriber> Layer<S> for AppLayer {
+    fn on_new_span(
+        &self,
+        _: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        _: Context<'_, S>,
+    ) {
+        black_box(id);
+    }
+}
+
+fn export_config() -> ExportConfig {
+    ExportConfig {
+        queue_capacity: 1 << 20,
+        queue_max_bytes: 1 << 34,
+        ..ExportConfig::default()
+    }
+}
+
+fn ai_span(c: &mut Criterion) {
+    let (input, output) = (messages("user"), messages("assistant"));
+    let mut g = c.benchmark_group("ai_span");
+    g.bench_function("bare_registry", |b| {
+        let _d = tracing::subscriber::set_default(tracing_subscriber::registry());
+        b.iter(|| generation(&input, &output));
+    });
+    g.bench_function("tracing_opentelemetry", |b| {
+        let provider = SdkTracerProvider::builder()
+            .with_batch_exporter(NoopOtel)
+            .build();
+        let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"));
+        let _d = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+        b.iter(|| generation(&input, &output));
+        drop(_d);
+        let _ = provider.shutdown();
+    });
+    g.bench_function("aitrace", |b| {
+        let (layer, guard) = aitrace::builder()
+            .without_processor("sensitive-data-filter")
+            .exporter_with_config(Noop, export_config())
+            .build_layer()
+            .unwrap();
+        let _d = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+        b.iter(|| generation(&input, &output));
+        drop(_d);
+        guard.shutdown(Duration::from_secs(30));
+    });
+    g.bench_function("aitrace_with_redaction", |b| {
+        let (layer, guard) = aitrace::builder()
+            .exporter_with_config(Noop, export_config())
+            .build_layer()
+            .unwrap();
+        let _d = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+        b.iter(|| generation(&input, &output));
+        drop(_d);
+        guard.shutdown(Duration::from_secs(30));
+    });
+    g.finish();
+}
+
+fn plain_span(c: &mut Criterion) {
+    let mut g = c.benchmark_group("plain_span");
+    let work = || {
+        let span = tracing::info_span!(
+            "http_request",
+            method = "GET",
+            path = "/orders/1042",
+            status = Empty
+        );
+        let _e = span.enter();
+        span.record("status", 200u64);
+    };
+    g.bench_function("without_aitrace", |b| {
+        let _d = tracing::subscriber::set_default(tracing_subscriber::registry().with(AppLayer));
+        b.iter(work);
+    });
+    // The cost of tracing-subscriber's per-layer filtering itself: a layer that does nothing,
+    // behind a filter that gives every callsite `Interest::never`, as aitrace's does for plain spans.
+    g.bench_function("with_empty_filtered_layer", |b| {
+        let never = tracing_subscriber::filter::filter_fn(|_| false);
+        let empty = AppLayer.with_filter(never);
+        let _d = tracing::subscriber::set_default(
+            tracing_subscriber::registry().with(AppLayer).with(empty),
+        );
+        b.iter(work);
+    });
+    g.bench_function("with_aitrace", |b| {
+        let (layer, guard) = aitrace::builder()
+            .exporter_with_config(Noop, export_config())
+            .build_layer()
+            .unwrap();
+        let _d = tracing::subscriber::set_default(
+            tracing_subscriber::registry().with(AppLayer).with(layer),
+        );
+        b.iter(work);
+        drop(_d);
+        guard.shutdown(Duration::from_secs(30));
+    });
+    g.finish();
+}
+
+fn threads(c: &mut Criterion) {
+    let (input, output) = (Arc::new(messages("user")), Arc::new(messages("assistant")));
+    let mut g = c.benchmark_group("threads");
+    for n in [1usize, 2, 8] {
+        g.bench_function(format!("{n}"), |b| {
+            let (layer, guard) = aitrace::builder()
+                .without_processor("sensitive-data-filter")
+                .exporter_with_config(Noop, export_config())
+                .build_layer()
+                .unwrap();
+            let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+            b.iter_custom(|iters| {
+                let per_thread = (iters as usize).div_ceil(n);
+                let start = Instant::now();
+                let handles: Vec<_> = (0..n)
+                    .map(|_| {
+                        let (d, i, o) = (dispatch.clone(), Arc::clone(&input), Arc::clone(&output));
+                        std::thread::spawn(move || {
+                            tracing::dispatcher::with_default(&d, || {
+                                for _ in 0..per_thread {
+                                    generation(&i, &o);
+                                }
+                            })
+                        })
+                    })
+                    .collect();
+                for h in handles {
+                    let _ = h.join();
+                }
+                start.elapsed()
+            });
+            guard.shutdown(Duration::from_secs(30));
+        });
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    targets = ai_span, plain_span, threads
+}
+criterion_main!(benches);

@@ -1,0 +1,217 @@
+//! End-to-end exporter throughput (mapping + serialization + transport) and bounded memory with the
+//! backend down. Prints markdown tables; `cargo xtask bench` puts them in docs/PERFORMANCE.md.
+//!
+//! HTTP exporters send to loopback sinks that read every request and answer like the vendor (200;
+//! Braintrust's `row_ids` for as many rows as it got).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use aitrace::{
+    agent_span, generation_span, AiSpanExt, ExportConfig, ExportError, Exporter, SpanRecord,
+};
+use tracing_subscriber::layer::SubscriberExt;
+
+const TRACES: usize = 10_000;
+const SPANS_PER_TRACE: usize = 10;
+
+/// A keep-alive HTTP/1.1 sink on loopback; `answer(path, body)` gives the response body.
+fn sink(answer: fn(&str, &[u8]) -> String) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                // One write per response, no Nagle: a sink must not add delayed-ACK stalls.
+                let _ = stream.set_nodelay(true);
+                let mut writer = stream.try_clone().unwrap();
+                let mut reader = BufReader::new(stream);
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                    let mut len = 0;
+                    loop {
+                        let mut h = String::new();
+                        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; len];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let out = answer(&path, &body);
+                    let response = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{out}", out.len());
+                    if writer.write_all(response.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn braintrust_answer(path: &str, body: &[u8]) -> String {
+    if path == "/v1/project" {
+        return r#"{"id":"p-1","org_id":"o","name":"bench"}"#.into();
+    }
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let ids: Vec<serde_json::Value> = v["events"]
+        .as_array()
+        .map(|e| e.iter().map(|x| x["id"].clone()).collect())
+        .unwrap_or_default();
+    serde_json::json!({ "row_ids": ids }).to_string()
+}
+
+fn emit(traces: usize) {
+    let input = r#"[{"role":"user","parts":[{"type":"text","content":"Where is order 1042? It was due on Tuesday and the tracking page shows nothing since Monday."}]}]"#;
+    for _ in 0..traces {
+        let agent = agent_span!("support");
+        agent.set_user("user-1");
+        let _a = agent.enter();
+        for _ in 1..SPANS_PER_TRACE {
+            let g = generation_span!("openai", "gpt-4o-mini", gen_ai.request.temperature = 0.2);
+            g.record("gen_ai.usage.input_tokens", 120u64);
+            g.record("gen_ai.usage.output_tokens", 30u64);
+            g.with_record(|r| r.input = Some(serde_json::from_str(input).unwrap_or_default()));
+        }
+    }
+}
+
+/// Spans per second from the first span to the last one confirmed by the exporter.
+fn throughput(name: &str, exporter: impl Exporter) -> (String, f64, u64) {
+    let config = ExportConfig {
+        queue_capacity: 1 << 20,
+        queue_max_bytes: 1 << 32,
+        max_batch_age: Duration::from_millis(50),
+        ..ExportConfig::default()
+    };
+    let (layer, guard) = aitrace::builder()
+        .without_processor("sensitive-data-filter")
+        .exporter_with_config(exporter, config)
+        .build_layer()
+        .unwrap();
+    let start = Instant::now();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || emit(TRACES));
+    let total = (TRACES * SPANS_PER_TRACE) as u64;
+    while guard.stats().exporters[0].exported + guard.stats().exporters[0].dropped() < total
+        && start.elapsed() < Duration::from_secs(300)
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let elapsed = start.elapsed();
+    let report = guard.shutdown(Duration::from_secs(30));
+    (
+        name.to_string(),
+        total as f64 / elapsed.as_secs_f64(),
+        report.lost,
+    )
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// A backend that is down: every export fails as a connection error would.
+struct Down;
+impl Exporter for Down {
+    fn name(&self) -> &str {
+        "down"
+    }
+    fn export(&mut self, _: &[SpanRecord]) -> Result<(), ExportError> {
+        Err(ExportError::retryable("connection refused"))
+    }
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo bench` discovery
+    }
+    // Bounded memory first, while the process is fresh: 1M spans with the backend down.
+    let cap_bytes = 32usize << 20;
+    let config = ExportConfig {
+        queue_capacity: 10_000,
+        queue_max_bytes: cap_bytes,
+        max_retries: u32::MAX,
+        initial_backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_millis(50),
+        ..ExportConfig::default()
+    };
+    let (layer, guard) = aitrace::builder()
+        .without_processor("sensitive-data-filter")
+        .exporter_with_config(Down, config)
+        .build_layer()
+        .unwrap();
+    let before = peak_rss_kib();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || emit(100_000));
+    let after = peak_rss_kib();
+    let stats = guard.stats();
+    let e = &stats.exporters[0];
+    println!("| backend down, 1,000,000 spans | value |");
+    println!("|---|---:|");
+    println!("| queue cap | 10,000 records / {} MiB |", cap_bytes >> 20);
+    println!(
+        "| peak RSS growth | {} MiB |",
+        (after.saturating_sub(before)) >> 10
+    );
+    println!(
+        "| queued at the end | {} records, {} MiB |",
+        e.queued,
+        e.queued_bytes >> 20
+    );
+    println!("| dropped (queue full) | {} |", e.dropped_queue_full);
+    drop(guard.shutdown(Duration::from_millis(100)));
+    println!();
+    let dir = std::env::temp_dir().join(format!("aitrace-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let otlp = sink(|_, _| "{}".into());
+    let langfuse = sink(|_, _| "{}".into());
+    let braintrust = sink(braintrust_answer);
+    let mut lf = aitrace::langfuse::LangfuseConfig::new("pk-lf-bench", "sk-lf-bench");
+    lf.base_url = langfuse;
+    let mut bt = aitrace::braintrust::BraintrustConfig::new("bt-key", "bench");
+    bt.api_url = braintrust;
+    let rows = vec![
+        throughput(
+            "jsonl (file)",
+            aitrace::JsonlExporter::create(dir.join("bench.jsonl")).unwrap(),
+        ),
+        throughput(
+            "otlp http/protobuf",
+            aitrace::otel::OtelExporter::builder()
+                .endpoint(format!("{otlp}/v1/traces"))
+                .build()
+                .unwrap(),
+        ),
+        throughput(
+            "langfuse",
+            aitrace::langfuse::LangfuseExporter::new(lf).unwrap(),
+        ),
+        throughput(
+            "braintrust",
+            aitrace::braintrust::BraintrustExporter::new(bt).unwrap(),
+        ),
+    ];
+    println!("| exporter | spans/s end to end | lost |");
+    println!("|---|---:|---:|");
+    for (name, rate, lost) in rows {
+        println!("| {name} | {rate:.0} | {lost} |");
+    }
+
+    std::fs::remove_dir_all(&dir).ok();
+}
