@@ -20,6 +20,39 @@ pub(crate) struct Candidate {
     pub traces_itself: bool,
 }
 
+impl Candidate {
+    pub(crate) fn new(provider: &str, model: &str, traces_itself: bool) -> Self {
+        Candidate {
+            provider: provider.to_string(),
+            model: model.to_string(),
+            traces_itself,
+        }
+    }
+}
+
+/// Checks what every adapter needs, and returns the availability labels of its candidates.
+pub(crate) fn check(
+    candidates: &[Candidate],
+    attempt_timeout: Duration,
+) -> Result<Vec<(String, String)>, aitrace_core::ConfigError> {
+    if candidates.is_empty() {
+        return Err(aitrace_core::ConfigError::new(
+            "providers",
+            "a fallback adapter needs at least one provider",
+        ));
+    }
+    if attempt_timeout.is_zero() {
+        return Err(aitrace_core::ConfigError::new(
+            "attempt_timeout",
+            "must be greater than zero",
+        ));
+    }
+    Ok(candidates
+        .iter()
+        .map(|c| (c.provider.clone(), c.model.clone()))
+        .collect())
+}
+
 /// Retry and timeout settings of one adapter.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {

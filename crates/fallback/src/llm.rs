@@ -11,7 +11,7 @@ use futures::stream::{BoxStream, StreamExt};
 use serde_json::Value;
 use tracing::Span;
 
-use crate::attempt::{Candidate, Settings, Tries};
+use crate::attempt::{check, Candidate, Settings, Tries};
 use crate::availability::{spawn_probe, Availability, AvailabilityChanged, Spawn};
 use crate::error::{AllFailed, ErrorKind, ProviderError};
 
@@ -145,31 +145,12 @@ impl LlmFallback {
         providers: Vec<Arc<dyn LlmProvider>>,
         config: LlmFallbackConfig,
     ) -> Result<Self, ConfigError> {
-        if providers.is_empty() {
-            return Err(ConfigError::new(
-                "providers",
-                "a fallback adapter needs at least one provider",
-            ));
-        }
-        if config.attempt_timeout.is_zero() {
-            return Err(ConfigError::new(
-                "attempt_timeout",
-                "must be greater than zero",
-            ));
-        }
-        let labels = providers
+        let candidates: Vec<Candidate> = providers
             .iter()
-            .map(|p| (p.provider().to_string(), p.model().to_string()))
+            .map(|p| Candidate::new(p.provider(), p.model(), p.traces_itself()))
             .collect();
+        let labels = check(&candidates, config.attempt_timeout)?;
         let label = providers[0].model().to_string();
-        let candidates = providers
-            .iter()
-            .map(|p| Candidate {
-                provider: p.provider().to_string(),
-                model: p.model().to_string(),
-                traces_itself: p.traces_itself(),
-            })
-            .collect();
         let settings = Settings {
             attempt_timeout: config.attempt_timeout,
             max_retry_per_provider: config.max_retry_per_provider,

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use futures::channel::mpsc::UnboundedReceiver;
 use tracing::Span;
 
-use crate::attempt::{Candidate, Settings, Tries};
+use crate::attempt::{check, Candidate, Settings, Tries};
 use crate::audio::AudioFrame;
 use crate::availability::{spawn_probe, Availability, AvailabilityChanged, Spawn};
 use crate::error::{AllFailed, ProviderError};
@@ -161,30 +161,11 @@ impl SttFallback {
         providers: Vec<Arc<dyn SttProvider>>,
         config: SttFallbackConfig,
     ) -> Result<Self, ConfigError> {
-        if providers.is_empty() {
-            return Err(ConfigError::new(
-                "providers",
-                "a fallback adapter needs at least one provider",
-            ));
-        }
-        if config.attempt_timeout.is_zero() {
-            return Err(ConfigError::new(
-                "attempt_timeout",
-                "must be greater than zero",
-            ));
-        }
-        let candidates = providers
+        let candidates: Vec<Candidate> = providers
             .iter()
-            .map(|p| Candidate {
-                provider: p.provider().to_string(),
-                model: p.model().to_string(),
-                traces_itself: p.traces_itself(),
-            })
+            .map(|p| Candidate::new(p.provider(), p.model(), p.traces_itself()))
             .collect();
-        let labels = providers
-            .iter()
-            .map(|p| (p.provider().to_string(), p.model().to_string()))
-            .collect();
+        let labels = check(&candidates, config.attempt_timeout)?;
         let settings = Settings {
             attempt_timeout: config.attempt_timeout,
             max_retry_per_provider: config.max_retry_per_provider,

@@ -10,7 +10,7 @@ use futures::channel::mpsc::UnboundedReceiver;
 use futures::stream::{BoxStream, StreamExt};
 use tracing::Span;
 
-use crate::attempt::{Candidate, Settings, Tries};
+use crate::attempt::{check, Candidate, Settings, Tries};
 use crate::audio::{AudioFrame, Resampler};
 use crate::availability::{spawn_probe, Availability, AvailabilityChanged, Spawn};
 use crate::error::{ErrorKind, ProviderError};
@@ -103,18 +103,11 @@ impl TtsFallback {
         providers: Vec<Arc<dyn TtsProvider>>,
         config: TtsFallbackConfig,
     ) -> Result<Self, ConfigError> {
-        if providers.is_empty() {
-            return Err(ConfigError::new(
-                "providers",
-                "a fallback adapter needs at least one provider",
-            ));
-        }
-        if config.attempt_timeout.is_zero() {
-            return Err(ConfigError::new(
-                "attempt_timeout",
-                "must be greater than zero",
-            ));
-        }
+        let candidates: Vec<Candidate> = providers
+            .iter()
+            .map(|p| Candidate::new(p.provider(), p.model(), p.traces_itself()))
+            .collect();
+        let labels = check(&candidates, config.attempt_timeout)?;
         let sample_rate = config.sample_rate.unwrap_or_else(|| {
             providers
                 .iter()
@@ -126,18 +119,6 @@ impl TtsFallback {
             return Err(ConfigError::new("sample_rate", "must be greater than zero"));
         }
         let channels = providers[0].channels();
-        let candidates = providers
-            .iter()
-            .map(|p| Candidate {
-                provider: p.provider().to_string(),
-                model: p.model().to_string(),
-                traces_itself: p.traces_itself(),
-            })
-            .collect();
-        let labels = providers
-            .iter()
-            .map(|p| (p.provider().to_string(), p.model().to_string()))
-            .collect();
         let settings = Settings {
             attempt_timeout: config.attempt_timeout,
             max_retry_per_provider: config.max_retry_per_provider,

@@ -529,3 +529,36 @@ fn several_calls_under_one_generation_add_up() {
         .filter(|s| s.name == "step")
         .all(|s| s.usage == Some(Usage::new(200, 20)) && !s.billable));
 }
+
+#[test]
+fn invalid_adapter_settings_are_errors_naming_the_setting() {
+    assert_eq!(LlmFallback::new(vec![]).unwrap_err().setting, "providers");
+    let one = || {
+        vec![Arc::new(ScriptedLlm::answering(
+            "openai",
+            "gpt-4o",
+            "x",
+            Usage::new(1, 1),
+        )) as Arc<dyn LlmProvider>]
+    };
+    let zero = LlmFallbackConfig {
+        attempt_timeout: Duration::ZERO,
+        ..config()
+    };
+    assert_eq!(
+        LlmFallback::with_config(one(), zero).unwrap_err().setting,
+        "attempt_timeout"
+    );
+    assert_eq!(
+        aitrace_fallback::TtsFallback::new(vec![])
+            .unwrap_err()
+            .setting,
+        "providers"
+    );
+    assert_eq!(
+        aitrace_fallback::SttFallback::new(vec![])
+            .unwrap_err()
+            .setting,
+        "providers"
+    );
+}
