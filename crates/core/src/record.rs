@@ -216,7 +216,7 @@ impl Usage {
         self.total_tokens
             .or(match (self.input_tokens, self.output_tokens) {
                 (None, None) => None,
-                (i, o) => Some(i.unwrap_or(0) + o.unwrap_or(0)),
+                (i, o) => Some(i.unwrap_or(0).saturating_add(o.unwrap_or(0))),
             })
     }
     /// True when no count is set.

@@ -129,3 +129,157 @@ pub fn capture_with(builder: crate::Builder, f: impl FnOnce()) -> Vec<SpanRecord
     guard.shutdown(Duration::from_secs(10));
     exporter.spans()
 }
+
+/// Deterministic generators of arbitrary JSON values and span records, for property tests of
+/// processors and exporter mappings (no external fuzzing crate needed).
+#[derive(Debug, Clone)]
+pub struct Arbitrary(u64);
+
+impl Arbitrary {
+    /// A generator from a seed (0 is replaced by a fixed non-zero seed).
+    pub fn new(seed: u64) -> Self {
+        Arbitrary(if seed == 0 {
+            0x9E37_79B9_7F4A_7C15
+        } else {
+            seed
+        })
+    }
+
+    /// The next pseudo-random number (xorshift64).
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+
+    /// An arbitrary string: empty, unicode, control characters, JSON-looking, secret-looking, long.
+    pub fn string(&mut self) -> String {
+        const PIECES: &[&str] = &[
+            "",
+            "hello",
+            "ünïcödé ✓ 日本",
+            "\u{0}\u{1f}\t\n\"\\",
+            "{\"a\":[1,2,{\"b\":null}]}",
+            "[1,",
+            "{not json",
+            "sk-proj-abcdefghijklmnopqrstuvwxyz12",
+            "Bearer abcdefghijkl",
+            "🙂🙂🙂",
+            "-1e309",
+            "NaN",
+            "9223372036854775808",
+        ];
+        let mut s: String = (0..self.below(4))
+            .map(|_| PIECES[self.below(PIECES.len() as u64) as usize])
+            .collect();
+        if self.below(20) == 0 {
+            s.push_str(&"x".repeat(self.below(200_000) as usize));
+        }
+        s
+    }
+
+    /// An arbitrary JSON value nested at most `depth` levels.
+    pub fn json(&mut self, depth: u32) -> serde_json::Value {
+        use serde_json::{json, Value};
+        match (self.below(if depth == 0 { 5 } else { 8 }), depth) {
+            (0, _) => Value::Null,
+            (1, _) => json!(self.next_u64() as i64),
+            (2, _) => serde_json::Number::from_f64(f64::from_bits(self.next_u64()))
+                .map_or(Value::Null, Value::Number),
+            (3, _) => json!(self.below(2) == 0),
+            (4, _) => Value::String(self.string()),
+            (5, d) => Value::Array((0..self.below(5)).map(|_| self.json(d - 1)).collect()),
+            (6, d) => Value::String(self.json(d - 1).to_string()),
+            (_, d) => Value::Object(
+                (0..self.below(5))
+                    .map(|_| (self.string(), self.json(d - 1)))
+                    .collect(),
+            ),
+        }
+    }
+
+    fn opt_string(&mut self) -> Option<String> {
+        (self.below(3) != 0).then(|| self.string())
+    }
+
+    /// An arbitrary record: any kind, ids, times (possibly inverted), content, usage, status, metadata.
+    pub fn span_record(&mut self) -> SpanRecord {
+        use crate::record::{AgentInfo, Cost, SpanKind, Status, ToolInfo};
+        let kind = SpanKind::ALL[self.below(SpanKind::ALL.len() as u64) as usize];
+        let mut r = SpanRecord::new(self.string(), kind);
+        r.start_time_unix_nano = self.next_u64() >> self.below(64);
+        r.end_time_unix_nano = self.next_u64() >> self.below(64);
+        r.billable = self.below(2) == 0;
+        r.parent_span_id = (self.below(2) == 0).then(crate::SpanId::random);
+        r.provider = self.opt_string();
+        r.request_model = self.opt_string();
+        r.response_model = self.opt_string();
+        if self.below(2) == 0 {
+            let n = |g: &mut Self| (g.below(2) == 0).then(|| g.next_u64() >> g.below(64));
+            r.usage = Some(Usage {
+                input_tokens: n(self),
+                output_tokens: n(self),
+                total_tokens: n(self),
+                cache_read_input_tokens: n(self),
+                cache_creation_input_tokens: n(self),
+                reasoning_tokens: n(self),
+                input_audio_tokens: n(self),
+                output_audio_tokens: n(self),
+            });
+        }
+        if self.below(3) == 0 {
+            r.cost = Some(Cost {
+                input: Some(f64::from_bits(self.next_u64())),
+                total: None,
+                ..Cost::default()
+            });
+        }
+        r.params.temperature = (self.below(2) == 0).then(|| f64::from_bits(self.next_u64()));
+        r.params.stop_sequences = (0..self.below(3)).map(|_| self.string()).collect();
+        r.finish_reasons = (0..self.below(3)).map(|_| self.string()).collect();
+        r.time_to_first_token_s = (self.below(2) == 0).then(|| f64::from_bits(self.next_u64()));
+        r.input = (self.below(4) != 0).then(|| self.json(5));
+        r.output = (self.below(4) != 0).then(|| self.json(5));
+        r.system_instructions = (self.below(4) == 0).then(|| self.json(3));
+        r.tool = (self.below(3) == 0).then(|| ToolInfo {
+            name: self.opt_string(),
+            call_id: self.opt_string(),
+            tool_type: None,
+            description: None,
+            arguments: Some(self.json(4)),
+            result: Some(self.json(4)),
+        });
+        r.agent = (self.below(3) == 0).then(|| AgentInfo {
+            name: self.opt_string(),
+            ..AgentInfo::default()
+        });
+        r.session_id = self.opt_string();
+        r.user_id = self.opt_string();
+        r.tags = (0..self.below(4)).map(|_| self.string()).collect();
+        for _ in 0..self.below(4) {
+            let k = self.string();
+            let v = self.json(3);
+            r.metadata.insert(k, v);
+        }
+        for _ in 0..self.below(4) {
+            let k = self.string();
+            let v = self.json(3);
+            r.attributes.insert(k, v);
+        }
+        r.status = match self.below(3) {
+            0 => Status::Unset,
+            1 => Status::Ok,
+            _ => Status::Error {
+                message: self.string(),
+                error_type: self.opt_string(),
+            },
+        };
+        r.attempt = (self.below(3) == 0).then(|| self.next_u64() as u32);
+        r
+    }
+}

@@ -90,8 +90,9 @@ pub fn event(r: &SpanRecord, trace_tags: &[String]) -> Value {
     let mut metrics = Map::new();
     metrics.insert("start".into(), json!(secs(r.start_time_unix_nano)));
     metrics.insert("end".into(), json!(secs(r.end_time_unix_nano)));
-    // Token metrics and cost only where the call is billed.
-    if let Some(u) = r.billable_usage() {
+    // Token metrics and cost only on the row of the billed call (an `llm` row).
+    let billed = ty == "llm";
+    if let Some(u) = r.billable_usage().filter(|_| billed) {
         for (k, v) in [
             ("prompt_tokens", u.input_tokens),
             ("completion_tokens", u.output_tokens),
@@ -108,7 +109,7 @@ pub fn event(r: &SpanRecord, trace_tags: &[String]) -> Value {
             }
         }
     }
-    if r.billable {
+    if billed {
         if let Some(t) = r.time_to_first_token_s.filter(|t| t.is_finite()) {
             metrics.insert("time_to_first_token".into(), json!(t));
         }
@@ -150,7 +151,7 @@ pub fn event(r: &SpanRecord, trace_tags: &[String]) -> Value {
     if let Some(id) = tool.and_then(|t| t.call_id.clone()) {
         metadata.insert("tool_call_id".into(), json!(id));
     }
-    if !r.billable {
+    if !billed {
         if let Some(u) = &r.usage {
             // Display only: metadata is never summed.
             metadata.insert(

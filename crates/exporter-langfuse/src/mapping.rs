@@ -101,13 +101,13 @@ pub fn usage_details(u: &Usage) -> Map<String, Json> {
     if let Some(i) = u.input_tokens {
         m.insert(
             "input".into(),
-            json!(i.saturating_sub(cache_read + cache_creation)),
+            json!(i.saturating_sub(cache_read.saturating_add(cache_creation))),
         );
     }
     if let Some(o) = u.output_tokens {
         m.insert(
             "output".into(),
-            json!(o.saturating_sub(reasoning + audio_out)),
+            json!(o.saturating_sub(reasoning.saturating_add(audio_out))),
         );
     }
     if let Some(t) = u.total() {
@@ -213,7 +213,7 @@ pub fn langfuse_attributes(
             .time_to_first_token_s
             .filter(|t| t.is_finite() && *t >= 0.0)
         {
-            let at = r.start_time_unix_nano + (ttft * 1e9) as u64;
+            let at = r.start_time_unix_nano.saturating_add((ttft * 1e9) as u64);
             a.push(KeyValue::new(
                 "langfuse.observation.completion_start_time",
                 rfc3339(at),

@@ -26,6 +26,13 @@ impl Default for OpenInference {
     }
 }
 
+impl OpenInference {
+    /// With or without content (input/output values and messages).
+    pub fn new(capture_content: bool) -> Self {
+        OpenInference { capture_content }
+    }
+}
+
 /// The `openinference.span.kind` of a record.
 pub fn openinference_kind(r: &SpanRecord) -> &'static str {
     match r.kind {

@@ -170,14 +170,15 @@ impl CostProcessor {
         let audio_in = usage.input_audio_tokens.unwrap_or(0);
         let reasoning = usage.reasoning_tokens.unwrap_or(0);
         let audio_out = usage.output_audio_tokens.unwrap_or(0);
-        let input = usage
-            .input_tokens
-            .unwrap_or(0)
-            .saturating_sub(cache_read + cache_write + audio_in);
+        let input = usage.input_tokens.unwrap_or(0).saturating_sub(
+            cache_read
+                .saturating_add(cache_write)
+                .saturating_add(audio_in),
+        );
         let output = usage
             .output_tokens
             .unwrap_or(0)
-            .saturating_sub(reasoning + audio_out);
+            .saturating_sub(reasoning.saturating_add(audio_out));
         let input_cost =
             per(input, price.input) + per(audio_in, price.input_audio.unwrap_or(price.input));
         let output_cost =

@@ -1,0 +1,41 @@
+//! The GenAI mapping and the OpenInference dialect never panic, whatever a record holds, and never
+//! write a deprecated attribute or usage on a non-billable span.
+
+use aitrace_core::testing::Arbitrary;
+use aitrace_otel::mapping::{to_span_data, MappingOptions, DEPRECATED_ATTRIBUTES};
+use aitrace_otel::{Dialect, OpenInference};
+
+#[test]
+fn mapping_arbitrary_records_never_panics_and_keeps_the_rules() {
+    let mut g = Arbitrary::new(7);
+    for _ in 0..2000 {
+        let r = g.span_record();
+        for options in [
+            MappingOptions::default(),
+            MappingOptions {
+                capture_content: false,
+                semconv_span_names: false,
+            },
+        ] {
+            let dialects: Vec<Box<dyn Dialect>> =
+                vec![Box::new(OpenInference::new(options.capture_content))];
+            let span = to_span_data(&r, &options, &dialects);
+            let keys: Vec<&str> = span.attributes.iter().map(|kv| kv.key.as_str()).collect();
+            assert!(
+                !keys.iter().any(|k| DEPRECATED_ATTRIBUTES.contains(k)),
+                "deprecated attribute in {keys:?}"
+            );
+            if !r.billable {
+                assert!(
+                    !keys.iter().any(
+                        |k| k.starts_with("gen_ai.usage.") || k.starts_with("llm.token_count.")
+                    ),
+                    "usage on a non-billable span"
+                );
+            }
+            if !options.capture_content {
+                assert!(!keys.contains(&"gen_ai.input.messages") && !keys.contains(&"input.value"));
+            }
+        }
+    }
+}
