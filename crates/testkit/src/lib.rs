@@ -1,0 +1,195 @@
+//! A fault-injecting HTTP backend on loopback, for testing exporters the way real backends fail:
+//! down (connection refused), hanging, slow, 5xx, 429 with `Retry-After`, 401/403, malformed or empty
+//! bodies, a connection closed mid-response. It records every request it read, so a test can compare
+//! what arrived with what was produced.
+#![deny(unsafe_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How the server answers one request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// 200 with the body the server's answer function gives.
+    Ok,
+    /// Waits, then answers like `Ok`.
+    Slow(Duration),
+    /// Reads the request and never answers (until the client gives up).
+    Hang,
+    /// This status, with an optional `Retry-After` (seconds) and a body.
+    Status(u16, Option<u64>, String),
+    /// 200 with a body that is not what the client expects.
+    Malformed(String),
+    /// Sends half of a response, then closes the connection.
+    CloseMidResponse,
+}
+
+/// One request as the server read it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    /// Header names lowercased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// How the server answered it.
+    pub fault: Fault,
+}
+
+impl Request {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The body of a normal answer, from the request's path and body.
+pub type Answer = fn(&str, &[u8]) -> String;
+
+/// A running fault-injecting server.
+#[derive(Debug, Clone)]
+pub struct FaultServer {
+    url: String,
+    requests: Arc<Mutex<Vec<Request>>>,
+}
+
+struct Script {
+    faults: std::collections::VecDeque<Fault>,
+    otherwise: Fault,
+}
+
+fn read_request(
+    reader: &mut BufReader<TcpStream>,
+) -> Option<(String, String, Vec<(String, String)>, Vec<u8>)> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_string();
+    let path = parts.next()?.to_string();
+    let mut headers = Vec::new();
+    let mut len = 0;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).ok()? == 0 || h == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
+            if k == "content-length" {
+                len = v.parse().unwrap_or(0);
+            }
+            headers.push((k, v));
+        }
+    }
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body).ok()?;
+    Some((method, path, headers, body))
+}
+
+impl FaultServer {
+    /// Serves `faults` in order (one per request), then `otherwise` forever.
+    pub fn start(faults: Vec<Fault>, otherwise: Fault, answer: Answer) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let url = format!("http://{}", listener.local_addr().expect("local address"));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let script = Arc::new(Mutex::new(Script {
+            faults: faults.into(),
+            otherwise,
+        }));
+        let seen = Arc::clone(&requests);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (seen, script) = (Arc::clone(&seen), Arc::clone(&script));
+                std::thread::spawn(move || serve(stream, seen, script, answer));
+            }
+        });
+        FaultServer { url, requests }
+    }
+
+    /// The base URL (`http://127.0.0.1:port`).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Every request read so far.
+    pub fn requests(&self) -> Vec<Request> {
+        self.requests.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+}
+
+fn serve(
+    stream: TcpStream,
+    seen: Arc<Mutex<Vec<Request>>>,
+    script: Arc<Mutex<Script>>,
+    answer: Answer,
+) {
+    let _ = stream.set_nodelay(true);
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(stream);
+    while let Some((method, path, headers, body)) = read_request(&mut reader) {
+        let fault = script
+            .lock()
+            .map(|mut s| s.faults.pop_front().unwrap_or_else(|| s.otherwise.clone()))
+            .unwrap_or(Fault::Ok);
+        let ok_body = answer(&path, &body);
+        if let Ok(mut r) = seen.lock() {
+            r.push(Request {
+                method,
+                path,
+                headers,
+                body,
+                fault: fault.clone(),
+            });
+        }
+        let response = match fault {
+            Fault::Ok => http(200, None, &ok_body),
+            Fault::Slow(d) => {
+                std::thread::sleep(d);
+                http(200, None, &ok_body)
+            }
+            Fault::Hang => {
+                // Hold the connection open without answering, until the client gives up.
+                let mut sink = [0u8; 1];
+                let _ = reader
+                    .get_mut()
+                    .set_read_timeout(Some(Duration::from_secs(60)));
+                let _ = reader.read(&mut sink);
+                return;
+            }
+            Fault::Status(code, retry_after, body) => http(code, retry_after, &body),
+            Fault::Malformed(body) => http(200, None, &body),
+            Fault::CloseMidResponse => {
+                let full = http(200, None, &ok_body);
+                let _ = writer.write_all(&full.as_bytes()[..full.len() / 2]);
+                return;
+            }
+        };
+        if writer.write_all(response.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+fn http(code: u16, retry_after: Option<u64>, body: &str) -> String {
+    let retry = retry_after
+        .map(|s| format!("retry-after: {s}\r\n"))
+        .unwrap_or_default();
+    format!("HTTP/1.1 {code} X\r\ncontent-type: application/json\r\n{retry}content-length: {}\r\n\r\n{body}", body.len())
+}
+
+/// A URL where nothing listens (connection refused).
+pub fn dead_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let url = format!("http://{}", listener.local_addr().expect("local address"));
+    drop(listener);
+    url
+}

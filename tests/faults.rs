@@ -1,0 +1,368 @@
+//! Every HTTP exporter (OTLP, Langfuse, Braintrust) against every way a backend fails, on a loopback
+//! fault-injecting server: retryable faults are retried, fatal ones reported once, the application is
+//! never blocked, shutdown keeps its deadline, and the counters always add up.
+#![cfg(all(feature = "otel", feature = "langfuse", feature = "braintrust"))]
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use aitrace::{
+    agent_span, generation_span, AiSpanExt, ExportConfig, Exporter, ShutdownReport, Usage,
+};
+use aitrace_testkit::{dead_url, Fault, FaultServer};
+use prost::Message;
+use tracing_subscriber::layer::SubscriberExt;
+
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    Otlp,
+    Langfuse,
+    Braintrust,
+}
+
+const TARGETS: [Target; 3] = [Target::Otlp, Target::Langfuse, Target::Braintrust];
+const SPANS: u64 = 6;
+
+fn answer(path: &str, body: &[u8]) -> String {
+    if path.contains("/v1/project_logs/") {
+        let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let ids: Vec<serde_json::Value> = v["events"]
+            .as_array()
+            .map(|e| e.iter().map(|x| x["id"].clone()).collect())
+            .unwrap_or_default();
+        return serde_json::json!({ "row_ids": ids }).to_string();
+    }
+    "{}".into()
+}
+
+fn exporter(target: Target, url: &str, timeout: Duration) -> Box<dyn Exporter> {
+    match target {
+        Target::Otlp => Box::new(
+            aitrace::otel::OtelExporter::builder()
+                .endpoint(format!("{url}/v1/traces"))
+                .timeout(timeout)
+                .build()
+                .unwrap(),
+        ),
+        Target::Langfuse => {
+            let mut c = aitrace::langfuse::LangfuseConfig::new("pk-lf-test", "sk-lf-test");
+            c.base_url = url.to_string();
+            c.timeout = timeout;
+            Box::new(
+                aitrace::langfuse::LangfuseExporter::new(c)
+                    .unwrap()
+                    .with_auth_cooldown(Duration::ZERO),
+            )
+        }
+        Target::Braintrust => {
+            let mut c = aitrace::braintrust::BraintrustConfig::new("bt-key", "tests");
+            c.api_url = url.to_string();
+            c.project = aitrace::braintrust::ProjectRef::Id("p-1".into());
+            c.timeout = timeout;
+            Box::new(aitrace::braintrust::BraintrustExporter::new(c).unwrap())
+        }
+    }
+}
+
+/// Produces two traces (SPANS spans) through `target` against `url`, then shuts down.
+fn run(
+    target: Target,
+    url: &str,
+    timeout: Duration,
+    config: ExportConfig,
+    shutdown: Duration,
+) -> ShutdownReport {
+    let exporter = exporter(target, url, timeout);
+    let (layer, guard) = aitrace::builder()
+        .exporter_with_config(exporter, config)
+        .build_layer()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    // The application's side runs on its own thread: if tracing ever blocked it, the watchdog fails.
+    std::thread::spawn(move || {
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            for _ in 0..2 {
+                let _a = agent_span!("a").entered();
+                for _ in 0..(SPANS / 2 - 1) {
+                    generation_span!("openai", "gpt-4o").record_usage(Usage::new(10, 1));
+                }
+            }
+        });
+        let _ = tx.send(guard.shutdown(shutdown));
+    });
+    rx.recv_timeout(Duration::from_secs(120))
+        .expect("the application was blocked")
+}
+
+fn fast() -> ExportConfig {
+    ExportConfig {
+        max_batch_age: Duration::from_millis(20),
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(20),
+        max_retries: 3,
+        ..ExportConfig::default()
+    }
+}
+
+/// Every record offered is exported, dropped with a reason, or lost at shutdown; nothing else.
+fn assert_accounted(report: &ShutdownReport, target: Target) {
+    let e = &report.stats.exporters[0];
+    assert_eq!(
+        e.enqueued + e.dropped_queue_full,
+        SPANS,
+        "{target:?}: {e:?}"
+    );
+    assert_eq!(
+        e.enqueued,
+        e.exported + e.dropped_after_retries + e.lost_at_shutdown,
+        "{target:?}: {e:?}"
+    );
+}
+
+fn served(faults: Vec<Fault>) -> FaultServer {
+    FaultServer::start(faults, Fault::Ok, answer)
+}
+
+#[test]
+fn a_dead_backend_is_retried_then_dropped_and_counted() {
+    for target in TARGETS {
+        let report = run(
+            target,
+            &dead_url(),
+            Duration::from_secs(2),
+            fast(),
+            Duration::from_secs(30),
+        );
+        let e = &report.stats.exporters[0];
+        assert_accounted(&report, target);
+        assert_eq!(
+            (e.exported, e.dropped_after_retries),
+            (0, SPANS),
+            "{target:?}: {e:?}"
+        );
+        assert!(e.retries >= 3, "{target:?}: {e:?}");
+        assert_eq!(report.lost, SPANS);
+    }
+}
+
+#[test]
+fn transient_faults_are_retried_until_delivered() {
+    let cases: Vec<(&str, Vec<Fault>)> = vec![
+        (
+            "5xx",
+            vec![
+                Fault::Status(500, None, "{}".into()),
+                Fault::Status(502, None, "".into()),
+                Fault::Status(503, None, "{}".into()),
+            ],
+        ),
+        ("hang", vec![Fault::Hang]),
+        ("close mid-response", vec![Fault::CloseMidResponse]),
+        (
+            "429",
+            vec![Fault::Status(
+                429,
+                Some(0),
+                r#"{"code":"rate_limited"}"#.into(),
+            )],
+        ),
+    ];
+    for target in TARGETS {
+        for (name, faults) in &cases {
+            let n = faults.len() as u64;
+            let server = served(faults.clone());
+            let report = run(
+                target,
+                server.url(),
+                Duration::from_millis(300),
+                fast(),
+                Duration::from_secs(30),
+            );
+            let e = &report.stats.exporters[0];
+            assert_accounted(&report, target);
+            assert_eq!(
+                (e.exported, e.dropped()),
+                (SPANS, 0),
+                "{target:?} {name}: {e:?}"
+            );
+            assert!(e.retries >= n, "{target:?} {name}: {e:?}");
+            assert_eq!(report.lost, 0);
+        }
+    }
+}
+
+#[test]
+fn slow_answers_within_the_timeout_are_not_failures() {
+    for target in TARGETS {
+        let server = served(vec![Fault::Slow(Duration::from_millis(150))]);
+        let report = run(
+            target,
+            server.url(),
+            Duration::from_secs(5),
+            fast(),
+            Duration::from_secs(30),
+        );
+        let e = &report.stats.exporters[0];
+        assert_eq!(
+            (e.exported, e.retries, e.dropped()),
+            (SPANS, 0, 0),
+            "{target:?}: {e:?}"
+        );
+    }
+}
+
+#[test]
+fn bad_credentials_fail_once_with_a_clear_error() {
+    for target in TARGETS {
+        for status in [401, 403] {
+            let server = FaultServer::start(
+                vec![],
+                Fault::Status(status, None, r#"{"error":"unauthorized"}"#.into()),
+                answer,
+            );
+            let report = run(
+                target,
+                server.url(),
+                Duration::from_secs(2),
+                fast(),
+                Duration::from_secs(30),
+            );
+            let e = &report.stats.exporters[0];
+            assert_accounted(&report, target);
+            assert_eq!(
+                (e.exported, e.retries),
+                (0, 0),
+                "{target:?} {status}: never retried: {e:?}"
+            );
+            let err = e.last_error.clone().unwrap_or_default();
+            assert!(err.contains(&status.to_string()), "{target:?}: {err}");
+            match target {
+                Target::Langfuse => assert!(err.contains("LANGFUSE_SECRET_KEY"), "{err}"),
+                Target::Braintrust => assert!(err.contains("BRAINTRUST_API_KEY"), "{err}"),
+                Target::Otlp => {}
+            }
+        }
+    }
+}
+
+#[test]
+fn a_malformed_answer_never_crashes_and_is_accounted_for() {
+    for target in TARGETS {
+        for body in ["", "<html>oops</html>", "{\"row_ids\": 7}"] {
+            let server = served(vec![Fault::Malformed(body.into())]);
+            let report = run(
+                target,
+                server.url(),
+                Duration::from_secs(2),
+                fast(),
+                Duration::from_secs(30),
+            );
+            let e = &report.stats.exporters[0];
+            assert_accounted(&report, target);
+            // OTLP backends' answers carry nothing aitrace needs; Braintrust's row_ids are checked
+            // and an unreadable answer is retried.
+            assert_eq!(e.exported, SPANS, "{target:?} {body:?}: {e:?}");
+            if matches!(target, Target::Braintrust) {
+                assert!(e.retries >= 1, "{e:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_backend_that_hangs_forever_never_blocks_shutdown_past_its_deadline() {
+    for target in TARGETS {
+        let server = FaultServer::start(vec![], Fault::Hang, answer);
+        let report = run(
+            target,
+            server.url(),
+            Duration::from_secs(30),
+            fast(),
+            Duration::from_millis(300),
+        );
+        assert!(!report.completed, "{target:?}");
+        assert_eq!(
+            report.lost, SPANS,
+            "{target:?}: everything is reported lost: {report:?}"
+        );
+    }
+}
+
+fn received_ids(target: Target, server: &FaultServer) -> HashSet<String> {
+    let mut ids = HashSet::new();
+    for r in server.requests() {
+        match target {
+            Target::Braintrust => {
+                let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+                for e in v["events"].as_array().unwrap() {
+                    ids.insert(e["id"].as_str().unwrap().to_string());
+                }
+            }
+            Target::Otlp | Target::Langfuse => {
+                let body = if r.header("content-encoding") == Some("gzip") {
+                    let mut out = Vec::new();
+                    flate2::read::GzDecoder::new(r.body.as_slice())
+                        .read_to_end(&mut out)
+                        .unwrap();
+                    out
+                } else {
+                    r.body.clone()
+                };
+                let req = opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(body.as_slice()).unwrap();
+                for span in req
+                    .resource_spans
+                    .iter()
+                    .flat_map(|r| &r.scope_spans)
+                    .flat_map(|s| &s.spans)
+                {
+                    ids.insert(span.span_id.iter().map(|b| format!("{b:02x}")).collect());
+                }
+            }
+        }
+    }
+    ids
+}
+
+#[test]
+fn nothing_produced_before_a_clean_shutdown_is_lost() {
+    for target in TARGETS {
+        let server = served(vec![]);
+        let memory = aitrace::testing::TestExporter::new();
+        let config = ExportConfig {
+            max_batch_age: Duration::from_secs(3600),
+            ..fast()
+        };
+        let (layer, guard) = aitrace::builder()
+            .exporter_with_config(
+                exporter(target, server.url(), Duration::from_secs(5)),
+                config.clone(),
+            )
+            .exporter_with_config(memory.clone(), config)
+            .build_layer()
+            .unwrap();
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            for i in 0..50 {
+                let a = agent_span!("a", i = i);
+                a.in_scope(|| generation_span!("openai", "gpt-4o").record_usage(Usage::new(1, 1)));
+            }
+        });
+        let report = guard.shutdown(Duration::from_secs(30));
+        assert!(
+            report.completed && report.lost == 0,
+            "{target:?}: {report:?}"
+        );
+        let produced: HashSet<String> = memory
+            .spans()
+            .iter()
+            .map(|s| s.span_id.to_string())
+            .collect();
+        assert_eq!(produced.len(), 100);
+        assert_eq!(
+            received_ids(target, &server),
+            produced,
+            "{target:?}: the backend got exactly what was produced"
+        );
+    }
+}
