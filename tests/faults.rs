@@ -366,3 +366,33 @@ fn nothing_produced_before_a_clean_shutdown_is_lost() {
         );
     }
 }
+
+#[test]
+fn retry_after_is_honoured() {
+    for target in TARGETS {
+        let server = served(vec![Fault::Status(
+            429,
+            Some(1),
+            r#"{"code":"rate_limited"}"#.into(),
+        )]);
+        let config = ExportConfig {
+            max_backoff: Duration::from_secs(5),
+            ..fast()
+        };
+        let report = run(
+            target,
+            server.url(),
+            Duration::from_secs(5),
+            config,
+            Duration::from_secs(30),
+        );
+        let e = &report.stats.exporters[0];
+        assert_eq!((e.exported, e.retries), (SPANS, 1), "{target:?}: {e:?}");
+        let requests = server.requests();
+        let gap = requests[1].at - requests[0].at;
+        assert!(
+            gap >= Duration::from_millis(950),
+            "{target:?}: retried after {gap:?}, Retry-After asked 1 s"
+        );
+    }
+}

@@ -8,6 +8,7 @@ use std::time::Duration;
 use aitrace_core::{
     trace_views, ConfigError, ExportConfig, ExportError, Exporter, SpanRecord, TraceId,
 };
+use aitrace_otel::http::{RetryAfter, RetryAfterClient};
 use aitrace_otel::{classify, to_span_data, MappingOptions};
 use base64::Engine as _;
 use opentelemetry::KeyValue;
@@ -205,6 +206,8 @@ pub struct LangfuseExporter<E = opentelemetry_otlp::SpanExporter> {
     /// After a 401/403: no request before this instant, and how long the last pause was.
     auth_pause: Option<(std::time::Instant, Duration)>,
     auth_cooldown: Duration,
+    /// The last `Retry-After` Langfuse sent (OTLP/HTTP transport only).
+    retry_after: Option<RetryAfter>,
 }
 
 impl<E> fmt::Debug for LangfuseExporter<E> {
@@ -235,8 +238,15 @@ impl LangfuseExporter {
     /// From explicit settings.
     pub fn new(config: LangfuseConfig) -> Result<Self, ConfigError> {
         config.validate()?;
+        let (client, retry_after) = RetryAfterClient::new(config.timeout).map_err(|e| {
+            ConfigError::new(
+                "LANGFUSE_BASE_URL",
+                format!("cannot build the HTTP client: {e}"),
+            )
+        })?;
         let mut builder = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
+            .with_http_client(client)
             .with_protocol(Protocol::HttpBinary)
             .with_endpoint(config.endpoint())
             .with_headers(config.headers())
@@ -252,7 +262,9 @@ impl LangfuseExporter {
                 format!("cannot build the exporter: {e}"),
             )
         })?;
-        Ok(Self::with_span_exporter(config, inner))
+        let mut exporter = Self::with_span_exporter(config, inner);
+        exporter.retry_after = Some(retry_after);
+        Ok(exporter)
     }
 }
 
@@ -270,6 +282,7 @@ impl<E: SpanExporter> LangfuseExporter<E> {
             options,
             auth_pause: None,
             auth_cooldown: AUTH_COOLDOWN,
+            retry_after: None,
         }
     }
 
@@ -357,6 +370,14 @@ impl<E: SpanExporter + 'static> Exporter for LangfuseExporter<E> {
             let spans = request.into_iter().map(|(_, s)| s).collect();
             if let Err(e) = futures_executor::block_on(self.inner.export(spans)) {
                 let mut e = classify(e);
+                if let Some(d) = self
+                    .retry_after
+                    .as_ref()
+                    .and_then(RetryAfter::take)
+                    .filter(|_| e.retryable)
+                {
+                    e = e.with_retry_after(d);
+                }
                 if let Some(status) = ["status code: 401", "status code: 403"]
                     .iter()
                     .find(|s| e.message.contains(**s))

@@ -12,6 +12,7 @@ use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::trace::SpanExporter;
 use opentelemetry_sdk::Resource;
 
+use crate::http::{RetryAfter, RetryAfterClient};
 use crate::mapping::{to_span_data, Dialect, MappingOptions};
 use crate::openinference::OpenInference;
 
@@ -63,6 +64,7 @@ impl SpanExporter for OtlpTransport {
 /// Exports aitrace spans through an OpenTelemetry `SpanExporter`.
 pub struct OtelExporter<E = OtlpTransport> {
     inner: E,
+    retry_after: Option<RetryAfter>,
     options: MappingOptions,
     dialects: Vec<Box<dyn Dialect>>,
     name: String,
@@ -210,6 +212,7 @@ impl OtelExporterBuilder {
         dialects.append(&mut self.dialects);
         OtelExporter {
             inner,
+            retry_after: None,
             options: self.options,
             dialects,
             name: self.name,
@@ -244,17 +247,25 @@ impl OtelExporterBuilder {
             validate_url(&url)
                 .map_err(|e| ConfigError::new("OTEL_EXPORTER_OTLP_ENDPOINT", e.message))?;
         }
-        let transport = if grpc {
-            self.grpc_transport()?
+        let (transport, retry_after) = if grpc {
+            (self.grpc_transport()?, None)
         } else {
-            self.http_transport()?
+            let (t, r) = self.http_transport()?;
+            (t, Some(r))
         };
-        Ok(self.finish(transport))
+        let mut exporter = self.finish(transport);
+        exporter.retry_after = retry_after;
+        Ok(exporter)
     }
 
-    fn http_transport(&self) -> Result<OtlpTransport, ConfigError> {
+    fn http_transport(&self) -> Result<(OtlpTransport, RetryAfter), ConfigError> {
+        let timeout = self.timeout.unwrap_or_else(otlp_timeout_from_env);
+        let (client, retry_after) = RetryAfterClient::new(timeout).map_err(|e| {
+            ConfigError::new("endpoint", format!("cannot build the HTTP client: {e}"))
+        })?;
         let mut b = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
+            .with_http_client(client)
             .with_protocol(Protocol::HttpBinary)
             .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled());
         if let Some(url) = &self.endpoint {
@@ -269,11 +280,14 @@ impl OtelExporterBuilder {
         let exporter = b.build().map_err(|e| {
             ConfigError::new("endpoint", format!("cannot build the OTLP exporter: {e}"))
         })?;
-        Ok(OtlpTransport {
-            exporter,
-            #[cfg(feature = "grpc")]
-            runtime: None,
-        })
+        Ok((
+            OtlpTransport {
+                exporter,
+                #[cfg(feature = "grpc")]
+                runtime: None,
+            },
+            retry_after,
+        ))
     }
 
     #[cfg(feature = "grpc")]
@@ -340,6 +354,15 @@ impl OtelExporterBuilder {
     pub fn build_with<E: SpanExporter>(self, exporter: E) -> OtelExporter<E> {
         self.finish(exporter)
     }
+}
+
+/// `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT` / `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds), else 10 s.
+pub(crate) fn otlp_timeout_from_env() -> Duration {
+    std::env::var("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
+        .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_TIMEOUT"))
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(Duration::from_secs(10), Duration::from_millis)
 }
 
 fn validate_url(url: &str) -> Result<(), ConfigError> {
@@ -410,7 +433,13 @@ impl<E: SpanExporter + 'static> Exporter for OtelExporter<E> {
             .iter()
             .map(|r| to_span_data(r, &self.options, &self.dialects))
             .collect();
-        futures_executor::block_on(self.inner.export(spans)).map_err(classify)
+        futures_executor::block_on(self.inner.export(spans)).map_err(|e| {
+            let e = classify(e);
+            match self.retry_after.as_ref().and_then(RetryAfter::take) {
+                Some(d) if e.retryable => e.with_retry_after(d),
+                _ => e,
+            }
+        })
     }
 
     fn flush(&mut self) -> Result<(), ExportError> {

@@ -54,6 +54,7 @@
 #![deny(unsafe_code)]
 
 mod exporter;
+pub mod http;
 pub mod mapping;
 #[cfg(feature = "metrics")]
 pub mod metrics;

@@ -36,6 +36,8 @@ pub struct Request {
     pub body: Vec<u8>,
     /// How the server answered it.
     pub fault: Fault,
+    /// When it was read.
+    pub at: std::time::Instant,
 }
 
 impl Request {
@@ -149,6 +151,7 @@ fn serve(
                 headers,
                 body,
                 fault: fault.clone(),
+                at: std::time::Instant::now(),
             });
         }
         let response = match fault {
