@@ -434,12 +434,49 @@ fn bench() -> Result<(), String> {
     Ok(())
 }
 
+/// Runs the property tests (redaction, and the OTel, Langfuse and Braintrust mappings) with many more
+/// iterations and a fresh seed, printed so a failure can be replayed. `cargo fuzz` needs a nightly
+/// toolchain; these generators stand in for it on stable.
+fn fuzz(iterations: &str) -> Result<(), String> {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1);
+    println!("==> fuzz: seed {seed}, {iterations} iterations per property (replay: AITRACE_FUZZ_SEED={seed})");
+    run_cargo(
+        "property tests",
+        &[
+            "test",
+            "--release",
+            "--all-features",
+            "-p",
+            "aitrace-filters",
+            "-p",
+            "aitrace-otel",
+            "-p",
+            "aitrace-langfuse",
+            "-p",
+            "aitrace-braintrust",
+            "--",
+            "--test-threads=1",
+            "random_json",
+            "values_without_secrets",
+            "arbitrary",
+        ],
+        &[
+            ("AITRACE_FUZZ_SEED", &seed.to_string()),
+            ("AITRACE_FUZZ_ITERATIONS", iterations),
+        ],
+    )
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("e2e") => e2e(),
         Some("bench") => bench(),
+        Some("fuzz") => fuzz(args.get(1).map(String::as_str).unwrap_or("100000")),
         Some("test") => run_cargo("tests", TEST_COMMAND, &[]),
         _ => {
             eprintln!("usage: cargo xtask <ci|e2e|test|bench>");

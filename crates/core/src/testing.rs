@@ -136,6 +136,22 @@ pub fn capture_with(builder: crate::Builder, f: impl FnOnce()) -> Vec<SpanRecord
 pub struct Arbitrary(u64);
 
 impl Arbitrary {
+    /// The seed and iteration count a property test should use: `AITRACE_FUZZ_SEED` and
+    /// `AITRACE_FUZZ_ITERATIONS` (set by `cargo xtask fuzz`), else `seed` and `iterations`. The seed is
+    /// printed so a failure can be replayed.
+    pub fn from_env(seed: u64, iterations: usize) -> (Self, usize) {
+        let seed = std::env::var("AITRACE_FUZZ_SEED")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(seed);
+        let n = std::env::var("AITRACE_FUZZ_ITERATIONS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(iterations);
+        eprintln!("property test: seed {seed}, {n} iterations (AITRACE_FUZZ_SEED / AITRACE_FUZZ_ITERATIONS)");
+        (Arbitrary::new(seed), n)
+    }
+
     /// A generator from a seed (0 is replaced by a fixed non-zero seed).
     pub fn new(seed: u64) -> Self {
         Arbitrary(if seed == 0 {

@@ -10,8 +10,8 @@ use support::openapi;
 #[test]
 fn arbitrary_records_make_valid_rows() {
     let spec = openapi::load_spec("braintrust-openapi.json");
-    let mut g = Arbitrary::new(13);
-    for _ in 0..2000 {
+    let (mut g, iterations) = Arbitrary::from_env(13, 2000);
+    for _ in 0..iterations {
         let r = g.span_record();
         let row = event(&r, &r.tags);
         assert_eq!(row["span_attributes"]["type"], span_type(&r));

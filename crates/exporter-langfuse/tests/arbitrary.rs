@@ -8,12 +8,12 @@ use opentelemetry::Value;
 
 #[test]
 fn arbitrary_records_map_to_attributes_langfuse_accepts() {
-    let mut g = Arbitrary::new(11);
+    let (mut g, iterations) = Arbitrary::from_env(11, 2000);
     let deployment = Deployment {
         environment: Some("test".into()),
         ..Deployment::default()
     };
-    for _ in 0..2000 {
+    for _ in 0..iterations {
         let records: Vec<_> = (0..3).map(|_| g.span_record()).collect();
         let view = TraceView {
             trace_id: records[0].trace_id,

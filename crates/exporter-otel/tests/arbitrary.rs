@@ -7,8 +7,8 @@ use aitrace_otel::{Dialect, OpenInference};
 
 #[test]
 fn mapping_arbitrary_records_never_panics_and_keeps_the_rules() {
-    let mut g = Arbitrary::new(7);
-    for _ in 0..2000 {
+    let (mut g, iterations) = Arbitrary::from_env(7, 2000);
+    for _ in 0..iterations {
         let r = g.span_record();
         for options in [
             MappingOptions::default(),

@@ -532,12 +532,18 @@ mod tests {
         "{bad json",
     ];
 
+    /// Seed and iterations, from `AITRACE_FUZZ_SEED` / `AITRACE_FUZZ_ITERATIONS` when set.
+    fn fuzz(seed: u64, n: usize) -> (Gen, usize) {
+        let (g, n) = aitrace_core::testing::Arbitrary::from_env(seed, n);
+        (Gen(g.clone().next_u64() | 1), n)
+    }
+
     #[test]
     fn random_json_never_panics_and_redaction_is_idempotent() {
         let filter = SensitiveDataFilter::default();
         let trace = TraceId::random();
-        let mut g = Gen(0x9E37_79B9_7F4A_7C15);
-        for _ in 0..3000 {
+        let (mut g, n) = fuzz(0x9E37_79B9_7F4A_7C15, 3000);
+        for _ in 0..n {
             let original = g.value(6, ALL_KEYS, ALL_STRINGS);
             let mut once = original.clone();
             filter.redact_value(trace, &mut once);
@@ -557,8 +563,8 @@ mod tests {
     #[test]
     fn values_without_secrets_are_never_changed() {
         let filter = SensitiveDataFilter::default();
-        let mut g = Gen(42);
-        for _ in 0..3000 {
+        let (mut g, n) = fuzz(42, 3000);
+        for _ in 0..n {
             let original = g.value(6, INNOCENT_KEYS, INNOCENT_STRINGS);
             let mut v = original.clone();
             assert!(!filter.redact_value(TraceId::random(), &mut v));
