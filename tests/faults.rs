@@ -396,3 +396,92 @@ fn retry_after_is_honoured() {
         );
     }
 }
+
+/// An OTLP answer that accepts the request but rejects two of its spans (`partial_success`).
+fn otlp_rejects_two(_: &str, _: &[u8]) -> (u16, &'static str, Vec<u8>) {
+    use opentelemetry_proto::tonic::collector::trace::v1::{
+        ExportTracePartialSuccess, ExportTraceServiceResponse,
+    };
+    let answer = ExportTraceServiceResponse {
+        partial_success: Some(ExportTracePartialSuccess {
+            rejected_spans: 2,
+            error_message: "attribute value too long".into(),
+        }),
+    };
+    (200, "application/x-protobuf", answer.encode_to_vec())
+}
+
+/// A Braintrust insert that acknowledges every row but the first.
+fn braintrust_misses_the_first_row(_: &str, body: &[u8]) -> (u16, &'static str, Vec<u8>) {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let ids: Vec<serde_json::Value> = v["events"]
+        .as_array()
+        .map(|e| e.iter().skip(1).map(|x| x["id"].clone()).collect())
+        .unwrap_or_default();
+    let answer = serde_json::json!({ "row_ids": ids }).to_string();
+    (200, "application/json", answer.into_bytes())
+}
+
+fn event_ids(request: &aitrace_testkit::Request) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+    v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn partial_success_drops_or_retries_only_the_rejected_records() {
+    // One batch at shutdown, so the first request carries every span.
+    let config = || ExportConfig {
+        max_batch_age: Duration::from_secs(60),
+        ..fast()
+    };
+    // OTLP forbids retrying a partial success: the rejected spans are counted as dropped, the rest
+    // as exported, and the backend's reason is kept.
+    for target in [Target::Otlp, Target::Langfuse] {
+        let server = served(vec![Fault::Custom(otlp_rejects_two)]);
+        let report = run(
+            target,
+            server.url(),
+            Duration::from_secs(5),
+            config(),
+            Duration::from_secs(30),
+        );
+        let e = &report.stats.exporters[0];
+        assert_eq!(
+            (e.exported, e.dropped_after_retries, e.retries),
+            (SPANS - 2, 2, 0),
+            "{target:?}: {e:?}"
+        );
+        assert_eq!(server.requests().len(), 1, "{target:?}: nothing is re-sent");
+        let error = e.last_error.as_deref().unwrap_or_default();
+        assert!(
+            error.contains("rejected 2 of 6") && error.contains("attribute value too long"),
+            "{target:?}: {error}"
+        );
+        assert_accounted(&report, Target::Otlp);
+    }
+    // Braintrust acknowledges rows by id: only the row it did not acknowledge is sent again.
+    let server = served(vec![Fault::Custom(braintrust_misses_the_first_row)]);
+    let report = run(
+        Target::Braintrust,
+        server.url(),
+        Duration::from_secs(5),
+        config(),
+        Duration::from_secs(30),
+    );
+    let e = &report.stats.exporters[0];
+    assert_eq!(
+        (e.exported, e.dropped_after_retries, e.retries),
+        (SPANS, 0, 1),
+        "{e:?}"
+    );
+    let requests = server.requests();
+    let first = event_ids(&requests[0]);
+    assert!(first.len() > 1, "{first:?}");
+    assert_eq!(event_ids(&requests[1]), first[..1].to_vec());
+    assert_accounted(&report, Target::Braintrust);
+}

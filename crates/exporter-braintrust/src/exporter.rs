@@ -307,12 +307,28 @@ impl Exporter for BraintrustExporter {
             let sent = events.len();
             match self.post(&path, &json!({ "events": events })) {
                 Ok(answer) => {
-                    let ids = answer["row_ids"].as_array().map_or(0, Vec::len);
-                    if ids != sent {
-                        failed.extend(indices);
+                    // Only rows whose id is missing from `row_ids` are sent again (an insert with
+                    // the same id is an upsert, so a row acknowledged twice is still one row).
+                    let acknowledged: std::collections::HashSet<&str> = answer["row_ids"]
+                        .as_array()
+                        .map(|ids| ids.iter().filter_map(Value::as_str).collect())
+                        .unwrap_or_default();
+                    let missing: Vec<usize> = indices
+                        .iter()
+                        .zip(&events)
+                        .filter(|(_, row)| {
+                            !row["id"]
+                                .as_str()
+                                .is_some_and(|id| acknowledged.contains(id))
+                        })
+                        .map(|(i, _)| *i)
+                        .collect();
+                    if !missing.is_empty() {
                         error.get_or_insert(ExportError::retryable(format!(
-                            "insert acknowledged {ids} of {sent} rows"
+                            "insert acknowledged {} of {sent} rows",
+                            sent - missing.len()
                         )));
+                        failed.extend(missing);
                     }
                 }
                 Err(e) => {

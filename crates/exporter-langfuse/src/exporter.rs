@@ -8,8 +8,8 @@ use std::time::Duration;
 use aitrace_core::{
     trace_views, ConfigError, ExportConfig, ExportError, Exporter, SpanRecord, TraceId,
 };
-use aitrace_otel::http::{RetryAfter, RetryAfterClient};
-use aitrace_otel::{classify, to_span_data, MappingOptions};
+use aitrace_otel::http::{LastResponse, RetryAfterClient};
+use aitrace_otel::{classify, partial_success_error, to_span_data, MappingOptions};
 use base64::Engine as _;
 use opentelemetry::KeyValue;
 use opentelemetry_otlp::{Compression, Protocol, WithExportConfig, WithHttpConfig};
@@ -207,7 +207,7 @@ pub struct LangfuseExporter<E = opentelemetry_otlp::SpanExporter> {
     auth_pause: Option<(std::time::Instant, Duration)>,
     auth_cooldown: Duration,
     /// The last `Retry-After` Langfuse sent (OTLP/HTTP transport only).
-    retry_after: Option<RetryAfter>,
+    last_response: Option<LastResponse>,
 }
 
 impl<E> fmt::Debug for LangfuseExporter<E> {
@@ -238,7 +238,7 @@ impl LangfuseExporter {
     /// From explicit settings.
     pub fn new(config: LangfuseConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        let (client, retry_after) = RetryAfterClient::new(config.timeout).map_err(|e| {
+        let (client, last_response) = RetryAfterClient::new(config.timeout).map_err(|e| {
             ConfigError::new(
                 "LANGFUSE_BASE_URL",
                 format!("cannot build the HTTP client: {e}"),
@@ -263,7 +263,7 @@ impl LangfuseExporter {
             )
         })?;
         let mut exporter = Self::with_span_exporter(config, inner);
-        exporter.retry_after = Some(retry_after);
+        exporter.last_response = Some(last_response);
         Ok(exporter)
     }
 }
@@ -282,7 +282,7 @@ impl<E: SpanExporter> LangfuseExporter<E> {
             options,
             auth_pause: None,
             auth_cooldown: AUTH_COOLDOWN,
-            retry_after: None,
+            last_response: None,
         }
     }
 
@@ -368,12 +368,26 @@ impl<E: SpanExporter + 'static> Exporter for LangfuseExporter<E> {
         for request in requests.into_iter().filter(|r| !r.is_empty()) {
             let indices: Vec<usize> = request.iter().map(|(i, _)| *i).collect();
             let spans = request.into_iter().map(|(_, s)| s).collect();
-            if let Err(e) = futures_executor::block_on(self.inner.export(spans)) {
+            let result = futures_executor::block_on(self.inner.export(spans));
+            if result.is_ok() {
+                if let Some(rejected) = self
+                    .last_response
+                    .as_ref()
+                    .and_then(LastResponse::take_rejected)
+                {
+                    let e = partial_success_error(&rejected, indices.into_iter());
+                    failed.extend(e.failed.iter().flatten().copied());
+                    error = Some(match error {
+                        Some(prev) if prev.retryable => prev,
+                        _ => e,
+                    });
+                }
+            } else if let Err(e) = result {
                 let mut e = classify(e);
                 if let Some(d) = self
-                    .retry_after
+                    .last_response
                     .as_ref()
-                    .and_then(RetryAfter::take)
+                    .and_then(LastResponse::take_retry_after)
                     .filter(|_| e.retryable)
                 {
                     e = e.with_retry_after(d);

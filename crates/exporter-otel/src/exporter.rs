@@ -12,7 +12,7 @@ use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::trace::SpanExporter;
 use opentelemetry_sdk::Resource;
 
-use crate::http::{RetryAfter, RetryAfterClient};
+use crate::http::{LastResponse, RetryAfterClient};
 use crate::mapping::{to_span_data, Dialect, MappingOptions};
 use crate::openinference::OpenInference;
 
@@ -64,7 +64,7 @@ impl SpanExporter for OtlpTransport {
 /// Exports aitrace spans through an OpenTelemetry `SpanExporter`.
 pub struct OtelExporter<E = OtlpTransport> {
     inner: E,
-    retry_after: Option<RetryAfter>,
+    last_response: Option<LastResponse>,
     options: MappingOptions,
     dialects: Vec<Box<dyn Dialect>>,
     name: String,
@@ -212,7 +212,7 @@ impl OtelExporterBuilder {
         dialects.append(&mut self.dialects);
         OtelExporter {
             inner,
-            retry_after: None,
+            last_response: None,
             options: self.options,
             dialects,
             name: self.name,
@@ -247,20 +247,20 @@ impl OtelExporterBuilder {
             validate_url(&url)
                 .map_err(|e| ConfigError::new("OTEL_EXPORTER_OTLP_ENDPOINT", e.message))?;
         }
-        let (transport, retry_after) = if grpc {
+        let (transport, last_response) = if grpc {
             (self.grpc_transport()?, None)
         } else {
             let (t, r) = self.http_transport()?;
             (t, Some(r))
         };
         let mut exporter = self.finish(transport);
-        exporter.retry_after = retry_after;
+        exporter.last_response = last_response;
         Ok(exporter)
     }
 
-    fn http_transport(&self) -> Result<(OtlpTransport, RetryAfter), ConfigError> {
+    fn http_transport(&self) -> Result<(OtlpTransport, LastResponse), ConfigError> {
         let timeout = self.timeout.unwrap_or_else(otlp_timeout_from_env);
-        let (client, retry_after) = RetryAfterClient::new(timeout).map_err(|e| {
+        let (client, last_response) = RetryAfterClient::new(timeout).map_err(|e| {
             ConfigError::new("endpoint", format!("cannot build the HTTP client: {e}"))
         })?;
         let mut b = opentelemetry_otlp::SpanExporter::builder()
@@ -286,7 +286,7 @@ impl OtelExporterBuilder {
                 #[cfg(feature = "grpc")]
                 runtime: None,
             },
-            retry_after,
+            last_response,
         ))
     }
 
@@ -423,6 +423,32 @@ pub fn classify(e: OTelSdkError) -> ExportError {
     }
 }
 
+/// An OTLP partial success as an export error. OTLP says how many spans were rejected, not which,
+/// and forbids retrying them: that many of `sent` are reported failed (not retryable), so the
+/// pipeline counts them as dropped and the rest as exported.
+pub fn partial_success_error(
+    rejected: &crate::http::Rejected,
+    sent: impl ExactSizeIterator<Item = usize>,
+) -> ExportError {
+    let total = sent.len();
+    let failed: Vec<usize> = sent
+        .take(rejected.spans.min(total as u64) as usize)
+        .collect();
+    let reason = if rejected.message.is_empty() {
+        "no reason given".to_string()
+    } else {
+        rejected.message.clone()
+    };
+    ExportError::partial(
+        format!(
+            "the backend rejected {} of {total} spans (OTLP partial success: {reason})",
+            rejected.spans
+        ),
+        failed,
+        false,
+    )
+}
+
 impl<E: SpanExporter + 'static> Exporter for OtelExporter<E> {
     fn name(&self) -> &str {
         &self.name
@@ -435,11 +461,23 @@ impl<E: SpanExporter + 'static> Exporter for OtelExporter<E> {
             .collect();
         futures_executor::block_on(self.inner.export(spans)).map_err(|e| {
             let e = classify(e);
-            match self.retry_after.as_ref().and_then(RetryAfter::take) {
+            match self
+                .last_response
+                .as_ref()
+                .and_then(LastResponse::take_retry_after)
+            {
                 Some(d) if e.retryable => e.with_retry_after(d),
                 _ => e,
             }
-        })
+        })?;
+        match self
+            .last_response
+            .as_ref()
+            .and_then(LastResponse::take_rejected)
+        {
+            Some(rejected) => Err(partial_success_error(&rejected, 0..batch.len())),
+            None => Ok(()),
+        }
     }
 
     fn flush(&mut self) -> Result<(), ExportError> {

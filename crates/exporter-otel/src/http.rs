@@ -1,39 +1,66 @@
-//! The blocking HTTP client behind the OTLP exporters, remembering the last `Retry-After` so a 429 or
-//! 503 is retried no sooner than the server asked (the OTLP exporter's errors only carry the status).
+//! The blocking HTTP client behind the OTLP exporters. It remembers two things the OTLP exporter's
+//! errors and results do not carry: the last `Retry-After` (so a 429 or 503 is retried no sooner than
+//! the server asked) and the last OTLP partial success (spans the backend accepted the request for but
+//! rejected, which must be counted as dropped rather than exported).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use prost::Message as _;
 
-/// The `Retry-After` of the last response, if it had one.
+/// Spans a backend rejected in an otherwise successful OTLP answer (`partial_success`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// How many spans were rejected (OTLP says how many, not which).
+    pub spans: u64,
+    /// The backend's reason, if it gave one.
+    pub message: String,
+}
+
+#[derive(Debug, Default)]
+struct Notes {
+    retry_after: Option<Duration>,
+    rejected: Option<Rejected>,
+}
+
+/// What the last response said beyond its status: `Retry-After` and partial success.
 #[derive(Debug, Clone, Default)]
-pub struct RetryAfter(Arc<Mutex<Option<Duration>>>);
+pub struct LastResponse(Arc<Mutex<Notes>>);
 
-impl RetryAfter {
-    /// Takes the last value (so it applies to one failure only).
-    pub fn take(&self) -> Option<Duration> {
-        self.0.lock().ok().and_then(|mut v| v.take())
+impl LastResponse {
+    /// Takes the last `Retry-After` (so it applies to one failure only).
+    pub fn take_retry_after(&self) -> Option<Duration> {
+        self.0.lock().ok().and_then(|mut n| n.retry_after.take())
     }
 
-    fn set(&self, value: Option<Duration>) {
-        if let Ok(mut v) = self.0.lock() {
-            *v = value;
+    /// Takes the last partial success (so it applies to one request only).
+    pub fn take_rejected(&self) -> Option<Rejected> {
+        self.0.lock().ok().and_then(|mut n| n.rejected.take())
+    }
+
+    fn set(&self, retry_after: Option<Duration>, rejected: Option<Rejected>) {
+        if let Ok(mut n) = self.0.lock() {
+            *n = Notes {
+                retry_after,
+                rejected,
+            };
         }
     }
 }
 
-/// `reqwest`'s blocking client (HTTPS through rustls) plus [`RetryAfter`].
+/// `reqwest`'s blocking client (HTTPS through rustls) plus [`LastResponse`].
 #[derive(Debug)]
 pub struct RetryAfterClient {
     inner: reqwest::blocking::Client,
-    seen: RetryAfter,
+    seen: LastResponse,
 }
 
 impl RetryAfterClient {
-    /// A client with this request timeout, and the handle to its last `Retry-After`.
-    pub fn new(timeout: Duration) -> Result<(Self, RetryAfter), String> {
+    /// A client with this request timeout, and the handle to what its last response said.
+    pub fn new(timeout: Duration) -> Result<(Self, LastResponse), String> {
         // Built on a helper thread: reqwest's blocking client must not be created inside an async
         // runtime, and the caller may be in one.
         let inner = std::thread::spawn(move || {
@@ -44,7 +71,7 @@ impl RetryAfterClient {
         .join()
         .map_err(|_| "the HTTP client builder panicked".to_string())?
         .map_err(|e| e.to_string())?;
-        let seen = RetryAfter::default();
+        let seen = LastResponse::default();
         Ok((
             RetryAfterClient {
                 inner,
@@ -65,16 +92,106 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
         .map(Duration::from_secs_f64)
 }
 
+/// The `partial_success` of an OTLP trace export answer, protobuf or JSON. `None` when the answer
+/// has none, rejects nothing, or cannot be read (a body that is not OTLP is not a rejection).
+pub fn parse_partial_success(content_type: &str, body: &[u8]) -> Option<Rejected> {
+    if body.is_empty() {
+        return None;
+    }
+    let rejected = if content_type.contains("json") {
+        let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+        let p = v
+            .get("partialSuccess")
+            .or_else(|| v.get("partial_success"))?;
+        let n = p.get("rejectedSpans").or_else(|| p.get("rejected_spans"));
+        // Protobuf JSON writes int64 as a string; accept a number too.
+        let spans = n.and_then(|n| {
+            n.as_u64()
+                .or_else(|| n.as_str().and_then(|s| s.parse().ok()))
+        })?;
+        let message = p
+            .get("errorMessage")
+            .or_else(|| p.get("error_message"))
+            .and_then(|m| m.as_str())
+            .unwrap_or_default()
+            .to_string();
+        Rejected { spans, message }
+    } else {
+        let answer = ExportTraceServiceResponse::decode(body).ok()?;
+        let p = answer.partial_success?;
+        Rejected {
+            spans: u64::try_from(p.rejected_spans).ok()?,
+            message: p.error_message,
+        }
+    };
+    (rejected.spans > 0).then_some(rejected)
+}
+
 #[async_trait]
 impl HttpClient for RetryAfterClient {
     async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
         let response = self.inner.send_bytes(request).await?;
-        let after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-        self.seen.set(after);
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+        };
+        let after = parse_retry_after(header("retry-after"));
+        let rejected = if response.status().is_success() {
+            parse_partial_success(header("content-type"), response.body())
+        } else {
+            None
+        };
+        self.seen.set(after, rejected);
         Ok(response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess;
+
+    #[test]
+    fn partial_success_is_read_from_protobuf_and_json() {
+        let answer = ExportTraceServiceResponse {
+            partial_success: Some(ExportTracePartialSuccess {
+                rejected_spans: 3,
+                error_message: "span too large".into(),
+            }),
+        };
+        let expected = Rejected {
+            spans: 3,
+            message: "span too large".into(),
+        };
+        let proto = answer.encode_to_vec();
+        assert_eq!(
+            parse_partial_success("application/x-protobuf", &proto),
+            Some(expected.clone())
+        );
+        let json = br#"{"partialSuccess":{"rejectedSpans":"3","errorMessage":"span too large"}}"#;
+        assert_eq!(
+            parse_partial_success("application/json", json),
+            Some(expected)
+        );
+        // Nothing rejected, an empty answer, or a body that is not OTLP: no rejection.
+        let none = ExportTraceServiceResponse {
+            partial_success: Some(ExportTracePartialSuccess {
+                rejected_spans: 0,
+                error_message: String::new(),
+            }),
+        };
+        assert_eq!(
+            parse_partial_success("application/x-protobuf", &none.encode_to_vec()),
+            None
+        );
+        assert_eq!(parse_partial_success("application/x-protobuf", b""), None);
+        assert_eq!(parse_partial_success("application/json", b"<html>"), None);
+        assert_eq!(
+            parse_partial_success("application/json", br#"{"partialSuccess":{}}"#),
+            None
+        );
     }
 }

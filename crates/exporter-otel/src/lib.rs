@@ -60,7 +60,9 @@ pub mod mapping;
 pub mod metrics;
 mod openinference;
 
-pub use exporter::{classify, OtelExporter, OtelExporterBuilder, OtlpTransport};
+pub use exporter::{
+    classify, partial_success_error, OtelExporter, OtelExporterBuilder, OtlpTransport,
+};
 pub use mapping::{to_span_data, Dialect, MappingOptions};
 #[cfg(feature = "metrics")]
 pub use metrics::GenAiMetrics;

@@ -1,7 +1,7 @@
 //! A fault-injecting HTTP backend on loopback, for testing exporters the way real backends fail:
 //! down (connection refused), hanging, slow, 5xx, 429 with `Retry-After`, 401/403, malformed or empty
-//! bodies, a connection closed mid-response. It records every request it read, so a test can compare
-//! what arrived with what was produced.
+//! bodies, a connection closed mid-response, or any answer a test computes (partial success). It
+//! records every request it read, so a test can compare what arrived with what was produced.
 #![deny(unsafe_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How the server answers one request.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Fault {
     /// 200 with the body the server's answer function gives.
     Ok,
@@ -24,7 +24,13 @@ pub enum Fault {
     Malformed(String),
     /// Sends half of a response, then closes the connection.
     CloseMidResponse,
+    /// Whatever this function answers to the request's path and body: status, content type, body
+    /// (e.g. an OTLP partial success, or an acknowledgement of only some rows).
+    Custom(Responder),
 }
+
+/// Status, content type and body for one request, from its path and body.
+pub type Responder = fn(&str, &[u8]) -> (u16, &'static str, Vec<u8>);
 
 /// One request as the server read it.
 #[derive(Debug, Clone)]
@@ -144,6 +150,10 @@ fn serve(
             .map(|mut s| s.faults.pop_front().unwrap_or_else(|| s.otherwise.clone()))
             .unwrap_or(Fault::Ok);
         let ok_body = answer(&path, &body);
+        let custom = match &fault {
+            Fault::Custom(respond) => Some(respond(&path, &body)),
+            _ => None,
+        };
         if let Ok(mut r) = seen.lock() {
             r.push(Request {
                 method,
@@ -156,6 +166,10 @@ fn serve(
         }
         let response = match fault {
             Fault::Ok => http(200, None, &ok_body),
+            Fault::Custom(_) => match custom {
+                Some((status, content_type, body)) => raw_http(status, content_type, &body),
+                None => http(200, None, &ok_body),
+            },
             Fault::Slow(d) => {
                 std::thread::sleep(d);
                 http(200, None, &ok_body)
@@ -173,21 +187,33 @@ fn serve(
             Fault::Malformed(body) => http(200, None, &body),
             Fault::CloseMidResponse => {
                 let full = http(200, None, &ok_body);
-                let _ = writer.write_all(&full.as_bytes()[..full.len() / 2]);
+                let _ = writer.write_all(&full[..full.len() / 2]);
                 return;
             }
         };
-        if writer.write_all(response.as_bytes()).is_err() {
+        if writer.write_all(&response).is_err() {
             return;
         }
     }
 }
 
-fn http(code: u16, retry_after: Option<u64>, body: &str) -> String {
+fn http(code: u16, retry_after: Option<u64>, body: &str) -> Vec<u8> {
     let retry = retry_after
         .map(|s| format!("retry-after: {s}\r\n"))
         .unwrap_or_default();
-    format!("HTTP/1.1 {code} X\r\ncontent-type: application/json\r\n{retry}content-length: {}\r\n\r\n{body}", body.len())
+    let head = format!(
+        "HTTP/1.1 {code} X\r\ncontent-type: application/json\r\n{retry}content-length: {}\r\n\r\n",
+        body.len()
+    );
+    [head.as_bytes(), body.as_bytes()].concat()
+}
+
+fn raw_http(code: u16, content_type: &str, body: &[u8]) -> Vec<u8> {
+    let head = format!(
+        "HTTP/1.1 {code} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    [head.as_bytes(), body].concat()
 }
 
 /// A URL where nothing listens (connection refused).
