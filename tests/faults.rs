@@ -290,6 +290,19 @@ fn a_backend_that_hangs_forever_never_blocks_shutdown_past_its_deadline() {
     }
 }
 
+/// The request's body, gunzipped if it was sent compressed.
+fn plain_body(r: &aitrace_testkit::Request) -> Vec<u8> {
+    if r.header("content-encoding") == Some("gzip") {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(r.body.as_slice())
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    } else {
+        r.body.clone()
+    }
+}
+
 fn received_ids(target: Target, server: &FaultServer) -> HashSet<String> {
     let mut ids = HashSet::new();
     for r in server.requests() {
@@ -301,15 +314,7 @@ fn received_ids(target: Target, server: &FaultServer) -> HashSet<String> {
                 }
             }
             Target::Otlp | Target::Langfuse => {
-                let body = if r.header("content-encoding") == Some("gzip") {
-                    let mut out = Vec::new();
-                    flate2::read::GzDecoder::new(r.body.as_slice())
-                        .read_to_end(&mut out)
-                        .unwrap();
-                    out
-                } else {
-                    r.body.clone()
-                };
+                let body = plain_body(&r);
                 let req = opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(body.as_slice()).unwrap();
                 for span in req
                     .resource_spans
@@ -484,4 +489,49 @@ fn partial_success_drops_or_retries_only_the_rejected_records() {
     assert!(first.len() > 1, "{first:?}");
     assert_eq!(event_ids(&requests[1]), first[..1].to_vec());
     assert_accounted(&report, Target::Braintrust);
+}
+
+#[test]
+fn a_multi_megabyte_span_is_shortened_to_fit_and_never_fails_its_batch() {
+    let limits = [
+        (Target::Langfuse, aitrace::langfuse::MAX_REQUEST_BYTES),
+        (Target::Braintrust, aitrace::braintrust::MAX_REQUEST_BYTES),
+    ];
+    for (target, limit) in limits {
+        let server = served(vec![]);
+        let exporter = exporter(target, server.url(), Duration::from_secs(10));
+        let (layer, guard) = aitrace::builder()
+            .exporter_with_config(exporter, fast())
+            .build_layer()
+            .unwrap();
+        let huge = "a".repeat(8 << 20);
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            let _a = agent_span!("a").entered();
+            let g = generation_span!("openai", "gpt-4o");
+            g.set_input(serde_json::json!({ "document": huge }));
+            g.record_usage(Usage::new(10, 1));
+            drop(g);
+            for _ in 0..(SPANS - 2) {
+                generation_span!("openai", "gpt-4o").record_usage(Usage::new(10, 1));
+            }
+        });
+        let report = guard.shutdown(Duration::from_secs(30));
+        let e = &report.stats.exporters[0];
+        assert_eq!(
+            (e.exported, e.dropped(), e.failed_batches),
+            (SPANS, 0, 0),
+            "{target:?}: {e:?}"
+        );
+        let bodies: Vec<Vec<u8>> = server.requests().iter().map(plain_body).collect();
+        let marker = "…[truncated: kept".as_bytes();
+        assert!(
+            bodies
+                .iter()
+                .any(|b| b.windows(marker.len()).any(|w| w == marker)),
+            "{target:?}: the cut is visible"
+        );
+        for b in &bodies {
+            assert!(b.len() <= limit, "{target:?}: a {} byte request", b.len());
+        }
+    }
 }

@@ -87,8 +87,8 @@ pub use message::{
 pub use pipeline::{stats, ExportConfig, ExporterStats, Processor, ShutdownReport, Stats, Verdict};
 pub use provider::normalize_provider;
 pub use record::{
-    rfc3339, unix_nanos, AgentInfo, Cost, ModelParams, SpanEvent, SpanKind, SpanRecord, Status,
-    ToolInfo, Usage, EXPORTER_NAMESPACES,
+    rfc3339, truncation_marker, unix_nanos, AgentInfo, Cost, ModelParams, SpanEvent, SpanKind,
+    SpanRecord, Status, ToolInfo, Usage, EXPORTER_NAMESPACES,
 };
 
 #[doc(hidden)]

@@ -681,6 +681,78 @@ impl SpanRecord {
         out
     }
 
+    /// Cuts every string inside the record's content (input, output, instructions, tool definitions,
+    /// arguments and results, metadata, attributes, events) to `max_value_bytes`, with a visible
+    /// [`truncation_marker`]; then, while the record is still over `max_record_bytes`, halves that cap
+    /// (down to 256 bytes). Returns whether anything was cut. Used by the `Truncator` processor and by
+    /// exporters whose backend has a hard per-request limit, so one huge span is shortened instead of
+    /// rejected.
+    pub fn shrink_to(&mut self, max_value_bytes: usize, max_record_bytes: usize) -> bool {
+        let mut max = max_value_bytes;
+        let mut changed = self.cut_values(max);
+        while self.estimated_size() > max_record_bytes && max > 256 {
+            max /= 2;
+            changed |= self.cut_values(max);
+        }
+        changed
+    }
+
+    fn cut_values(&mut self, max: usize) -> bool {
+        fn cut(s: &mut String, max: usize) -> bool {
+            if s.len() <= max {
+                return false;
+            }
+            let total = s.len();
+            let mut end = max;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            s.truncate(end);
+            s.push_str(&truncation_marker(end, total));
+            true
+        }
+        fn walk(v: &mut Value, max: usize) -> bool {
+            match v {
+                Value::String(s) => cut(s, max),
+                Value::Array(items) => items.iter_mut().fold(false, |c, i| walk(i, max) | c),
+                Value::Object(map) => map.values_mut().fold(false, |c, i| walk(i, max) | c),
+                _ => false,
+            }
+        }
+        self.decode_content();
+        let mut changed = false;
+        for v in [
+            &mut self.input,
+            &mut self.output,
+            &mut self.system_instructions,
+            &mut self.tool_definitions,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            changed |= walk(v, max);
+        }
+        if let Some(tool) = &mut self.tool {
+            for v in [&mut tool.arguments, &mut tool.result]
+                .into_iter()
+                .flatten()
+            {
+                changed |= walk(v, max);
+            }
+        }
+        for map in [&mut self.metadata, &mut self.attributes] {
+            changed |= map.values_mut().fold(false, |c, v| walk(v, max) | c);
+        }
+        for e in &mut self.events {
+            changed |= cut(&mut e.name, max);
+            changed |= e
+                .attributes
+                .values_mut()
+                .fold(false, |c, v| walk(v, max) | c);
+        }
+        changed
+    }
+
     /// A cheap estimate of the record's heap size in bytes, used for the queues' byte caps.
     pub fn estimated_size(&self) -> usize {
         fn val(v: &Value) -> usize {
@@ -856,4 +928,9 @@ mod tests {
             serde_json::json!({"code":"ok"})
         );
     }
+}
+
+/// The marker appended to a value [`SpanRecord::shrink_to`] cut.
+pub fn truncation_marker(kept: usize, total: usize) -> String {
+    format!("…[truncated: kept {kept} of {total} bytes]")
 }

@@ -25,6 +25,9 @@ pub const DEFAULT_BASE_URL: &str = "https://cloud.langfuse.com";
 pub const TRACES_PATH: &str = "/api/public/otel/v1/traces";
 /// Keep each request well under Langfuse's 3.5 MB request guidance.
 pub const MAX_REQUEST_BYTES: usize = 3_000_000;
+/// A span larger than this (estimated) has its content shortened before it is sent, leaving room in
+/// the request for the OTLP envelope and attribute copies.
+pub const MAX_SPAN_BYTES: usize = MAX_REQUEST_BYTES / 3;
 
 /// A trace id derived from your own id (a request id, a conversation id), as Langfuse's SDKs derive it
 /// (`sha256(seed)`, first 32 hex digits), so the same seed finds the same trace from any SDK.
@@ -349,6 +352,24 @@ impl<E: SpanExporter + 'static> Exporter for LangfuseExporter<E> {
                 return Err(self.auth_error("earlier 401/403"));
             }
         }
+        // A span alone over the request limit would be refused: shorten its content instead (with a
+        // visible marker), so it still arrives and never fails the batch it came in.
+        let shortened: Vec<SpanRecord>;
+        let batch = if batch.iter().any(|r| r.estimated_size() > MAX_SPAN_BYTES) {
+            shortened = batch
+                .iter()
+                .map(|r| {
+                    let mut r = r.clone();
+                    if r.estimated_size() > MAX_SPAN_BYTES {
+                        r.shrink_to(MAX_SPAN_BYTES / 2, MAX_SPAN_BYTES);
+                    }
+                    r
+                })
+                .collect();
+            &shortened[..]
+        } else {
+            batch
+        };
         let (mapped, mut failed) = self.map_batch(batch);
         // Split into requests under the size limit, never splitting a span.
         let mut requests: Vec<Vec<(usize, SpanData)>> = vec![Vec::new()];

@@ -19,6 +19,7 @@ mod redact;
 mod sampler;
 mod truncate;
 
+pub use aitrace_core::truncation_marker;
 pub use chunks::ChunkAggregator;
 pub use cost::{CostProcessor, ModelPrice, PriceTable, BUILTIN_PRICES_JSON};
 pub use keys::{key_words, KeyRule, DEFAULT_SENSITIVE_KEYS};
@@ -27,4 +28,4 @@ pub use redact::{
     DEFAULT_VALUE_PATTERNS, MAX_DEPTH,
 };
 pub use sampler::{Sampler, SamplingStrategy};
-pub use truncate::{truncation_marker, Truncator};
+pub use truncate::Truncator;
