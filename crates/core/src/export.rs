@@ -63,6 +63,17 @@ impl<E: Exporter + ?Sized> Exporter for Box<E> {
     }
 }
 
+/// A `Retry-After` header's value in seconds (the HTTP-date form is rare for APIs and not read), for
+/// exporters to pass to [`ExportError::with_retry_after`].
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
 /// Why an export failed, and whether trying again can help.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportError {

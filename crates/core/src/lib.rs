@@ -76,7 +76,7 @@ pub mod testing;
 pub use assembler::{group_by_trace, trace_views, Trace, TraceAssembler, TraceView};
 pub use builder::{builder, Builder, ConfigError, Guard, InstallError, ENV_SETTINGS};
 pub use console::ConsoleExporter;
-pub use export::{ExportError, Exporter};
+pub use export::{parse_retry_after, ExportError, Exporter};
 pub use ext::{AiSpanExt, SetParentError};
 pub use ids::{IdParseError, SpanId, TraceId, TraceParent};
 pub use jsonl::JsonlExporter;
@@ -87,8 +87,8 @@ pub use message::{
 pub use pipeline::{stats, ExportConfig, ExporterStats, Processor, ShutdownReport, Stats, Verdict};
 pub use provider::normalize_provider;
 pub use record::{
-    rfc3339, truncation_marker, unix_nanos, AgentInfo, Cost, ModelParams, SpanEvent, SpanKind,
-    SpanRecord, Status, ToolInfo, Usage, EXPORTER_NAMESPACES,
+    rfc3339, truncate_strings, truncation_marker, unix_nanos, AgentInfo, Cost, ModelParams,
+    SpanEvent, SpanKind, SpanRecord, Status, ToolInfo, Usage, EXPORTER_NAMESPACES,
 };
 
 #[doc(hidden)]

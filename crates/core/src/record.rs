@@ -698,27 +698,7 @@ impl SpanRecord {
     }
 
     fn cut_values(&mut self, max: usize) -> bool {
-        fn cut(s: &mut String, max: usize) -> bool {
-            if s.len() <= max {
-                return false;
-            }
-            let total = s.len();
-            let mut end = max;
-            while !s.is_char_boundary(end) {
-                end -= 1;
-            }
-            s.truncate(end);
-            s.push_str(&truncation_marker(end, total));
-            true
-        }
-        fn walk(v: &mut Value, max: usize) -> bool {
-            match v {
-                Value::String(s) => cut(s, max),
-                Value::Array(items) => items.iter_mut().fold(false, |c, i| walk(i, max) | c),
-                Value::Object(map) => map.values_mut().fold(false, |c, i| walk(i, max) | c),
-                _ => false,
-            }
-        }
+        let walk = truncate_strings;
         self.decode_content();
         let mut changed = false;
         for v in [
@@ -744,7 +724,7 @@ impl SpanRecord {
             changed |= map.values_mut().fold(false, |c, v| walk(v, max) | c);
         }
         for e in &mut self.events {
-            changed |= cut(&mut e.name, max);
+            changed |= cut_string(&mut e.name, max);
             changed |= e
                 .attributes
                 .values_mut()
@@ -933,4 +913,33 @@ mod tests {
 /// The marker appended to a value [`SpanRecord::shrink_to`] cut.
 pub fn truncation_marker(kept: usize, total: usize) -> String {
     format!("…[truncated: kept {kept} of {total} bytes]")
+}
+
+/// Cuts every string inside `value` longer than `max` bytes (at a character boundary), appending a
+/// [`truncation_marker`]. Returns whether anything was cut.
+pub fn truncate_strings(value: &mut Value, max: usize) -> bool {
+    match value {
+        Value::String(s) => cut_string(s, max),
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |c, i| truncate_strings(i, max) | c),
+        Value::Object(map) => map
+            .values_mut()
+            .fold(false, |c, i| truncate_strings(i, max) | c),
+        _ => false,
+    }
+}
+
+fn cut_string(s: &mut String, max: usize) -> bool {
+    if s.len() <= max {
+        return false;
+    }
+    let total = s.len();
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    s.push_str(&truncation_marker(end, total));
+    true
 }

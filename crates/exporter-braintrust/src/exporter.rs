@@ -4,7 +4,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use aitrace_core::{ConfigError, ExportConfig, ExportError, Exporter, SpanRecord};
+use aitrace_core::{
+    parse_retry_after, truncate_strings, ConfigError, ExportConfig, ExportError, Exporter,
+    SpanRecord,
+};
 use serde_json::{json, Value};
 
 use crate::mapping::events;
@@ -137,33 +140,8 @@ impl fmt::Debug for BraintrustExporter {
 }
 
 /// Cuts strings longer than `max` bytes (at a character boundary) with a visible marker.
-fn cut_long_strings(v: &mut Value, max: usize) {
-    match v {
-        Value::String(s) if s.len() > max => {
-            let total = s.len();
-            let mut end = max;
-            while !s.is_char_boundary(end) {
-                end -= 1;
-            }
-            s.truncate(end);
-            s.push_str(&format!("…[truncated: kept {end} of {total} bytes]"));
-        }
-        Value::Array(items) => items.iter_mut().for_each(|i| cut_long_strings(i, max)),
-        Value::Object(map) => map.values_mut().for_each(|i| cut_long_strings(i, max)),
-        _ => {}
-    }
-}
-
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+    parse_retry_after(headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?)
 }
 
 impl BraintrustExporter {
@@ -263,7 +241,7 @@ impl BraintrustExporter {
         for (index, mut row) in rows {
             let mut size = row.to_string().len();
             if size > MAX_REQUEST_BYTES / 2 {
-                cut_long_strings(&mut row, MAX_FIELD_BYTES);
+                truncate_strings(&mut row, MAX_FIELD_BYTES);
                 size = row.to_string().len();
             }
             let current = out.last().map_or(0, Vec::len);

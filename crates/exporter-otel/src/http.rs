@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aitrace_core::parse_retry_after;
 use async_trait::async_trait;
 use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
@@ -80,16 +81,6 @@ impl RetryAfterClient {
             seen,
         ))
     }
-}
-
-/// `Retry-After` in seconds (the HTTP-date form is rare for APIs and not read).
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    value
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
 }
 
 /// The `partial_success` of an OTLP trace export answer, protobuf or JSON. `None` when the answer
