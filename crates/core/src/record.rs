@@ -815,6 +815,40 @@ pub fn rfc3339(unix_nanos: u64) -> String {
     )
 }
 
+/// The marker appended to a value [`SpanRecord::shrink_to`] cut.
+pub fn truncation_marker(kept: usize, total: usize) -> String {
+    format!("…[truncated: kept {kept} of {total} bytes]")
+}
+
+/// Cuts every string inside `value` longer than `max` bytes (at a character boundary), appending a
+/// [`truncation_marker`]. Returns whether anything was cut.
+pub fn truncate_strings(value: &mut Value, max: usize) -> bool {
+    match value {
+        Value::String(s) => cut_string(s, max),
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |c, i| truncate_strings(i, max) | c),
+        Value::Object(map) => map
+            .values_mut()
+            .fold(false, |c, i| truncate_strings(i, max) | c),
+        _ => false,
+    }
+}
+
+fn cut_string(s: &mut String, max: usize) -> bool {
+    if s.len() <= max {
+        return false;
+    }
+    let total = s.len();
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    s.push_str(&truncation_marker(end, total));
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -908,38 +942,4 @@ mod tests {
             serde_json::json!({"code":"ok"})
         );
     }
-}
-
-/// The marker appended to a value [`SpanRecord::shrink_to`] cut.
-pub fn truncation_marker(kept: usize, total: usize) -> String {
-    format!("…[truncated: kept {kept} of {total} bytes]")
-}
-
-/// Cuts every string inside `value` longer than `max` bytes (at a character boundary), appending a
-/// [`truncation_marker`]. Returns whether anything was cut.
-pub fn truncate_strings(value: &mut Value, max: usize) -> bool {
-    match value {
-        Value::String(s) => cut_string(s, max),
-        Value::Array(items) => items
-            .iter_mut()
-            .fold(false, |c, i| truncate_strings(i, max) | c),
-        Value::Object(map) => map
-            .values_mut()
-            .fold(false, |c, i| truncate_strings(i, max) | c),
-        _ => false,
-    }
-}
-
-fn cut_string(s: &mut String, max: usize) -> bool {
-    if s.len() <= max {
-        return false;
-    }
-    let total = s.len();
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s.truncate(end);
-    s.push_str(&truncation_marker(end, total));
-    true
 }
