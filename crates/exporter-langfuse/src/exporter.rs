@@ -295,6 +295,34 @@ impl<E: SpanExporter> LangfuseExporter<E> {
         self
     }
 
+    /// A failed request as an export error: with the server's `Retry-After` when retryable; a 401/403
+    /// starts (or doubles) the pause before the next try and names the key variables.
+    fn request_error(&mut self, e: opentelemetry_sdk::error::OTelSdkError) -> ExportError {
+        let mut e = classify(e);
+        if let Some(d) = self
+            .last_response
+            .as_ref()
+            .and_then(LastResponse::take_retry_after)
+            .filter(|_| e.retryable)
+        {
+            e = e.with_retry_after(d);
+        }
+        if let Some(status) = ["status code: 401", "status code: 403"]
+            .iter()
+            .find(|s| e.message.contains(**s))
+        {
+            let pause = match self.auth_pause {
+                Some((_, last)) => (last * 2).min(AUTH_COOLDOWN_MAX),
+                None => self.auth_cooldown,
+            };
+            self.auth_pause = Some((std::time::Instant::now() + pause, pause));
+            e = self.auth_error(status.trim_start_matches("status code: "));
+        } else {
+            self.auth_pause = None;
+        }
+        e
+    }
+
     fn auth_error(&self, status: &str) -> ExportError {
         ExportError::fatal(format!(
             "Langfuse rejected the credentials ({status}): check LANGFUSE_PUBLIC_KEY and \
@@ -389,49 +417,26 @@ impl<E: SpanExporter + 'static> Exporter for LangfuseExporter<E> {
         for request in requests.into_iter().filter(|r| !r.is_empty()) {
             let indices: Vec<usize> = request.iter().map(|(i, _)| *i).collect();
             let spans = request.into_iter().map(|(_, s)| s).collect();
-            let result = futures_executor::block_on(self.inner.export(spans));
-            if result.is_ok() {
-                if let Some(rejected) = self
+            let (e, rejected) = match futures_executor::block_on(self.inner.export(spans)) {
+                Ok(()) => match self
                     .last_response
                     .as_ref()
                     .and_then(LastResponse::take_rejected)
                 {
-                    let e = partial_success_error(&rejected, indices.into_iter());
-                    failed.extend(e.failed.iter().flatten().copied());
-                    error = Some(match error {
-                        Some(prev) if prev.retryable => prev,
-                        _ => e,
-                    });
-                }
-            } else if let Err(e) = result {
-                let mut e = classify(e);
-                if let Some(d) = self
-                    .last_response
-                    .as_ref()
-                    .and_then(LastResponse::take_retry_after)
-                    .filter(|_| e.retryable)
-                {
-                    e = e.with_retry_after(d);
-                }
-                if let Some(status) = ["status code: 401", "status code: 403"]
-                    .iter()
-                    .find(|s| e.message.contains(**s))
-                {
-                    let pause = match self.auth_pause {
-                        Some((_, last)) => (last * 2).min(AUTH_COOLDOWN_MAX),
-                        None => self.auth_cooldown,
-                    };
-                    self.auth_pause = Some((std::time::Instant::now() + pause, pause));
-                    e = self.auth_error(status.trim_start_matches("status code: "));
-                } else {
-                    self.auth_pause = None;
-                }
-                failed.extend(indices);
-                error = Some(match error {
-                    Some(prev) if prev.retryable => prev,
-                    _ => e,
-                });
-            }
+                    Some(rejected) => {
+                        let e = partial_success_error(&rejected, indices.into_iter());
+                        let rejected = e.failed.clone().unwrap_or_default();
+                        (e, rejected)
+                    }
+                    None => continue,
+                },
+                Err(e) => (self.request_error(e), indices),
+            };
+            failed.extend(rejected);
+            error = Some(match error {
+                Some(prev) if prev.retryable => prev,
+                _ => e,
+            });
         }
         match (error, failed.is_empty()) {
             (None, true) => Ok(()),
