@@ -698,7 +698,6 @@ impl SpanRecord {
     }
 
     fn cut_values(&mut self, max: usize) -> bool {
-        let walk = truncate_strings;
         self.decode_content();
         let mut changed = false;
         for v in [
@@ -710,25 +709,27 @@ impl SpanRecord {
         .into_iter()
         .flatten()
         {
-            changed |= walk(v, max);
+            changed |= truncate_strings(v, max);
         }
         if let Some(tool) = &mut self.tool {
             for v in [&mut tool.arguments, &mut tool.result]
                 .into_iter()
                 .flatten()
             {
-                changed |= walk(v, max);
+                changed |= truncate_strings(v, max);
             }
         }
         for map in [&mut self.metadata, &mut self.attributes] {
-            changed |= map.values_mut().fold(false, |c, v| walk(v, max) | c);
+            changed |= map
+                .values_mut()
+                .fold(false, |c, v| truncate_strings(v, max) | c);
         }
         for e in &mut self.events {
             changed |= cut_string(&mut e.name, max);
             changed |= e
                 .attributes
                 .values_mut()
-                .fold(false, |c, v| walk(v, max) | c);
+                .fold(false, |c, v| truncate_strings(v, max) | c);
         }
         changed
     }
