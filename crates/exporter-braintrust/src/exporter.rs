@@ -139,7 +139,7 @@ impl fmt::Debug for BraintrustExporter {
     }
 }
 
-/// Cuts strings longer than `max` bytes (at a character boundary) with a visible marker.
+/// The answer's `Retry-After`, if it has one.
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     parse_retry_after(headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?)
 }

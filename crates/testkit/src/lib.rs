@@ -149,10 +149,13 @@ fn serve(
             .lock()
             .map(|mut s| s.faults.pop_front().unwrap_or_else(|| s.otherwise.clone()))
             .unwrap_or(Fault::Ok);
-        let ok_body = answer(&path, &body);
-        let custom = match &fault {
-            Fault::Custom(respond) => Some(respond(&path, &body)),
-            _ => None,
+        // The answer a healthy server would give (a computed one for `Custom`).
+        let normal = match &fault {
+            Fault::Custom(respond) => {
+                let (status, content_type, body) = respond(&path, &body);
+                raw_http(status, content_type, &body)
+            }
+            _ => http(200, None, &answer(&path, &body)),
         };
         if let Ok(mut r) = seen.lock() {
             r.push(Request {
@@ -165,14 +168,10 @@ fn serve(
             });
         }
         let response = match fault {
-            Fault::Ok => http(200, None, &ok_body),
-            Fault::Custom(_) => match custom {
-                Some((status, content_type, body)) => raw_http(status, content_type, &body),
-                None => http(200, None, &ok_body),
-            },
+            Fault::Ok | Fault::Custom(_) => normal,
             Fault::Slow(d) => {
                 std::thread::sleep(d);
-                http(200, None, &ok_body)
+                normal
             }
             Fault::Hang => {
                 // Hold the connection open without answering, until the client gives up.
@@ -186,8 +185,7 @@ fn serve(
             Fault::Status(code, retry_after, body) => http(code, retry_after, &body),
             Fault::Malformed(body) => http(200, None, &body),
             Fault::CloseMidResponse => {
-                let full = http(200, None, &ok_body);
-                let _ = writer.write_all(&full[..full.len() / 2]);
+                let _ = writer.write_all(&normal[..normal.len() / 2]);
                 return;
             }
         };
