@@ -1,8 +1,9 @@
 //! Project tasks:
 //! - `cargo xtask ci`: every check CI runs, cheapest failure first (fmt, clippy, tests, docs,
-//!   quickstart, the Phoenix end-to-end test).
+//!   quickstart, a short run of each fuzz target, the Phoenix end-to-end test).
 //! - `cargo xtask e2e`: the end-to-end test against a real OpenTelemetry backend (Arize Phoenix).
 //! - `cargo xtask test`: the README's test command.
+//! - `cargo xtask fuzz [N] [S]`: property tests with N iterations, then each `cargo fuzz` target for S s.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -22,6 +23,9 @@ const TEST_COMMAND: &[&str] = &[
     "--",
     "--test-threads=1",
 ];
+
+/// The `cargo fuzz` targets in `fuzz/fuzz_targets`.
+const FUZZ_TARGETS: [&str; 3] = ["redact", "json_content", "mappings"];
 
 /// Phoenix version the end-to-end test is pinned to (installed from PyPI into a cached venv).
 const PHOENIX_VERSION: &str = "20.26.1";
@@ -93,6 +97,8 @@ fn ci() -> Result<(), String> {
         &["run", "--quiet", "--example", "quickstart"],
         &[],
     )?;
+    // A short run of each fuzz target: keeps them building and catches what a few seconds find.
+    fuzz_targets("15")?;
     e2e()
 }
 
@@ -435,9 +441,8 @@ fn bench() -> Result<(), String> {
 }
 
 /// Runs the property tests (redaction, and the OTel, Langfuse and Braintrust mappings) with many more
-/// iterations and a fresh seed, printed so a failure can be replayed. `cargo fuzz` needs a nightly
-/// toolchain; these generators stand in for it on stable.
-fn fuzz(iterations: &str) -> Result<(), String> {
+/// iterations and a fresh seed, printed so a failure can be replayed, then each libFuzzer target.
+fn fuzz(iterations: &str, seconds: &str) -> Result<(), String> {
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
@@ -467,7 +472,46 @@ fn fuzz(iterations: &str) -> Result<(), String> {
             ("AITRACE_FUZZ_SEED", &seed.to_string()),
             ("AITRACE_FUZZ_ITERATIONS", iterations),
         ],
-    )
+    )?;
+    fuzz_targets(seconds)
+}
+
+/// The libFuzzer targets in `fuzz/` (redaction, the JSON-in-string parser, the three mappings), each
+/// for `seconds`. `-s none`: without a sanitizer `cargo fuzz` works on a stable toolchain. A crash
+/// leaves its input in `fuzz/artifacts/<target>/`; replay it with `cargo fuzz run -s none <target> <file>`.
+fn fuzz_targets(seconds: &str) -> Result<(), String> {
+    let installed = cargo()
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !installed {
+        return Err(
+            "cargo-fuzz is not installed (`cargo install cargo-fuzz`; .ci/run does this)".into(),
+        );
+    }
+    let limit = format!("-max_total_time={seconds}");
+    for target in FUZZ_TARGETS {
+        // The corpus libFuzzer grows (kept between runs, not committed), plus the committed seeds:
+        // span records in their JSON form, which the fuzzer would take long to invent.
+        let corpus = format!("fuzz/corpus/{target}");
+        std::fs::create_dir_all(root().join(&corpus)).map_err(|e| format!("{corpus}: {e}"))?;
+        run_cargo(
+            &format!("fuzz target {target}, {seconds}s"),
+            &[
+                "fuzz",
+                "run",
+                "-s",
+                "none",
+                target,
+                &corpus,
+                "fuzz/seeds",
+                "--",
+                &limit,
+            ],
+            &[],
+        )?;
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -476,16 +520,20 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("e2e") => e2e(),
         Some("bench") => bench(),
-        Some("fuzz") => fuzz(args.get(1).map(String::as_str).unwrap_or("100000")),
+        Some("fuzz") => fuzz(
+            args.get(1).map(String::as_str).unwrap_or("100000"),
+            args.get(2).map(String::as_str).unwrap_or("120"),
+        ),
         Some("test") => run_cargo("tests", TEST_COMMAND, &[]),
         _ => {
-            eprintln!("usage: cargo xtask <ci|e2e|test|bench>");
+            eprintln!("usage: cargo xtask <ci|e2e|test|bench|fuzz>");
             eprintln!(
                 "  bench run the benchmarks, write docs/PERFORMANCE.md (ratios from one run)"
             );
             eprintln!("  ci    fmt --check, clippy -D warnings, tests, docs (warnings denied), quickstart, e2e");
             eprintln!("  e2e   install Arize Phoenix (PyPI), export the quickstart to it, check what it stored");
             eprintln!("  test  cargo {}", TEST_COMMAND.join(" "));
+            eprintln!("  fuzz [N] [S]  property tests with N iterations and a fresh seed, then each cargo-fuzz target for S seconds");
             return ExitCode::FAILURE;
         }
     };

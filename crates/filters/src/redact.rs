@@ -404,6 +404,17 @@ impl Pass<'_> {
                 changed = true;
             }
         }
+        // Text that was not JSON only because of the secret (a raw tab after `Bearer` inside a JSON
+        // string) is JSON now: filter it as JSON too, or its sensitive keys would keep their values
+        // until a second pass (the fuzzer found this).
+        let t = s.trim_start();
+        if changed && (t.starts_with('{') || t.starts_with('[')) {
+            if let Ok(mut inner) = serde_json::from_str::<Value>(s) {
+                if self.value(&mut inner, depth + 1) {
+                    *s = inner.to_string();
+                }
+            }
+        }
         changed
     }
 }
@@ -536,6 +547,24 @@ mod tests {
     fn fuzz(seed: u64, n: usize) -> (Gen, usize) {
         let (g, n) = aitrace_core::testing::Arbitrary::from_env(seed, n);
         (Gen(g.clone().next_u64() | 1), n)
+    }
+
+    #[test]
+    fn text_that_becomes_json_once_a_secret_is_cut_is_filtered_as_json() {
+        let filter = SensitiveDataFilter::default();
+        let trace = TraceId::random();
+        // A raw tab inside a JSON string makes the text invalid JSON until the bearer token is cut.
+        let mut v =
+            Value::String("{\"note\":\"bearer\tabcdefgh12345\",\"password\":\"hunter2\"}".into());
+        filter.redact_value(trace, &mut v);
+        let text = v.as_str().unwrap().to_string();
+        assert!(
+            !text.contains("hunter2") && !text.contains("abcdefgh"),
+            "{text}"
+        );
+        let once = v.clone();
+        filter.redact_value(trace, &mut v);
+        assert_eq!(v, once);
     }
 
     #[test]
