@@ -6,6 +6,7 @@
 //! so old instrumentation works, but exporters only ever *write* the current ones. Any other field lands
 //! in [`SpanRecord::attributes`]; a field `metadata.<key>` lands in [`SpanRecord::metadata`].
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde_json::Value;
@@ -43,19 +44,20 @@ pub(crate) fn is_ai_callsite(fields: &tracing_core::field::FieldSet) -> bool {
         .any(|f| f.name() == KIND || f.name().starts_with("gen_ai."))
 }
 
-/// A recorded value before it is filed.
-pub(crate) enum FieldValue {
-    Str(String),
+/// A recorded value before it is filed. Text stays borrowed from `tracing` until it is stored, so
+/// values that are only read (the kind, the provider before normalizing) cost no allocation.
+pub(crate) enum FieldValue<'a> {
+    Str(Cow<'a, str>),
     I64(i64),
     U64(u64),
     F64(f64),
     Bool(bool),
 }
 
-impl FieldValue {
+impl FieldValue<'_> {
     fn into_json(self) -> Value {
         match self {
-            FieldValue::Str(s) => Value::String(s),
+            FieldValue::Str(s) => Value::String(s.into_owned()),
             FieldValue::I64(v) => Value::from(v),
             FieldValue::U64(v) => Value::from(v),
             FieldValue::F64(v) => Value::from(v),
@@ -65,17 +67,27 @@ impl FieldValue {
     /// Strings that hold JSON objects/arrays become that JSON; everything else its plain value.
     fn into_json_parsed(self) -> Value {
         match self {
-            FieldValue::Str(s) => parse_json_or_string(s),
+            FieldValue::Str(s) => parse_json_or_string(s.into_owned()),
             other => other.into_json(),
         }
     }
     fn into_string(self) -> String {
         match self {
-            FieldValue::Str(s) => s,
+            FieldValue::Str(s) => s.into_owned(),
             FieldValue::I64(v) => v.to_string(),
             FieldValue::U64(v) => v.to_string(),
             FieldValue::F64(v) => v.to_string(),
             FieldValue::Bool(v) => v.to_string(),
+        }
+    }
+    /// The value as text, without consuming it.
+    fn to_text(&self) -> Cow<'_, str> {
+        match self {
+            FieldValue::Str(s) => Cow::Borrowed(s),
+            FieldValue::I64(v) => Cow::Owned(v.to_string()),
+            FieldValue::U64(v) => Cow::Owned(v.to_string()),
+            FieldValue::F64(v) => Cow::Owned(v.to_string()),
+            FieldValue::Bool(v) => Cow::Owned(v.to_string()),
         }
     }
     fn as_u64(&self) -> Option<u64> {
@@ -181,7 +193,7 @@ impl Filing<'_> {
                 r.operation = Some(op);
             }
             "gen_ai.provider.name" | "gen_ai.system" => {
-                r.provider = Some(normalize_provider(&v.into_string()))
+                r.provider = Some(normalize_provider(&v.to_text()))
             }
             "gen_ai.request.model" => r.request_model = Some(v.into_string()),
             "gen_ai.response.model" => r.response_model = Some(v.into_string()),
@@ -299,7 +311,7 @@ fn deferred(r: &mut SpanRecord, bit: u8, v: FieldValue) -> Value {
             } else {
                 r.pending_json &= !bit;
             }
-            Value::String(s)
+            Value::String(s.into_owned())
         }
         other => {
             r.pending_json &= !bit;
@@ -335,7 +347,7 @@ pub(crate) fn set_error(r: &mut SpanRecord, message: Option<String>, error_type:
 
 impl Visit for Filing<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.file(field.name(), FieldValue::Str(value.to_string()));
+        self.file(field.name(), FieldValue::Str(Cow::Borrowed(value)));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
         self.file(field.name(), FieldValue::I64(value));
@@ -359,7 +371,7 @@ impl Visit for Filing<'_> {
         }
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.file(field.name(), FieldValue::Str(format!("{value:?}")));
+        self.file(field.name(), FieldValue::Str(Cow::Owned(format!("{value:?}"))));
     }
 }
 

@@ -8,13 +8,13 @@
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{
-    bounded, select, unbounded, Receiver, RecvTimeoutError, Sender, TrySendError,
+    bounded, unbounded, Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError,
 };
 use serde::Serialize;
 
@@ -239,11 +239,35 @@ struct SinkCounters {
     queued_bytes: AtomicUsize,
     waiting_for_trace: AtomicU64,
     last_error: Mutex<Option<String>>,
+    /// Set while the worker sleeps between ticks: the producer that fills a batch rings once.
+    worker_asleep: AtomicBool,
 }
 
 enum Control {
     Flush(Sender<()>),
     Shutdown(Instant, Sender<()>),
+    /// A batch's worth of records is queued.
+    Wake,
+}
+
+/// Longest sleep of an idle worker between looks at its queue. Unit tests make it an hour, so a
+/// test that sees records arrive proves the producer's wake-up works.
+const TICK: Duration = if cfg!(test) {
+    Duration::from_secs(3600)
+} else {
+    Duration::from_millis(250)
+};
+
+/// Queue length and bytes at which a producer wakes a sleeping worker: a batch's worth, or half the
+/// queue when the queue is smaller than a batch.
+fn wake_threshold(config: &ExportConfig) -> (u64, usize) {
+    (
+        config.max_batch_size.min(config.queue_capacity / 2).max(1) as u64,
+        config
+            .max_batch_bytes
+            .min(config.queue_max_bytes / 2)
+            .max(1),
+    )
 }
 
 struct Item {
@@ -257,6 +281,8 @@ struct Sink {
     control: Sender<Control>,
     counters: Arc<SinkCounters>,
     max_bytes: usize,
+    /// Queue length and bytes at which a sleeping worker is woken.
+    wake_at: (u64, usize),
     worker: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -437,6 +463,7 @@ impl Sink {
         let (control, control_rx) = unbounded();
         let counters = Arc::new(SinkCounters::default());
         let max_bytes = config.queue_max_bytes;
+        let wake_at = wake_threshold(&config);
         let assembler = exporter
             .needs_whole_traces()
             .then(|| TraceAssembler::new(config.trace_max_pending, 10_000, config.trace_max_age));
@@ -463,6 +490,7 @@ impl Sink {
             control,
             counters,
             max_bytes,
+            wake_at,
             worker: Mutex::new(Some(handle)),
         })
     }
@@ -476,10 +504,16 @@ impl Sink {
             return;
         }
         // Count before sending: the worker may pop the item before `try_send` returns.
-        c.queued.fetch_add(1, Relaxed);
+        let queued = c.queued.fetch_add(1, Relaxed) + 1;
         c.enqueued.fetch_add(1, Relaxed);
         match self.tx.try_send(Item { record, size }) {
-            Ok(()) => {}
+            Ok(()) => {
+                // The worker drains the queue on a timer; a full batch wakes it early, once.
+                let full = queued >= self.wake_at.0 || before + size >= self.wake_at.1;
+                if full && c.worker_asleep.load(Relaxed) && c.worker_asleep.swap(false, SeqCst) {
+                    let _ = self.control.send(Control::Wake);
+                }
+            }
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 c.queued.fetch_sub(1, Relaxed);
                 c.enqueued.fetch_sub(1, Relaxed);
@@ -541,12 +575,16 @@ impl Batch {
 }
 
 impl Worker {
+    /// Drains the queue in bulk on a timer (or when a producer rings because a batch is full)
+    /// instead of waking per record: a producer then never pays for waking a blocked thread, and the
+    /// shared counters are touched once per drain, not once per record.
     fn run(mut self) {
         let mut batch = Batch {
             records: Vec::new(),
             bytes: 0,
             since: None,
         };
+        let tick = (self.config.max_batch_age / 4).clamp(Duration::from_millis(1), TICK);
         loop {
             if let Some(ctl) = self.stashed.pop_front() {
                 if self.handle_control(ctl, &mut batch) {
@@ -554,55 +592,90 @@ impl Worker {
                 }
                 continue;
             }
+            if !self.receive_queued(&mut batch) {
+                // Every sender is gone: the pipeline was dropped without shutdown.
+                self.drain(&mut batch);
+                self.finish();
+                return;
+            }
+            let expired = self
+                .assembler
+                .as_mut()
+                .map(TraceAssembler::expire)
+                .unwrap_or_default();
+            for trace in expired {
+                self.add(trace.spans, &mut batch);
+            }
+            self.note_assembler();
+            if batch
+                .since
+                .is_some_and(|s| s.elapsed() >= self.config.max_batch_age)
+            {
+                self.deliver(batch.take());
+            }
             let mut wait = match batch.since {
                 Some(since) => self.config.max_batch_age.saturating_sub(since.elapsed()),
-                None => Duration::from_secs(3600),
+                None => tick,
             };
+            wait = wait.min(tick);
             if self.assembler.as_ref().is_some_and(|a| a.pending() > 0) {
                 // Wake up to release traces whose root never came.
-                wait = wait
-                    .min(self.config.trace_max_age / 4)
-                    .max(Duration::from_millis(10));
+                wait = wait.min(self.config.trace_max_age / 4);
             }
-            select! {
-                recv(self.rx) -> item => match item {
-                    Ok(item) => self.push(item, &mut batch),
-                    // Every sender is gone: the pipeline was dropped without shutdown.
-                    Err(_) => {
-                        self.drain(&mut batch);
-                        self.finish();
+            self.counters.worker_asleep.store(true, SeqCst);
+            // A producer that filled a batch between the drain and the store above saw the worker
+            // awake and did not ring: look again before sleeping.
+            let (records, bytes) = wake_threshold(&self.config);
+            if self.counters.queued.load(SeqCst) >= records
+                || self.counters.queued_bytes.load(SeqCst) >= bytes
+            {
+                self.counters.worker_asleep.store(false, SeqCst);
+                continue;
+            }
+            let ctl = self.control.recv_timeout(wait);
+            self.counters.worker_asleep.store(false, SeqCst);
+            match ctl {
+                Ok(Control::Wake) | Err(RecvTimeoutError::Timeout) => {}
+                Ok(ctl) => {
+                    if self.handle_control(ctl, &mut batch) {
                         return;
                     }
-                },
-                recv(self.control) -> ctl => match ctl {
-                    Ok(ctl) => {
-                        if self.handle_control(ctl, &mut batch) {
-                            return;
-                        }
-                    }
-                    Err(_) => {
-                        self.drain(&mut batch);
-                        self.finish();
-                        return;
-                    }
-                },
-                default(wait) => {
-                    let expired = self.assembler.as_mut().map(TraceAssembler::expire).unwrap_or_default();
-                    for trace in expired {
-                        self.add(trace.spans, &mut batch);
-                    }
-                    self.note_assembler();
-                    if batch.since.is_some_and(|s| s.elapsed() >= self.config.max_batch_age) {
-                        self.deliver(batch.take());
-                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.drain(&mut batch);
+                    self.finish();
+                    return;
                 }
             }
         }
     }
 
+    /// Takes every record queued now (counters updated once), then processes them. False when every
+    /// sender is gone.
+    fn receive_queued(&mut self, batch: &mut Batch) -> bool {
+        let mut items = Vec::with_capacity(self.rx.len());
+        let mut connected = true;
+        loop {
+            match self.rx.try_recv() {
+                Ok(item) => items.push(item),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    connected = false;
+                    break;
+                }
+            }
+        }
+        let bytes: usize = items.iter().map(|i| i.size).sum();
+        self.counters.queued.fetch_sub(items.len() as u64, Relaxed);
+        self.counters.queued_bytes.fetch_sub(bytes, Relaxed);
+        for item in items {
+            self.push(item, batch);
+        }
+        connected
+    }
+
+    /// One record taken off the queue (the queue counters were already updated).
     fn push(&mut self, item: Item, batch: &mut Batch) {
-        self.counters.queued.fetch_sub(1, Relaxed);
-        self.counters.queued_bytes.fetch_sub(item.size, Relaxed);
         // The last exporter to receive a record takes it without copying.
         let mut record = Arc::try_unwrap(item.record).unwrap_or_else(|shared| (*shared).clone());
         record.decode_content();
@@ -675,6 +748,7 @@ impl Worker {
                 let _ = ack.send(());
                 false
             }
+            Control::Wake => false,
             Control::Shutdown(deadline, ack) => {
                 self.deadline = Some(deadline);
                 self.drain(batch);
@@ -686,9 +760,7 @@ impl Worker {
     }
 
     fn drain(&mut self, batch: &mut Batch) {
-        while let Ok(item) = self.rx.try_recv() {
-            self.push(item, batch);
-        }
+        self.receive_queued(batch);
         let held = self
             .assembler
             .as_mut()
@@ -813,6 +885,7 @@ impl Worker {
                     self.deadline = Some(deadline);
                     self.stashed.push_back(Control::Shutdown(deadline, ack));
                 }
+                Ok(Control::Wake) => {}
                 Ok(other) => self.stashed.push_back(other),
                 Err(RecvTimeoutError::Timeout) => return true,
                 Err(RecvTimeoutError::Disconnected) => {
@@ -821,5 +894,37 @@ impl Worker {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::SpanKind;
+    use crate::testing::TestExporter;
+
+    #[test]
+    fn a_full_batch_wakes_the_sleeping_worker() {
+        let exporter = TestExporter::new();
+        let config = ExportConfig {
+            max_batch_size: 4,
+            max_batch_age: Duration::from_secs(3600),
+            ..ExportConfig::default()
+        };
+        let pipeline = Pipeline::new(Vec::new(), vec![(Box::new(exporter.clone()), config)]).unwrap();
+        // Let the worker go to sleep (its tick and the batch age are an hour here).
+        std::thread::sleep(Duration::from_millis(50));
+        for i in 0..3 {
+            pipeline.submit(SpanRecord::new(format!("s{i}"), SpanKind::Generic));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(exporter.spans().is_empty(), "fewer than a batch stays queued");
+        pipeline.submit(SpanRecord::new("s3", SpanKind::Generic));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while exporter.spans().len() < 4 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(exporter.spans().len(), 4, "the fourth record rang the worker");
+        assert!(pipeline.shutdown(Duration::from_secs(5)).completed);
     }
 }

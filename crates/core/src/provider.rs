@@ -5,6 +5,10 @@
 /// `vertex` → `gcp.vertex_ai`, ...). Unknown providers are lowercased with spaces and dashes turned
 /// into underscores (`Eleven Labs` → `eleven_labs`).
 pub fn normalize_provider(raw: &str) -> String {
+    // Instrumentation usually writes the well-known value already: no work beyond one comparison.
+    if let Some(known) = WELL_KNOWN.iter().find(|k| **k == raw) {
+        return (*known).to_string();
+    }
     let lower = raw.trim().to_ascii_lowercase();
     let key: String = lower
         .chars()
@@ -39,6 +43,25 @@ pub fn normalize_provider(raw: &str) -> String {
     }
 }
 
+/// The values `normalize_provider` produces for known providers.
+const WELL_KNOWN: [&str; 15] = [
+    "openai",
+    "anthropic",
+    "aws.bedrock",
+    "azure.ai.openai",
+    "azure.ai.inference",
+    "gcp.gemini",
+    "gcp.vertex_ai",
+    "gcp.gen_ai",
+    "mistral_ai",
+    "x_ai",
+    "groq",
+    "cohere",
+    "deepseek",
+    "perplexity",
+    "ibm.watsonx.ai",
+];
+
 #[cfg(test)]
 mod tests {
     use super::normalize_provider as n;
@@ -55,5 +78,13 @@ mod tests {
         assert_eq!(n("MistralAI"), "mistral_ai");
         assert_eq!(n("Deepgram"), "deepgram");
         assert_eq!(n("Eleven Labs"), "eleven_labs");
+    }
+
+    #[test]
+    fn well_known_values_map_to_themselves() {
+        for v in super::WELL_KNOWN {
+            assert_eq!(n(v), v);
+            assert_eq!(n(&v.to_uppercase()), v, "{v} in capitals");
+        }
     }
 }

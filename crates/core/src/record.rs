@@ -97,6 +97,9 @@ impl SpanKind {
     /// (`agent`, `generation`, `llm`, `step`, `chunk`, `tool`, `mcp_tool`, `workflow`, `stt`, `tts`,
     /// `attempt`). Unknown values give `None`.
     pub fn parse(s: &str) -> Option<SpanKind> {
+        if let Some(k) = SpanKind::ALL.iter().find(|k| k.as_str() == s) {
+            return Some(*k);
+        }
         let k = match s
             .trim()
             .to_ascii_lowercase()
