@@ -4,6 +4,9 @@
 //! - `ai_span/*`: one realistic generation span (model, provider, 3 parameters, ~1 KB input and
 //!   output, usage recorded late) through a bare registry, through `tracing-opentelemetry` with the
 //!   SDK's `BatchSpanProcessor` and a no-op exporter, and through aitrace with a no-op exporter.
+//!   Both background workers run while spans are timed; after each sample both are flushed outside
+//!   the timed region, so neither side drops spans or lets its queue grow across samples (a
+//!   measurement that ends with a full queue times the cheap drop path, not the span).
 //! - `plain_span/*`: an application's own non-AI span with and without the aitrace layer installed.
 //! - `threads/*`: aitrace spans created concurrently on 1, 2 and 8 threads (time per span).
 
@@ -14,7 +17,9 @@ use std::time::{Duration, Instant};
 use aitrace::{ExportConfig, ExportError, Exporter, SpanRecord};
 use criterion::{criterion_group, criterion_main, Criterion};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter,
+};
 use tracing::field::Empty;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
@@ -46,10 +51,17 @@ fn generation(input: &str, output: &str) {
     black_box(&span);
 }
 
-struct Noop;
+/// A do-nothing exporter; `reads_content` says whether the worker parses content for it (the
+/// exporters that ship to a backend all do).
+struct Noop {
+    reads_content: bool,
+}
 impl Exporter for Noop {
     fn name(&self) -> &str {
         "noop"
+    }
+    fn reads_content(&self) -> bool {
+        self.reads_content
     }
     fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
         black_box(batch.len());
@@ -87,6 +99,24 @@ fn export_config() -> ExportConfig {
     }
 }
 
+/// Times `iters` spans, then lets the exporter catch up outside the timed region.
+fn timed_then_flushed(iters: u64, input: &str, output: &str, flush: impl Fn()) -> Duration {
+    let start = Instant::now();
+    for _ in 0..iters {
+        generation(input, output);
+    }
+    let elapsed = start.elapsed();
+    flush();
+    elapsed
+}
+
+/// Panics when the benchmark itself dropped spans: its numbers would time the drop path.
+fn assert_nothing_dropped(guard: &aitrace::Guard) {
+    let stats = guard.stats();
+    let dropped: u64 = stats.exporters.iter().map(|e| e.dropped_queue_full).sum();
+    assert_eq!(dropped, 0, "the benchmark's queue overflowed");
+}
+
 fn ai_span(c: &mut Criterion) {
     let (input, output) = (messages("user"), messages("assistant"));
     let mut g = c.benchmark_group("ai_span");
@@ -95,36 +125,54 @@ fn ai_span(c: &mut Criterion) {
         b.iter(|| generation(&input, &output));
     });
     g.bench_function("tracing_opentelemetry", |b| {
+        let processor = BatchSpanProcessor::builder(NoopOtel)
+            .with_batch_config(
+                BatchConfigBuilder::default()
+                    .with_max_queue_size(export_config().queue_capacity)
+                    .build(),
+            )
+            .build();
         let provider = SdkTracerProvider::builder()
-            .with_batch_exporter(NoopOtel)
+            .with_span_processor(processor)
             .build();
         let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"));
         let _d = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
-        b.iter(|| generation(&input, &output));
+        b.iter_custom(|iters| {
+            timed_then_flushed(iters, &input, &output, || {
+                let _ = provider.force_flush();
+            })
+        });
         drop(_d);
         let _ = provider.shutdown();
     });
-    g.bench_function("aitrace", |b| {
-        let (layer, guard) = aitrace::builder()
-            .without_processor("sensitive-data-filter")
-            .exporter_with_config(Noop, export_config())
-            .build_layer()
-            .unwrap();
-        let _d = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
-        b.iter(|| generation(&input, &output));
-        drop(_d);
-        guard.shutdown(Duration::from_secs(30));
-    });
-    g.bench_function("aitrace_with_redaction", |b| {
-        let (layer, guard) = aitrace::builder()
-            .exporter_with_config(Noop, export_config())
-            .build_layer()
-            .unwrap();
-        let _d = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
-        b.iter(|| generation(&input, &output));
-        drop(_d);
-        guard.shutdown(Duration::from_secs(30));
-    });
+    let cases = [
+        ("aitrace", false, false),
+        ("aitrace_content_parsed", false, true),
+        ("aitrace_with_redaction", true, true),
+    ];
+    for (name, redaction, reads_content) in cases {
+        g.bench_function(name, |b| {
+            let builder = aitrace::builder();
+            let builder = if redaction {
+                builder
+            } else {
+                builder.without_processor("sensitive-data-filter")
+            };
+            let (layer, guard) = builder
+                .exporter_with_config(Noop { reads_content }, export_config())
+                .build_layer()
+                .unwrap();
+            let _d = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+            b.iter_custom(|iters| {
+                timed_then_flushed(iters, &input, &output, || {
+                    guard.flush(Duration::from_secs(60));
+                })
+            });
+            drop(_d);
+            assert_nothing_dropped(&guard);
+            guard.shutdown(Duration::from_secs(30));
+        });
+    }
     g.finish();
 }
 
@@ -156,7 +204,12 @@ fn plain_span(c: &mut Criterion) {
     });
     g.bench_function("with_aitrace", |b| {
         let (layer, guard) = aitrace::builder()
-            .exporter_with_config(Noop, export_config())
+            .exporter_with_config(
+                Noop {
+                    reads_content: false,
+                },
+                export_config(),
+            )
             .build_layer()
             .unwrap();
         let _d = tracing::subscriber::set_default(
@@ -176,7 +229,12 @@ fn threads(c: &mut Criterion) {
         g.bench_function(format!("{n}"), |b| {
             let (layer, guard) = aitrace::builder()
                 .without_processor("sensitive-data-filter")
-                .exporter_with_config(Noop, export_config())
+                .exporter_with_config(
+                    Noop {
+                        reads_content: false,
+                    },
+                    export_config(),
+                )
                 .build_layer()
                 .unwrap();
             let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
@@ -198,8 +256,11 @@ fn threads(c: &mut Criterion) {
                 for h in handles {
                     let _ = h.join();
                 }
-                start.elapsed()
+                let elapsed = start.elapsed();
+                guard.flush(Duration::from_secs(60));
+                elapsed
             });
+            assert_nothing_dropped(&guard);
             guard.shutdown(Duration::from_secs(30));
         });
     }

@@ -20,6 +20,14 @@ pub trait Exporter: Send + 'static {
         false
     }
 
+    /// False when this exporter never looks at content (input, output, instructions, tool
+    /// definitions, arguments and results), e.g. one that only records usage, cost or durations. Content
+    /// recorded as JSON text is then not parsed on its worker (unless one of its offloaded processors
+    /// reads content) and reaches `export` as that text. Default true.
+    fn reads_content(&self) -> bool {
+        true
+    }
+
     /// Adjusts the builder's queue/batch/retry settings for this exporter (e.g. a shorter batch age
     /// for local output, a batch size from the vendor's own environment variable). Only called when
     /// the exporter was added without an explicit `ExportConfig`.
@@ -48,6 +56,9 @@ impl<E: Exporter + ?Sized> Exporter for Box<E> {
     }
     fn needs_whole_traces(&self) -> bool {
         (**self).needs_whole_traces()
+    }
+    fn reads_content(&self) -> bool {
+        (**self).reads_content()
     }
     fn configure(&self, config: &mut crate::ExportConfig) {
         (**self).configure(config)

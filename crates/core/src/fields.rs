@@ -371,7 +371,10 @@ impl Visit for Filing<'_> {
         }
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.file(field.name(), FieldValue::Str(Cow::Owned(format!("{value:?}"))));
+        self.file(
+            field.name(),
+            FieldValue::Str(Cow::Owned(format!("{value:?}"))),
+        );
     }
 }
 

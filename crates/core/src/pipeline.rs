@@ -467,7 +467,10 @@ impl Sink {
         let assembler = exporter
             .needs_whole_traces()
             .then(|| TraceAssembler::new(config.trace_max_pending, 10_000, config.trace_max_age));
+        let decode_content =
+            exporter.reads_content() || processors.iter().any(|p| p.reads_content());
         let worker = Worker {
+            decode_content,
             processors,
             assembler,
             exporter,
@@ -549,6 +552,9 @@ struct Worker {
     processors: Vec<Arc<dyn Processor>>,
     /// Regroups spans by trace for exporters that need whole traces.
     assembler: Option<TraceAssembler>,
+    /// Whether content recorded as JSON text is parsed here: the exporter or an offloaded processor
+    /// reads it.
+    decode_content: bool,
     exporter: Box<dyn Exporter>,
     config: ExportConfig,
     rx: Receiver<Item>,
@@ -678,7 +684,9 @@ impl Worker {
     fn push(&mut self, item: Item, batch: &mut Batch) {
         // The last exporter to receive a record takes it without copying.
         let mut record = Arc::try_unwrap(item.record).unwrap_or_else(|shared| (*shared).clone());
-        record.decode_content();
+        if self.decode_content {
+            record.decode_content();
+        }
         for p in &self.processors {
             let verdict = catch_unwind(AssertUnwindSafe(|| p.process(&mut record)));
             if !matches!(verdict, Ok(Verdict::Keep)) {
@@ -911,20 +919,28 @@ mod tests {
             max_batch_age: Duration::from_secs(3600),
             ..ExportConfig::default()
         };
-        let pipeline = Pipeline::new(Vec::new(), vec![(Box::new(exporter.clone()), config)]).unwrap();
+        let pipeline =
+            Pipeline::new(Vec::new(), vec![(Box::new(exporter.clone()), config)]).unwrap();
         // Let the worker go to sleep (its tick and the batch age are an hour here).
         std::thread::sleep(Duration::from_millis(50));
         for i in 0..3 {
             pipeline.submit(SpanRecord::new(format!("s{i}"), SpanKind::Generic));
         }
         std::thread::sleep(Duration::from_millis(200));
-        assert!(exporter.spans().is_empty(), "fewer than a batch stays queued");
+        assert!(
+            exporter.spans().is_empty(),
+            "fewer than a batch stays queued"
+        );
         pipeline.submit(SpanRecord::new("s3", SpanKind::Generic));
         let deadline = Instant::now() + Duration::from_secs(30);
         while exporter.spans().len() < 4 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
-        assert_eq!(exporter.spans().len(), 4, "the fourth record rang the worker");
+        assert_eq!(
+            exporter.spans().len(),
+            4,
+            "the fourth record rang the worker"
+        );
         assert!(pipeline.shutdown(Duration::from_secs(5)).completed);
     }
 }

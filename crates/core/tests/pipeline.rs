@@ -727,3 +727,47 @@ fn offloaded_processors_run_on_each_exporter_worker() {
         "nothing dropped on the span-close path"
     );
 }
+
+/// A [`TestExporter`] that says it never reads content.
+struct ContentBlind(TestExporter);
+
+impl Exporter for ContentBlind {
+    fn name(&self) -> &str {
+        "content-blind"
+    }
+    fn reads_content(&self) -> bool {
+        false
+    }
+    fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
+        self.0.export(batch)
+    }
+}
+
+#[test]
+fn content_is_parsed_only_for_exporters_and_processors_that_read_it() {
+    let messages = r#"[{"role":"user","parts":[{"type":"text","content":"hi"}]}]"#;
+    let run = |with_content_processor: bool| {
+        let (reader, blind) = (TestExporter::new(), TestExporter::new());
+        let mut b = builder()
+            .exporter_with_config(reader.clone(), fast_config())
+            .exporter_with_config(ContentBlind(blind.clone()), fast_config());
+        if with_content_processor {
+            b = b.processor(Offloaded {
+                threads: Arc::default(),
+            });
+        }
+        let (layer, guard) = b.build_layer().unwrap();
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            generation_span!("openai", "gpt-4o", gen_ai.input.messages = messages).in_scope(|| {});
+        });
+        assert!(guard.shutdown(Duration::from_secs(10)).completed);
+        (reader.span("chat").input, blind.span("chat").input)
+    };
+    let parsed: serde_json::Value = serde_json::from_str(messages).unwrap();
+    let (read, blind) = run(false);
+    assert_eq!(read, Some(parsed.clone()));
+    assert_eq!(blind, Some(serde_json::Value::String(messages.into())));
+    // An offloaded processor reads content (the default), so both get it parsed.
+    let (read, blind) = run(true);
+    assert_eq!((read, blind), (Some(parsed.clone()), Some(parsed)));
+}

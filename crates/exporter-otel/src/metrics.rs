@@ -105,6 +105,10 @@ impl Exporter for GenAiMetrics {
     fn name(&self) -> &str {
         "otel-metrics"
     }
+    /// Metrics come from usage, model names and durations only.
+    fn reads_content(&self) -> bool {
+        false
+    }
     fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
         batch.iter().for_each(|r| self.record(r));
         Ok(())

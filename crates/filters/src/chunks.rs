@@ -1,6 +1,7 @@
 //! [`ChunkAggregator`]: collapses per-chunk spans into the step or generation that streamed them.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use aitrace_core::{Processor, SpanId, SpanKind, SpanRecord, Usage, Verdict};
@@ -34,6 +35,9 @@ struct Pending {
 pub struct ChunkAggregator {
     collect_text: bool,
     pending: Mutex<Pending>,
+    /// `pending.by_parent.len()`, readable without the lock: most spans close with nothing waiting
+    /// for them and skip the lock.
+    waiting: AtomicUsize,
 }
 
 impl ChunkAggregator {
@@ -59,6 +63,9 @@ impl Processor for ChunkAggregator {
     }
 
     fn process(&self, span: &mut SpanRecord) -> Verdict {
+        if span.kind != SpanKind::ModelChunk && self.waiting.load(Ordering::Acquire) == 0 {
+            return Verdict::Keep;
+        }
         let Ok(mut pending) = self.pending.lock() else {
             return Verdict::Keep;
         };
@@ -88,10 +95,14 @@ impl Processor for ChunkAggregator {
             if span.usage.is_some() {
                 agg.usage = span.usage;
             }
+            self.waiting
+                .store(pending.by_parent.len(), Ordering::Release);
             return Verdict::Drop;
         }
         if let Some(agg) = pending.by_parent.remove(&span.span_id) {
             pending.order.retain(|id| *id != span.span_id);
+            self.waiting
+                .store(pending.by_parent.len(), Ordering::Release);
             span.attributes
                 .insert("aitrace.chunks.count".into(), Value::from(agg.count));
             if span.time_to_first_token_s.is_none() && agg.first_start >= span.start_time_unix_nano
