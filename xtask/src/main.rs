@@ -3,6 +3,7 @@
 //!   quickstart, a short run of each fuzz target, the Phoenix end-to-end test).
 //! - `cargo xtask e2e`: the end-to-end test against a real OpenTelemetry backend (Arize Phoenix).
 //! - `cargo xtask test`: the README's test command.
+//! - `cargo xtask bench [--peers]`: benchmarks, written to docs/PERFORMANCE.md.
 //! - `cargo xtask fuzz [N] [S]`: property tests with N iterations, then each `cargo fuzz` target for S s.
 
 use std::io::{Read, Write};
@@ -145,14 +146,16 @@ fn http_status(addr: &str, path: &str) -> Option<u16> {
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
-fn install_phoenix(dir: &Path) -> Result<PathBuf, String> {
-    let venv = dir.join(format!("phoenix-{PHOENIX_VERSION}"));
-    let phoenix = venv.join("bin").join("phoenix");
-    if phoenix.exists() {
-        return Ok(phoenix);
+/// A Python venv under `dir/name` with `pip install <packages>` done once (a marker file says so).
+fn python_venv(dir: &Path, name: &str, packages: &[String]) -> Result<PathBuf, String> {
+    let venv = dir.join(name);
+    let marker = venv.join(".aitrace-installed");
+    if marker.exists() {
+        return Ok(venv);
     }
     println!(
-        "==> installing arize-phoenix=={PHOENIX_VERSION} into {}",
+        "==> installing {} into {}",
+        packages.join(" "),
         venv.display()
     );
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
@@ -167,13 +170,27 @@ fn install_phoenix(dir: &Path) -> Result<PathBuf, String> {
     }
     let ok = Command::new(venv.join("bin").join("pip"))
         .args(["install", "--quiet", "--disable-pip-version-check"])
-        .arg(format!("arize-phoenix=={PHOENIX_VERSION}"))
+        .args(packages)
         .status()
         .map_err(|e| format!("cannot run pip: {e}"))?
         .success();
-    if !ok || !phoenix.exists() {
+    if !ok {
         let _ = std::fs::remove_dir_all(&venv);
-        return Err("pip install arize-phoenix failed".to_string());
+        return Err(format!("pip install {} failed", packages.join(" ")));
+    }
+    std::fs::write(&marker, packages.join("\n")).map_err(|e| e.to_string())?;
+    Ok(venv)
+}
+
+fn install_phoenix(dir: &Path) -> Result<PathBuf, String> {
+    let venv = python_venv(
+        dir,
+        &format!("phoenix-{PHOENIX_VERSION}"),
+        &[format!("arize-phoenix=={PHOENIX_VERSION}")],
+    )?;
+    let phoenix = venv.join("bin").join("phoenix");
+    if !phoenix.exists() {
+        return Err(format!("{} has no phoenix command", venv.display()));
     }
     Ok(phoenix)
 }
@@ -341,8 +358,182 @@ fn machine() -> String {
     format!("{cores} cores, {cpu}; {rustc}; release profile")
 }
 
-/// Runs the benchmarks and writes docs/PERFORMANCE.md with ratios measured in the same run.
-fn bench() -> Result<(), String> {
+/// Traces each side of the peer comparison builds (the Python SDK is ~100× slower per span).
+const PEER_TRACES_PYTHON: u64 = 2_000;
+const PEER_TRACES_AITRACE: u64 = 20_000;
+
+/// One HTTP/1.1 request on loopback; the response body.
+fn http_request(addr: &str, method: &str, path: &str) -> Result<String, String> {
+    let parsed = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+    let mut s = TcpStream::connect_timeout(&parsed, Duration::from_secs(2))
+        .map_err(|e| format!("{addr}: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).map_err(|e| e.to_string())?;
+    match text.split_once("\r\n\r\n") {
+        Some((head, body)) if head.starts_with("HTTP/1.1 200") => Ok(body.to_string()),
+        _ => Err(format!("{method} {path}: unexpected answer {text:?}")),
+    }
+}
+
+/// The number after `"key":` in a flat JSON object (xtask has no dependencies).
+fn json_number(text: &str, key: &str) -> Option<f64> {
+    let at = text.find(&format!("\"{key}\""))? + key.len() + 2;
+    let rest = text[at..].trim_start().strip_prefix(':')?.trim_start();
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E')))
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+/// One side of the peer comparison, as measured.
+struct PeerRun {
+    side: String,
+    ns_per_span: f64,
+    produced: f64,
+    received: f64,
+}
+
+/// The last line of a peer program's output that is a JSON object, with the sink's count, which is
+/// then reset for the next side.
+fn peer_result(side: &str, stdout: &[u8], sink: &str) -> Result<PeerRun, String> {
+    let text = String::from_utf8_lossy(stdout);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .ok_or_else(|| format!("{side}: no result line in {text:?}"))?;
+    let field = |k: &str| json_number(line, k).ok_or_else(|| format!("{side}: no {k} in {line}"));
+    let count = http_request(sink, "GET", "/count")?;
+    let received = json_number(&count, "spans").ok_or_else(|| format!("sink: {count}"))?;
+    http_request(sink, "POST", "/reset")?;
+    Ok(PeerRun {
+        side: side.to_string(),
+        ns_per_span: field("ns_per_span")?,
+        produced: field("produced")?,
+        received,
+    })
+}
+
+/// `bench --peers`: the same nested trace built with the Langfuse Python SDK (installed from PyPI into
+/// a cached venv) and with aitrace, both exporting to one loopback sink that counts what arrives.
+/// Returns the PERFORMANCE.md section.
+fn peers() -> Result<String, String> {
+    let dir = root().join("target").join("peers");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let peers_dir = root().join("bench").join("peers");
+    let requirements: Vec<String> = std::fs::read_to_string(peers_dir.join("requirements.txt"))
+        .map_err(|e| format!("bench/peers/requirements.txt: {e}"))?
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect();
+    let venv_name = format!(
+        "venv-{}",
+        requirements.join("-").replace(['=', '<', '>'], "")
+    );
+    let python = python_venv(&dir, &venv_name, &requirements)?
+        .join("bin")
+        .join("python");
+    let port = free_port()?;
+    let sink = format!("127.0.0.1:{port}");
+    let log = dir.join("sink.log");
+    let out = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+    let err = out.try_clone().map_err(|e| e.to_string())?;
+    let child = Command::new(&python)
+        .arg(peers_dir.join("sink.py"))
+        .arg(port.to_string())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| format!("cannot start the sink: {e}"))?;
+    let service = Service { child, log };
+    let started = Instant::now();
+    while http_status(&sink, "/count") != Some(200) {
+        if started.elapsed() > Duration::from_secs(60) {
+            return Err(format!("the sink did not start:\n{}", service.log_tail()));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let base_url = format!("http://{sink}");
+    println!("==> peers: Langfuse Python SDK, {PEER_TRACES_PYTHON} traces");
+    let out = Command::new(&python)
+        .arg(peers_dir.join("langfuse_sdk.py"))
+        .arg(&base_url)
+        .arg(PEER_TRACES_PYTHON.to_string())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "langfuse_sdk.py failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let mut runs = vec![peer_result(
+        "Langfuse Python SDK 5 (OTel BatchSpanProcessor, queue 2048)",
+        &out.stdout,
+        &sink,
+    )?];
+    for (side, queue) in [
+        ("aitrace, Langfuse exporter (default queue, 2048)", ""),
+        ("aitrace, Langfuse exporter (queue 100 000)", "100000"),
+    ] {
+        println!("==> peers: {side}, {PEER_TRACES_AITRACE} traces");
+        let out = cargo()
+            .current_dir(root())
+            .args([
+                "bench",
+                "--quiet",
+                "--bench",
+                "peer_trace",
+                "--features",
+                "langfuse",
+            ])
+            .env("AITRACE_PEER_SINK", &base_url)
+            .env("AITRACE_PEER_TRACES", PEER_TRACES_AITRACE.to_string())
+            .env("AITRACE_PEER_QUEUE", queue)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!(
+                "peer_trace failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        runs.push(peer_result(side, &out.stdout, &sink)?);
+    }
+    drop(service);
+    let python_ns = runs[0].ns_per_span;
+    let mut doc = String::from("\n## Peer comparison: the Langfuse Python SDK\n\n");
+    doc += "The same nested trace (agent → generation with ~1 KB input and output, parameters and usage →\n";
+    doc += "tool), built in a loop by each side and exported to one loopback OTLP/HTTP sink\n";
+    doc += "(`bench/peers/sink.py`, which parses each request and counts the spans). Time per span on the\n";
+    doc += "creating thread; dropped = produced − received by the sink. Reproduce: `cargo xtask bench --peers`.\n\n";
+    doc += "| side | time per span | Python SDK ÷ this | produced | received | dropped |\n|---|---:|---:|---:|---:|---:|\n";
+    for r in &runs {
+        doc += &format!(
+            "| {} | {} | {:.0}× | {:.0} | {:.0} | {:.0} |\n",
+            r.side,
+            fmt_ns(r.ns_per_span),
+            python_ns / r.ns_per_span,
+            r.produced,
+            r.received,
+            (r.produced - r.received).max(0.0)
+        );
+    }
+    Ok(doc)
+}
+
+/// Runs the benchmarks and writes docs/PERFORMANCE.md with ratios measured in the same run; with
+/// `--peers` also the comparison with the Langfuse Python SDK (kept from the last such run otherwise).
+fn bench(with_peers: bool) -> Result<(), String> {
     run_cargo(
         "overhead benchmarks",
         &[
@@ -382,6 +573,7 @@ fn bench() -> Result<(), String> {
     let bare = m("ai_span", "bare_registry")?;
     let otel = m("ai_span", "tracing_opentelemetry")?;
     let ours = m("ai_span", "aitrace")?;
+    let parsed = m("ai_span", "aitrace_content_parsed")?;
     let redacting = m("ai_span", "aitrace_with_redaction")?;
     let plain = m("plain_span", "without_aitrace")?;
     let filtered = m("plain_span", "with_empty_filtered_layer")?;
@@ -400,7 +592,11 @@ fn bench() -> Result<(), String> {
     for (name, t) in [
         ("bare registry (no layer)", bare),
         ("tracing-opentelemetry + BatchSpanProcessor", otel),
-        ("aitrace", ours),
+        ("aitrace (exporter reads no content)", ours),
+        (
+            "aitrace (exporter reads content: JSON parsed on its worker)",
+            parsed,
+        ),
         ("aitrace + SensitiveDataFilter (default)", redacting),
     ] {
         doc += &format!(
@@ -430,9 +626,17 @@ fn bench() -> Result<(), String> {
     }
     doc += "\n## Exporters end to end, and memory with the backend down\n\n";
     doc += &throughput;
-    doc += "\nReproduce: `cargo xtask bench` (writes this file).\n";
     let path = root().join("docs").join("PERFORMANCE.md");
     let existing = std::fs::read_to_string(&path).unwrap_or_default();
+    if with_peers {
+        doc += &peers()?;
+    } else if let Some(i) = existing.find("\n## Peer comparison") {
+        let end = existing[i..]
+            .find("\nReproduce:")
+            .map_or(existing.len(), |e| i + e);
+        doc += &existing[i..end];
+    }
+    doc += "\nReproduce: `cargo xtask bench` (writes this file; `--peers` reruns the peer comparison).\n";
     let notes = existing
         .find("\n## Analysis")
         .map(|i| existing[i..].to_string())
@@ -519,7 +723,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("e2e") => e2e(),
-        Some("bench") => bench(),
+        Some("bench") => bench(args.iter().any(|a| a == "--peers")),
         Some("fuzz") => fuzz(
             args.get(1).map(String::as_str).unwrap_or("100000"),
             args.get(2).map(String::as_str).unwrap_or("120"),
@@ -528,7 +732,7 @@ fn main() -> ExitCode {
         _ => {
             eprintln!("usage: cargo xtask <ci|e2e|test|bench|fuzz>");
             eprintln!(
-                "  bench run the benchmarks, write docs/PERFORMANCE.md (ratios from one run)"
+                "  bench [--peers] run the benchmarks, write docs/PERFORMANCE.md (ratios from one run); --peers adds the Langfuse Python SDK comparison"
             );
             eprintln!("  ci    fmt --check, clippy -D warnings, tests, docs (warnings denied), quickstart, e2e");
             eprintln!("  e2e   install Arize Phoenix (PyPI), export the quickstart to it, check what it stored");
