@@ -471,6 +471,7 @@ impl Sink {
             exporter.reads_content() || processors.iter().any(|p| p.reads_content());
         let worker = Worker {
             decode_content,
+            wake_at,
             processors,
             assembler,
             exporter,
@@ -555,6 +556,8 @@ struct Worker {
     /// Whether content recorded as JSON text is parsed here: the exporter or an offloaded processor
     /// reads it.
     decode_content: bool,
+    /// The queue length and bytes at which producers ring (see [`wake_threshold`]).
+    wake_at: (u64, usize),
     exporter: Box<dyn Exporter>,
     config: ExportConfig,
     rx: Receiver<Item>,
@@ -626,12 +629,12 @@ impl Worker {
             wait = wait.min(tick);
             if self.assembler.as_ref().is_some_and(|a| a.pending() > 0) {
                 // Wake up to release traces whose root never came.
-                wait = wait.min(self.config.trace_max_age / 4);
+                wait = wait.min((self.config.trace_max_age / 4).max(Duration::from_millis(10)));
             }
             self.counters.worker_asleep.store(true, SeqCst);
             // A producer that filled a batch between the drain and the store above saw the worker
             // awake and did not ring: look again before sleeping.
-            let (records, bytes) = wake_threshold(&self.config);
+            let (records, bytes) = self.wake_at;
             if self.counters.queued.load(SeqCst) >= records
                 || self.counters.queued_bytes.load(SeqCst) >= bytes
             {
@@ -656,12 +659,14 @@ impl Worker {
         }
     }
 
-    /// Takes every record queued now (counters updated once), then processes them. False when every
-    /// sender is gone.
+    /// Takes the records queued now, no more (a producer as fast as this loop must not keep it going
+    /// forever), updates the counters once, then processes them. False when every sender is gone.
     fn receive_queued(&mut self, batch: &mut Batch) -> bool {
-        let mut items = Vec::with_capacity(self.rx.len());
+        let queued = self.rx.len();
+        let mut items = Vec::with_capacity(queued);
         let mut connected = true;
-        loop {
+        // One look even when the queue is empty: that is how a dropped pipeline is noticed.
+        for _ in 0..queued.max(1) {
             match self.rx.try_recv() {
                 Ok(item) => items.push(item),
                 Err(TryRecvError::Empty) => break,
