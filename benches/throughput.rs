@@ -127,6 +127,19 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// Accepts every batch and does nothing: the row that shows the ceiling span creation and the
+/// pipeline set on this machine, against which each exporter's rate reads.
+struct Discard;
+impl Exporter for Discard {
+    fn name(&self) -> &str {
+        "discard"
+    }
+    fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
+        std::hint::black_box(batch.len());
+        Ok(())
+    }
+}
+
 /// A backend that is down: every export fails as a connection error would.
 struct Down;
 impl Exporter for Down {
@@ -187,6 +200,7 @@ fn main() {
     let mut bt = aitrace::braintrust::BraintrustConfig::new("bt-key", "bench");
     bt.api_url = braintrust;
     let rows = vec![
+        throughput("no-op (span creation and pipeline alone)", Discard),
         throughput(
             "jsonl (file)",
             aitrace::JsonlExporter::create(dir.join("bench.jsonl")).unwrap(),
