@@ -119,6 +119,42 @@ impl Drop for Service {
 }
 
 impl Service {
+    /// Starts `cmd` with its output in `log`, then waits until `GET http://{addr}{health}` answers
+    /// 200; fails with the log's tail if the program exits or `limit` passes first.
+    fn start(
+        mut cmd: Command,
+        what: &str,
+        log: PathBuf,
+        addr: &str,
+        health: &str,
+        limit: Duration,
+    ) -> Result<Service, String> {
+        let out = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+        let err = out.try_clone().map_err(|e| e.to_string())?;
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .map_err(|e| format!("cannot start {what}: {e}"))?;
+        let mut service = Service { child, log };
+        let deadline = Instant::now() + limit;
+        while http_status(addr, health) != Some(200) {
+            if let Ok(Some(status)) = service.child.try_wait() {
+                return Err(format!("{what} exited ({status}):\n{}", service.log_tail()));
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "{what} not ready after {} s:\n{}",
+                    limit.as_secs(),
+                    service.log_tail()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Ok(service)
+    }
+
     fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
@@ -134,16 +170,36 @@ fn free_port() -> Result<u16, String> {
 }
 
 fn http_status(addr: &str, path: &str) -> Option<u16> {
-    let mut s = TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    http_exchange(addr, "GET", path, Duration::from_secs(5))
+        .ok()
+        .map(|(status, _)| status)
+}
+
+/// One HTTP/1.1 request on loopback (`Connection: close`): the status and the body.
+fn http_exchange(
+    addr: &str,
+    method: &str,
+    path: &str,
+    read_limit: Duration,
+) -> Result<(u16, String), String> {
+    let parsed = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+    let mut s = TcpStream::connect_timeout(&parsed, Duration::from_secs(2))
+        .map_err(|e| format!("{addr}: {e}"))?;
+    s.set_read_timeout(Some(read_limit))
+        .map_err(|e| e.to_string())?;
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
-    .ok()?;
-    let mut head = [0u8; 12];
-    s.read_exact(&mut head).ok()?;
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+    .map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).map_err(|e| e.to_string())?;
+    let status = text
+        .get(9..12)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("{method} {path}: not an HTTP answer: {text:?}"))?;
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    Ok((status, body.to_string()))
 }
 
 /// A Python venv under `dir/name` with `pip install <packages>` done once (a marker file says so).
@@ -208,39 +264,22 @@ fn start_phoenix(phoenix: &Path, dir: &Path) -> Result<Phoenix, String> {
     let data = dir.join(format!("phoenix-data-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
     std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
-    let log = dir.join("phoenix.log");
-    let out = std::fs::File::create(&log).map_err(|e| e.to_string())?;
-    let err = out.try_clone().map_err(|e| e.to_string())?;
-    let child = Command::new(phoenix)
-        .arg("serve")
+    let addr = format!("127.0.0.1:{port}");
+    let mut cmd = Command::new(phoenix);
+    cmd.arg("serve")
         .env("PHOENIX_HOST", "127.0.0.1")
         .env("PHOENIX_PORT", port.to_string())
         .env("PHOENIX_GRPC_PORT", grpc_port.to_string())
         .env("PHOENIX_WORKING_DIR", &data)
-        .env("PHOENIX_TELEMETRY_ENABLED", "false")
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .map_err(|e| format!("cannot start phoenix: {e}"))?;
-    let mut service = Service { child, log };
-    let addr = format!("127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while http_status(&addr, "/healthz") != Some(200) {
-        if let Ok(Some(status)) = service.child.try_wait() {
-            return Err(format!(
-                "phoenix exited ({status}):\n{}",
-                service.log_tail()
-            ));
-        }
-        if Instant::now() > deadline {
-            return Err(format!(
-                "phoenix not healthy after 180 s:\n{}",
-                service.log_tail()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
+        .env("PHOENIX_TELEMETRY_ENABLED", "false");
+    let service = Service::start(
+        cmd,
+        "phoenix",
+        dir.join("phoenix.log"),
+        &addr,
+        "/healthz",
+        Duration::from_secs(180),
+    )?;
     println!("<== phoenix healthy on {addr} (gRPC on {grpc_port})");
     Ok(Phoenix {
         service,
@@ -362,23 +401,11 @@ fn machine() -> String {
 const PEER_TRACES_PYTHON: u64 = 2_000;
 const PEER_TRACES_AITRACE: u64 = 20_000;
 
-/// One HTTP/1.1 request on loopback; the response body.
+/// A request that must answer 200; the response body.
 fn http_request(addr: &str, method: &str, path: &str) -> Result<String, String> {
-    let parsed = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
-    let mut s = TcpStream::connect_timeout(&parsed, Duration::from_secs(2))
-        .map_err(|e| format!("{addr}: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .map_err(|e| e.to_string())?;
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).map_err(|e| e.to_string())?;
-    match text.split_once("\r\n\r\n") {
-        Some((head, body)) if head.starts_with("HTTP/1.1 200") => Ok(body.to_string()),
-        _ => Err(format!("{method} {path}: unexpected answer {text:?}")),
+    match http_exchange(addr, method, path, Duration::from_secs(30))? {
+        (200, body) => Ok(body),
+        (status, body) => Err(format!("{method} {path}: {status} {body}")),
     }
 }
 
@@ -444,24 +471,16 @@ fn peers() -> Result<String, String> {
         .join("python");
     let port = free_port()?;
     let sink = format!("127.0.0.1:{port}");
-    let log = dir.join("sink.log");
-    let out = std::fs::File::create(&log).map_err(|e| e.to_string())?;
-    let err = out.try_clone().map_err(|e| e.to_string())?;
-    let child = Command::new(&python)
-        .arg(peers_dir.join("sink.py"))
-        .arg(port.to_string())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .map_err(|e| format!("cannot start the sink: {e}"))?;
-    let service = Service { child, log };
-    let started = Instant::now();
-    while http_status(&sink, "/count") != Some(200) {
-        if started.elapsed() > Duration::from_secs(60) {
-            return Err(format!("the sink did not start:\n{}", service.log_tail()));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut cmd = Command::new(&python);
+    cmd.arg(peers_dir.join("sink.py")).arg(port.to_string());
+    let service = Service::start(
+        cmd,
+        "the sink",
+        dir.join("sink.log"),
+        &sink,
+        "/count",
+        Duration::from_secs(60),
+    )?;
     let base_url = format!("http://{sink}");
     println!("==> peers: Langfuse Python SDK, {PEER_TRACES_PYTHON} traces");
     let out = Command::new(&python)

@@ -73,11 +73,9 @@ impl FieldValue<'_> {
     }
     fn into_string(self) -> String {
         match self {
+            // Owned text is moved, not copied.
             FieldValue::Str(s) => s.into_owned(),
-            FieldValue::I64(v) => v.to_string(),
-            FieldValue::U64(v) => v.to_string(),
-            FieldValue::F64(v) => v.to_string(),
-            FieldValue::Bool(v) => v.to_string(),
+            other => other.to_text().into_owned(),
         }
     }
     /// The value as text, without consuming it.
