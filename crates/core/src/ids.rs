@@ -137,9 +137,38 @@ impl SpanId {
     }
 }
 
+/// `v`'s low `N * 4` bits as `N` lowercase hex digits (ids are formatted on every exported span).
+fn hex_digits<const N: usize>(v: u128) -> [u8; N] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [b'0'; N];
+    for (i, d) in out.iter_mut().enumerate() {
+        *d = DIGITS[((v >> ((N - 1 - i) * 4)) & 0xf) as usize];
+    }
+    out
+}
+
+/// Hex digits are ASCII, so this never fails; the fallback keeps the function total.
+fn ascii(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).unwrap_or_default()
+}
+
+impl TraceId {
+    /// The 32 lowercase hex digits of W3C trace context.
+    pub fn to_hex(self) -> [u8; 32] {
+        hex_digits(self.0)
+    }
+}
+
+impl SpanId {
+    /// The 16 lowercase hex digits of W3C trace context.
+    pub fn to_hex(self) -> [u8; 16] {
+        hex_digits(u128::from(self.0))
+    }
+}
+
 impl fmt::Display for TraceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:032x}", self.0)
+        f.pad(ascii(&self.to_hex()))
     }
 }
 impl fmt::Debug for TraceId {
@@ -149,7 +178,7 @@ impl fmt::Debug for TraceId {
 }
 impl fmt::Display for SpanId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016x}", self.0)
+        f.pad(ascii(&self.to_hex()))
     }
 }
 impl fmt::Debug for SpanId {
@@ -175,7 +204,7 @@ macro_rules! hex_serde {
     ($t:ty) => {
         impl Serialize for $t {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_str(self)
+                s.serialize_str(ascii(&self.to_hex()))
             }
         }
         impl<'de> Deserialize<'de> for $t {
@@ -268,6 +297,17 @@ mod tests {
             serde_json::from_str::<SpanId>("\"0000000000000001\"").unwrap(),
             s
         );
+    }
+
+    #[test]
+    fn hex_digits_match_the_standard_formatter_and_honour_padding() {
+        for _ in 0..1000 {
+            let (t, s) = (TraceId::random(), SpanId::random());
+            assert_eq!(t.to_string(), format!("{:032x}", t.to_u128()));
+            assert_eq!(s.to_string(), format!("{:016x}", s.to_u64()));
+        }
+        let s = SpanId::from_u64(u64::MAX);
+        assert_eq!(format!("[{s:>18}]"), "[  ffffffffffffffff]");
     }
 
     #[test]

@@ -178,7 +178,8 @@ pub fn messages_from_value(value: &Value) -> Option<Vec<ChatMessage>> {
                     .iter()
                     .all(|m| m.get("role").is_some() && m.get("parts").is_some()) =>
         {
-            serde_json::from_value(value.clone()).ok()
+            // From the borrowed value: no copy of the whole tree first.
+            Vec::<ChatMessage>::deserialize(value).ok()
         }
         _ => None,
     }

@@ -811,12 +811,27 @@ pub fn rfc3339(unix_nanos: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    // Written digit by digit: every exported span carries one or two timestamps, and `format!`
+    // costs several times more. A u64 of nanoseconds ends in 2554, so the year has four digits.
+    fn put(out: &mut String, v: u64, width: u32) {
+        for i in (0..width).rev() {
+            out.push(char::from(b'0' + (v / 10u64.pow(i) % 10) as u8));
+        }
+    }
+    let mut out = String::with_capacity(27);
+    for (v, width, after) in [
+        (year as u64, 4, '-'),
+        (month as u64, 2, '-'),
+        (day as u64, 2, 'T'),
+        (rem / 3600, 2, ':'),
+        ((rem % 3600) / 60, 2, ':'),
+        (rem % 60, 2, '.'),
+        (micros, 6, 'Z'),
+    ] {
+        put(&mut out, v, width);
+        out.push(after);
+    }
+    out
 }
 
 /// The marker appended to a value [`SpanRecord::shrink_to`] cut.
@@ -872,6 +887,7 @@ mod tests {
             rfc3339(4_102_444_799_999_999_000),
             "2099-12-31T23:59:59.999999Z"
         );
+        assert_eq!(rfc3339(u64::MAX), "2554-07-21T23:34:33.709551Z");
     }
 
     #[test]

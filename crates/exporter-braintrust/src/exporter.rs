@@ -8,9 +8,10 @@ use aitrace_core::{
     parse_retry_after, truncate_strings, ConfigError, ExportConfig, ExportError, Exporter,
     SpanRecord,
 };
+use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::mapping::events;
+use crate::mapping::rows;
 
 /// Braintrust's API, the default like in its SDKs.
 pub const DEFAULT_API_URL: &str = "https://api.braintrust.dev";
@@ -180,13 +181,13 @@ impl BraintrustExporter {
 
     /// Sends a JSON body and classifies the answer like the SDKs: 429/5xx/connection errors retry,
     /// 401/403 name the key variable, other 4xx are fatal.
-    fn post(&self, path: &str, body: &Value) -> Result<Value, ExportError> {
+    fn post(&self, path: &str, body: Vec<u8>) -> Result<Value, ExportError> {
         let response = self
             .http
             .post(self.url(path))
             .bearer_auth(&self.config.api_key)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_string())
+            .body(body)
             .send()
             .map_err(|e| ExportError::retryable(format!("POST {path}: {}", e.without_url())))?;
         let status = response.status().as_u16();
@@ -222,7 +223,8 @@ impl BraintrustExporter {
         let ProjectRef::Name(name) = &self.config.project else {
             return Err(ExportError::fatal("no project configured"));
         };
-        let project = self.post("/v1/project", &json!({ "name": name }))?;
+        let body = json!({ "name": name }).to_string().into_bytes();
+        let project = self.post("/v1/project", body)?;
         let id = project["id"]
             .as_str()
             .filter(|id| !id.is_empty())
@@ -234,30 +236,64 @@ impl BraintrustExporter {
         Ok(id)
     }
 
-    /// Groups rows (with their batch indices) into requests under the row and byte limits.
-    fn requests(rows: Vec<(usize, Value)>) -> Vec<Vec<(usize, Value)>> {
-        let mut out: Vec<Vec<(usize, Value)>> = vec![Vec::new()];
-        let mut bytes = 0;
-        for (index, mut row) in rows {
-            let mut size = row.to_string().len();
-            if size > MAX_REQUEST_BYTES / 2 {
-                truncate_strings(&mut row, MAX_FIELD_BYTES);
-                size = row.to_string().len();
-            }
+    /// Groups encoded rows into requests under the row and byte limits.
+    fn requests(rows: Vec<EncodedRow>) -> Vec<Vec<EncodedRow>> {
+        // The envelope `{"events":[]}` and a comma per row count too.
+        const ENVELOPE: usize = 13;
+        let mut out: Vec<Vec<EncodedRow>> = vec![Vec::new()];
+        let mut bytes = ENVELOPE;
+        for row in rows {
+            let size = row.json.len() + 1;
             let current = out.last().map_or(0, Vec::len);
             if current > 0 && (current >= MAX_ROWS_PER_REQUEST || bytes + size > MAX_REQUEST_BYTES)
             {
                 out.push(Vec::new());
-                bytes = 0;
+                bytes = ENVELOPE;
             }
             bytes += size;
             if let Some(last) = out.last_mut() {
-                last.push((index, row));
+                last.push(row);
             }
         }
         out.retain(|r| !r.is_empty());
         out
     }
+}
+
+/// One row written as JSON, with its position in the batch and its id.
+struct EncodedRow {
+    index: usize,
+    id: String,
+    json: Vec<u8>,
+}
+
+impl EncodedRow {
+    /// Serializes `row` once; a row over half a request has its longest strings cut to
+    /// [`MAX_FIELD_BYTES`] first, so one huge span never makes a request the API refuses.
+    fn new(index: usize, id: String, row: &impl Serialize) -> Self {
+        let mut json = serde_json::to_vec(row).unwrap_or_else(|_| b"{}".to_vec());
+        if json.len() > MAX_REQUEST_BYTES / 2 {
+            if let Ok(mut value) = serde_json::from_slice::<Value>(&json) {
+                truncate_strings(&mut value, MAX_FIELD_BYTES);
+                json = value.to_string().into_bytes();
+            }
+        }
+        EncodedRow { index, id, json }
+    }
+}
+
+/// `{"events":[row,row,…]}` from rows already written.
+fn insert_body(rows: &[EncodedRow]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(16 + rows.iter().map(|r| r.json.len() + 1).sum::<usize>());
+    body.extend_from_slice(b"{\"events\":[");
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(&row.json);
+    }
+    body.extend_from_slice(b"]}");
+    body
 }
 
 impl Exporter for BraintrustExporter {
@@ -276,14 +312,15 @@ impl Exporter for BraintrustExporter {
     fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
         let project = self.project_id()?;
         let path = format!("/v1/project_logs/{project}/insert");
-        let rows = events(batch);
+        let encoded = rows(batch)
+            .into_iter()
+            .map(|(index, row)| EncodedRow::new(index, row.id().to_string(), &row))
+            .collect();
         let mut failed: Vec<usize> = Vec::new();
         let mut error: Option<ExportError> = None;
-        for request in Self::requests(rows) {
-            let indices: Vec<usize> = request.iter().map(|(i, _)| *i).collect();
-            let events: Vec<Value> = request.into_iter().map(|(_, r)| r).collect();
-            let sent = events.len();
-            match self.post(&path, &json!({ "events": events })) {
+        for request in Self::requests(encoded) {
+            let sent = request.len();
+            match self.post(&path, insert_body(&request)) {
                 Ok(answer) => {
                     // Only rows whose id is missing from `row_ids` are sent again (an insert with
                     // the same id is an upsert, so a row acknowledged twice is still one row).
@@ -291,15 +328,10 @@ impl Exporter for BraintrustExporter {
                         .as_array()
                         .map(|ids| ids.iter().filter_map(Value::as_str).collect())
                         .unwrap_or_default();
-                    let missing: Vec<usize> = indices
+                    let missing: Vec<usize> = request
                         .iter()
-                        .zip(&events)
-                        .filter(|(_, row)| {
-                            !row["id"]
-                                .as_str()
-                                .is_some_and(|id| acknowledged.contains(id))
-                        })
-                        .map(|(i, _)| *i)
+                        .filter(|row| !acknowledged.contains(row.id.as_str()))
+                        .map(|row| row.index)
                         .collect();
                     if !missing.is_empty() {
                         error.get_or_insert(ExportError::retryable(format!(
@@ -310,7 +342,7 @@ impl Exporter for BraintrustExporter {
                     }
                 }
                 Err(e) => {
-                    failed.extend(indices);
+                    failed.extend(request.iter().map(|row| row.index));
                     error = Some(match error {
                         Some(prev) if prev.retryable => prev,
                         _ => e,
@@ -371,21 +403,33 @@ mod tests {
 
     #[test]
     fn requests_respect_row_and_byte_limits_and_cut_huge_fields() {
-        let rows: Vec<(usize, Value)> = (0..250)
-            .map(|i| (i, json!({"id": i.to_string()})))
-            .collect();
-        let reqs = BraintrustExporter::requests(rows);
+        let encode = |i: usize, v: Value| EncodedRow::new(i, i.to_string(), &v);
+        let rows = (0..250).map(|i| encode(i, json!({"id": i.to_string()})));
+        let reqs = BraintrustExporter::requests(rows.collect());
         assert_eq!(
             reqs.iter().map(Vec::len).collect::<Vec<_>>(),
             [100, 100, 50]
         );
+        let body: Value = serde_json::from_slice(&insert_body(&reqs[2])).unwrap();
+        assert_eq!(body["events"].as_array().unwrap().len(), 50);
+        assert_eq!(body["events"][49]["id"], "249");
+
         let huge = "x".repeat(4 * MAX_FIELD_BYTES);
-        let rows = vec![(0, json!({"input": huge})), (1, json!({"input": "small"}))];
+        let rows = vec![
+            encode(0, json!({"input": huge})),
+            encode(1, json!({"input": "small"})),
+        ];
         let reqs = BraintrustExporter::requests(rows);
-        let text = reqs[0][0].1["input"].as_str().unwrap();
+        let first: Value = serde_json::from_slice(&reqs[0][0].json).unwrap();
+        let text = first["input"].as_str().unwrap();
         assert!(text.len() < MAX_FIELD_BYTES + 100 && text.contains("…[truncated: kept"));
-        assert!(reqs.iter().all(
-            |r| r.iter().map(|(_, v)| v.to_string().len()).sum::<usize>() <= MAX_REQUEST_BYTES
-        ));
+        // Three rows of just under 2 MiB each: two fit a 5 MiB request, the third starts another.
+        let big = "y".repeat(MAX_REQUEST_BYTES / 2 - 100);
+        let rows = (0..3).map(|i| encode(i, json!({"input": big}))).collect();
+        let reqs = BraintrustExporter::requests(rows);
+        assert_eq!(reqs.iter().map(Vec::len).collect::<Vec<_>>(), [2, 1]);
+        assert!(reqs
+            .iter()
+            .all(|r| insert_body(r).len() <= MAX_REQUEST_BYTES));
     }
 }

@@ -7,9 +7,13 @@
 //! whatever its type). LLM rows carry OpenAI-style messages so the Thread view shows the conversation,
 //! tool calls included.
 
+use std::borrow::Cow;
+
 use aitrace_core::{
-    messages_from_value, rfc3339, to_openai_messages, ChatMessage, SpanKind, SpanRecord, Status,
+    messages_from_value, rfc3339, to_openai_messages, ChatMessage, SpanId, SpanKind, SpanRecord,
+    Status,
 };
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Map, Value};
 
 /// The `span_attributes.type` of a record.
@@ -35,95 +39,71 @@ fn secs(nanos: u64) -> f64 {
 }
 
 /// Messages as OpenAI chat messages (system instructions first); other values unchanged.
-fn chat(v: &Value, system: Option<&Value>) -> Value {
+fn chat<'a>(v: &'a Value, system: Option<&Value>) -> Cow<'a, Value> {
     match messages_from_value(v) {
         Some(mut messages) => {
             if let Some(parts) = system.and_then(|s| serde_json::from_value(s.clone()).ok()) {
                 messages.insert(0, ChatMessage::new("system", parts));
             }
-            to_openai_messages(&messages)
+            Cow::Owned(to_openai_messages(&messages))
         }
-        None => v.clone(),
+        None => Cow::Borrowed(v),
     }
 }
 
-/// One complete row for `r`. `trace_tags` are the tags of the whole trace, put on its root row.
-pub fn event(r: &SpanRecord, trace_tags: &[String]) -> Value {
-    let ty = span_type(r);
-    let span_id = r.span_id.to_string();
-    let mut e = Map::new();
-    e.insert("id".into(), json!(span_id));
-    e.insert("span_id".into(), json!(span_id));
-    e.insert("root_span_id".into(), json!(r.trace_id.to_string()));
-    if let Some(parent) = r.parent_span_id.filter(|_| !r.parent_is_remote) {
-        e.insert("span_parents".into(), json!([parent.to_string()]));
-    }
-    e.insert("created".into(), json!(rfc3339(r.start_time_unix_nano)));
-    e.insert(
-        "span_attributes".into(),
-        json!({"name": aitrace_otel::mapping::span_name(r), "type": ty}),
-    );
+/// One Braintrust log row for a record, serialized straight from it: the exporter writes each
+/// row once, into the request body, without building a JSON tree first (that tree used to cost
+/// more than the HTTP request itself). [`event`] gives the same row as a [`Value`].
+pub struct Row<'a> {
+    record: &'a SpanRecord,
+    ty: &'static str,
+    name: String,
+    input: Option<Cow<'a, Value>>,
+    output: Option<Cow<'a, Value>>,
+    metadata: Map<String, Value>,
+    tags: Option<Vec<String>>,
+}
 
-    let tool = r.tool.as_ref();
-    let (input, output) = match r.kind {
-        SpanKind::ToolCall | SpanKind::McpToolCall => (
-            tool.and_then(|t| t.arguments.clone())
-                .or_else(|| r.input.clone()),
-            tool.and_then(|t| t.result.clone())
-                .or_else(|| r.output.clone()),
-        ),
-        _ if ty == "llm" => (
-            r.input
-                .as_ref()
-                .map(|v| chat(v, r.system_instructions.as_ref())),
-            r.output.as_ref().map(|v| chat(v, None)),
-        ),
-        _ => (r.input.clone(), r.output.clone()),
-    };
-    if let Some(v) = input {
-        e.insert("input".into(), v);
-    }
-    if let Some(v) = output {
-        e.insert("output".into(), v);
-    }
-
-    let mut metrics = Map::new();
-    metrics.insert("start".into(), json!(secs(r.start_time_unix_nano)));
-    metrics.insert("end".into(), json!(secs(r.end_time_unix_nano)));
-    // Token metrics and cost only on the row of the billed call (an `llm` row).
-    let billed = ty == "llm";
-    if let Some(u) = r.billable_usage().filter(|_| billed) {
-        for (k, v) in [
-            ("prompt_tokens", u.input_tokens),
-            ("completion_tokens", u.output_tokens),
-            ("tokens", u.total()),
-            ("prompt_cached_tokens", u.cache_read_input_tokens),
-            (
-                "prompt_cache_creation_tokens",
-                u.cache_creation_input_tokens,
+impl<'a> Row<'a> {
+    /// The row of `r`; `trace_tags` are the tags of the whole trace, put on its root row.
+    pub fn new(r: &'a SpanRecord, trace_tags: &[String]) -> Self {
+        let ty = span_type(r);
+        let tool = r.tool.as_ref();
+        let borrowed = |v: &'a Option<Value>| v.as_ref().map(Cow::Borrowed);
+        let (input, output) = match r.kind {
+            SpanKind::ToolCall | SpanKind::McpToolCall => (
+                borrowed(tool.map_or(&None, |t| &t.arguments)).or_else(|| borrowed(&r.input)),
+                borrowed(tool.map_or(&None, |t| &t.result)).or_else(|| borrowed(&r.output)),
             ),
-            ("completion_reasoning_tokens", u.reasoning_tokens),
-        ] {
-            if let Some(v) = v {
-                metrics.insert(k.into(), json!(v));
-            }
+            _ if ty == "llm" => (
+                r.input
+                    .as_ref()
+                    .map(|v| chat(v, r.system_instructions.as_ref())),
+                r.output.as_ref().map(|v| chat(v, None)),
+            ),
+            _ => (borrowed(&r.input), borrowed(&r.output)),
+        };
+        Row {
+            record: r,
+            ty,
+            name: aitrace_otel::mapping::span_name(r),
+            input,
+            output,
+            metadata: metadata(r, ty == "llm"),
+            tags: (r.is_local_root() && !trace_tags.is_empty()).then(|| trace_tags.to_vec()),
         }
     }
-    if billed {
-        if let Some(t) = r.time_to_first_token_s.filter(|t| t.is_finite()) {
-            metrics.insert("time_to_first_token".into(), json!(t));
-        }
-        if let Some(c) = r
-            .cost
-            .as_ref()
-            .and_then(|c| c.total())
-            .filter(|c| c.is_finite())
-        {
-            metrics.insert("estimated_cost".into(), json!(c));
-        }
-    }
-    e.insert("metrics".into(), Value::Object(metrics));
 
+    /// The row's id (our span id): what Braintrust's `row_ids` acknowledges.
+    pub fn id(&self) -> SpanId {
+        self.record.span_id
+    }
+}
+
+/// `metadata`: the record's own metadata (keys under `braintrust.` reach only this exporter), then
+/// model, provider and parameters, ids, finish reasons, the fallback attempt, agent and tool call
+/// id; later keys win over the record's own.
+fn metadata(r: &SpanRecord, billed: bool) -> Map<String, Value> {
     let mut metadata = r.metadata_for("braintrust");
     if let Some(m) = r.model() {
         metadata.insert("model".into(), json!(m));
@@ -131,8 +111,10 @@ pub fn event(r: &SpanRecord, trace_tags: &[String]) -> Value {
     if let Some(p) = &r.provider {
         metadata.insert("provider".into(), json!(p));
     }
-    if let Ok(Value::Object(params)) = serde_json::to_value(&r.params) {
-        metadata.extend(params);
+    if !r.params.is_empty() {
+        if let Ok(Value::Object(params)) = serde_json::to_value(&r.params) {
+            metadata.extend(params);
+        }
     }
     for (k, v) in [("user_id", &r.user_id), ("session_id", &r.session_id)] {
         if let Some(v) = v {
@@ -148,7 +130,7 @@ pub fn event(r: &SpanRecord, trace_tags: &[String]) -> Value {
     if let Some(agent) = r.agent.as_ref().and_then(|a| a.name.clone()) {
         metadata.insert("agent".into(), json!(agent));
     }
-    if let Some(id) = tool.and_then(|t| t.call_id.clone()) {
+    if let Some(id) = r.tool.as_ref().and_then(|t| t.call_id.clone()) {
         metadata.insert("tool_call_id".into(), json!(id));
     }
     if !billed {
@@ -164,40 +146,146 @@ pub fn event(r: &SpanRecord, trace_tags: &[String]) -> Value {
     if !r.attributes.is_empty() {
         metadata.insert("attributes".into(), Value::Object(r.attributes.clone()));
     }
-    e.insert("metadata".into(), Value::Object(metadata));
+    metadata
+}
 
-    if let Status::Error {
-        message,
-        error_type,
-    } = &r.status
-    {
-        let text = match (error_type, message.is_empty()) {
-            (Some(t), false) => format!("{t}: {message}"),
-            (Some(t), true) => t.clone(),
-            (None, _) => message.clone(),
-        };
-        e.insert("error".into(), json!(text));
+/// `metrics`: start and end in unix seconds; token metrics, time to first token and cost only on
+/// the row of the billed call (an `llm` row).
+struct Metrics<'a> {
+    record: &'a SpanRecord,
+    billed: bool,
+}
+
+impl Serialize for Metrics<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.record;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("start", &secs(r.start_time_unix_nano))?;
+        m.serialize_entry("end", &secs(r.end_time_unix_nano))?;
+        if !self.billed {
+            return m.end();
+        }
+        if let Some(u) = r.billable_usage() {
+            for (k, v) in [
+                ("prompt_tokens", u.input_tokens),
+                ("completion_tokens", u.output_tokens),
+                ("tokens", u.total()),
+                ("prompt_cached_tokens", u.cache_read_input_tokens),
+                (
+                    "prompt_cache_creation_tokens",
+                    u.cache_creation_input_tokens,
+                ),
+                ("completion_reasoning_tokens", u.reasoning_tokens),
+            ] {
+                if let Some(v) = v {
+                    m.serialize_entry(k, &v)?;
+                }
+            }
+        }
+        if let Some(t) = r.time_to_first_token_s.filter(|t| t.is_finite()) {
+            m.serialize_entry("time_to_first_token", &t)?;
+        }
+        if let Some(c) = r
+            .cost
+            .as_ref()
+            .and_then(|c| c.total())
+            .filter(|c| c.is_finite())
+        {
+            m.serialize_entry("estimated_cost", &c)?;
+        }
+        m.end()
     }
-    if r.is_local_root() && !trace_tags.is_empty() {
-        e.insert("tags".into(), json!(trace_tags));
+}
+
+/// `span_attributes`.
+struct SpanAttributes<'a> {
+    name: &'a str,
+    ty: &'static str,
+}
+
+impl Serialize for SpanAttributes<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("name", self.name)?;
+        m.serialize_entry("type", self.ty)?;
+        m.end()
     }
-    Value::Object(e)
+}
+
+impl Serialize for Row<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.record;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &r.span_id)?;
+        m.serialize_entry("span_id", &r.span_id)?;
+        m.serialize_entry("root_span_id", &r.trace_id)?;
+        if let Some(parent) = r.parent_span_id.filter(|_| !r.parent_is_remote) {
+            m.serialize_entry("span_parents", &[parent])?;
+        }
+        m.serialize_entry("created", &rfc3339(r.start_time_unix_nano))?;
+        m.serialize_entry(
+            "span_attributes",
+            &SpanAttributes {
+                name: &self.name,
+                ty: self.ty,
+            },
+        )?;
+        if let Some(v) = &self.input {
+            m.serialize_entry("input", v)?;
+        }
+        if let Some(v) = &self.output {
+            m.serialize_entry("output", v)?;
+        }
+        m.serialize_entry(
+            "metrics",
+            &Metrics {
+                record: r,
+                billed: self.ty == "llm",
+            },
+        )?;
+        m.serialize_entry("metadata", &self.metadata)?;
+        if let Status::Error {
+            message,
+            error_type,
+        } = &r.status
+        {
+            match (error_type, message.is_empty()) {
+                (Some(t), false) => m.serialize_entry("error", &format!("{t}: {message}"))?,
+                (Some(t), true) => m.serialize_entry("error", t)?,
+                (None, _) => m.serialize_entry("error", message)?,
+            }
+        }
+        if let Some(tags) = &self.tags {
+            m.serialize_entry("tags", tags)?;
+        }
+        m.end()
+    }
+}
+
+/// One complete row for `r` as JSON. `trace_tags` are the tags of the whole trace, put on its root
+/// row.
+pub fn event(r: &SpanRecord, trace_tags: &[String]) -> Value {
+    serde_json::to_value(Row::new(r, trace_tags)).unwrap_or(Value::Null)
 }
 
 /// Rows for a batch of whole traces, with each row's position in the batch: each trace's tags are
 /// merged onto its root row.
+pub fn rows(batch: &[SpanRecord]) -> Vec<(usize, Row<'_>)> {
+    let mut out = Vec::with_capacity(batch.len());
+    for trace in aitrace_core::trace_views(batch) {
+        let tags = trace.merged_tags();
+        for (span, &i) in trace.spans.iter().zip(&trace.indices) {
+            out.push((i, Row::new(span, &tags)));
+        }
+    }
+    out
+}
+
+/// [`rows`] as JSON values.
 pub fn events(batch: &[SpanRecord]) -> Vec<(usize, Value)> {
-    aitrace_core::trace_views(batch)
-        .iter()
-        .flat_map(|trace| {
-            let tags = trace.merged_tags();
-            trace
-                .spans
-                .iter()
-                .zip(&trace.indices)
-                .map(|(s, &i)| (i, event(s, &tags)))
-                .collect::<Vec<_>>()
-        })
+    rows(batch)
+        .into_iter()
+        .map(|(i, row)| (i, serde_json::to_value(row).unwrap_or(Value::Null)))
         .collect()
 }
 
