@@ -87,10 +87,16 @@ fn emit(traces: usize) {
         agent.set_user("user-1");
         let _a = agent.enter();
         for _ in 1..SPANS_PER_TRACE {
-            let g = generation_span!("openai", "gpt-4o-mini", gen_ai.request.temperature = 0.2);
+            // Messages recorded as JSON text, as the GenAI conventions carry them: parsed on the
+            // exporter's worker (when the exporter reads content), so they count in its rate.
+            let g = generation_span!(
+                "openai",
+                "gpt-4o-mini",
+                gen_ai.request.temperature = 0.2,
+                gen_ai.input.messages = input
+            );
             g.record("gen_ai.usage.input_tokens", 120u64);
             g.record("gen_ai.usage.output_tokens", 30u64);
-            g.with_record(|r| r.input = Some(serde_json::from_str(input).unwrap_or_default()));
         }
     }
 }
@@ -123,6 +129,22 @@ fn throughput(name: &str, exporter: impl Exporter) -> (String, f64, u64) {
         total as f64 / elapsed.as_secs_f64(),
         report.lost,
     )
+}
+
+/// The rate means nothing if content went missing: every generation's row in the JSONL file must
+/// carry its input messages, parsed from the text the span recorded.
+fn check_jsonl_content(path: &std::path::Path) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let with_input = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|row| row["input"][0]["role"] == "user")
+        .count();
+    assert_eq!(
+        with_input,
+        TRACES * (SPANS_PER_TRACE - 1),
+        "generation rows with parsed input messages"
+    );
 }
 
 fn peak_rss_kib() -> u64 {
@@ -210,10 +232,14 @@ fn main() {
     bt.api_url = braintrust;
     let rows = vec![
         throughput("no-op (span creation and pipeline alone)", Discard),
-        throughput(
-            "jsonl (file)",
-            aitrace::JsonlExporter::create(dir.join("bench.jsonl")).unwrap(),
-        ),
+        {
+            let row = throughput(
+                "jsonl (file)",
+                aitrace::JsonlExporter::create(dir.join("bench.jsonl")).unwrap(),
+            );
+            check_jsonl_content(&dir.join("bench.jsonl"));
+            row
+        },
         throughput(
             "otlp http/protobuf",
             aitrace::otel::OtelExporter::builder()
