@@ -208,7 +208,7 @@ pub fn to_openai_messages(messages: &[ChatMessage]) -> Value {
                     let args = match arguments {
                         Value::String(s) => s.clone(),
                         Value::Null => "{}".to_string(),
-                        v => v.to_string(),
+                        v => crate::json_text(v),
                     };
                     tool_calls.push(serde_json::json!({
                         "id": id.clone().unwrap_or_default(),
@@ -219,7 +219,7 @@ pub fn to_openai_messages(messages: &[ChatMessage]) -> Value {
                 Part::Known(KnownPart::ToolCallResponse { id, response }) => {
                     let content = match response {
                         Value::String(s) => s.clone(),
-                        v => v.to_string(),
+                        v => crate::json_text(v),
                     };
                     out.push(serde_json::json!({
                         "role": "tool",

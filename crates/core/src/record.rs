@@ -839,6 +839,22 @@ pub fn truncation_marker(kept: usize, total: usize) -> String {
     format!("…[truncated: kept {kept} of {total} bytes]")
 }
 
+/// A value's JSON text, written straight into one buffer. `Value`'s `Display` (`to_string()`) goes
+/// through the formatter a token at a time and costs several times more; exporters write content as
+/// JSON text on every span.
+pub fn json_text(value: &Value) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+/// A string as itself, any other value as its [`json_text`]: how a content value becomes one
+/// attribute string.
+pub fn text_or_json(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => json_text(other),
+    }
+}
+
 /// Cuts every string inside `value` longer than `max` bytes (at a character boundary), appending a
 /// [`truncation_marker`]. Returns whether anything was cut.
 pub fn truncate_strings(value: &mut Value, max: usize) -> bool {

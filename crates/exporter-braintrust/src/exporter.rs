@@ -5,8 +5,8 @@ use std::fmt;
 use std::time::Duration;
 
 use aitrace_core::{
-    parse_retry_after, truncate_strings, ConfigError, ExportConfig, ExportError, Exporter,
-    SpanRecord,
+    json_text, parse_retry_after, truncate_strings, ConfigError, ExportConfig, ExportError,
+    Exporter, SpanRecord,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -223,7 +223,7 @@ impl BraintrustExporter {
         let ProjectRef::Name(name) = &self.config.project else {
             return Err(ExportError::fatal("no project configured"));
         };
-        let body = json!({ "name": name }).to_string().into_bytes();
+        let body = json_text(&json!({ "name": name })).into_bytes();
         let project = self.post("/v1/project", body)?;
         let id = project["id"]
             .as_str()
@@ -275,7 +275,7 @@ impl EncodedRow {
         if json.len() > MAX_REQUEST_BYTES / 2 {
             if let Ok(mut value) = serde_json::from_slice::<Value>(&json) {
                 truncate_strings(&mut value, MAX_FIELD_BYTES);
-                json = value.to_string().into_bytes();
+                json = json_text(&value).into_bytes();
             }
         }
         EncodedRow { index, id, json }

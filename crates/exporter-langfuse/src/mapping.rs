@@ -8,8 +8,8 @@
 //! tags and trace metadata on every span of the trace.
 
 use aitrace_core::{
-    messages_from_value, rfc3339, to_openai_messages, SpanKind, SpanRecord, Status, TraceView,
-    Usage,
+    json_text, messages_from_value, rfc3339, text_or_json, to_openai_messages, SpanKind,
+    SpanRecord, Status, TraceView, Usage,
 };
 use opentelemetry::{Array, KeyValue, StringValue, Value};
 use serde_json::{json, Map, Value as Json};
@@ -131,18 +131,11 @@ fn s(v: impl Into<String>) -> Value {
     Value::String(v.into().into())
 }
 
-fn json_str(v: &Json) -> String {
-    match v {
-        Json::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 fn metadata_value(v: &Json) -> Value {
     match v {
         Json::String(x) => s(x.clone()),
         Json::Number(n) if n.is_i64() => Value::I64(n.as_i64().unwrap_or_default()),
-        other => s(other.to_string()),
+        other => s(json_text(other)),
     }
 }
 
@@ -154,9 +147,9 @@ fn chat_json(v: &Json, system: Option<&Json>) -> String {
             if let Some(parts) = system.and_then(|s| serde_json::from_value(s.clone()).ok()) {
                 messages.insert(0, aitrace_core::ChatMessage::new("system", parts));
             }
-            to_openai_messages(&messages).to_string()
+            json_text(&to_openai_messages(&messages))
         }
-        None => json_str(v),
+        None => text_or_json(v),
     }
 }
 
@@ -185,7 +178,7 @@ pub fn langfuse_attributes(
         if let Some(u) = r.billable_usage() {
             a.push(KeyValue::new(
                 "langfuse.observation.usage_details",
-                Json::Object(usage_details(u)).to_string(),
+                json_text(&Json::Object(usage_details(u))),
             ));
         }
         if let Some(cost) = r.cost.as_ref().filter(|_| r.billable) {
@@ -205,7 +198,7 @@ pub fn langfuse_attributes(
             if !m.is_empty() {
                 a.push(KeyValue::new(
                     "langfuse.observation.cost_details",
-                    Json::Object(m).to_string(),
+                    json_text(&Json::Object(m)),
                 ));
             }
         }
@@ -266,7 +259,7 @@ pub fn langfuse_attributes(
         if let (Some(name), Some(version)) = (&prompt_name, &prompt_version) {
             a.push(KeyValue::new(
                 "langfuse.observation.prompt.name",
-                json_str(name),
+                text_or_json(name),
             ));
             if let Some(v) = version
                 .as_i64()
@@ -340,10 +333,10 @@ pub fn langfuse_attributes(
     }
     if r.is_local_root() {
         if let Some(v) = &trace.input {
-            a.push(KeyValue::new("langfuse.trace.input", json_str(v)));
+            a.push(KeyValue::new("langfuse.trace.input", text_or_json(v)));
         }
         if let Some(v) = &trace.output {
-            a.push(KeyValue::new("langfuse.trace.output", json_str(v)));
+            a.push(KeyValue::new("langfuse.trace.output", text_or_json(v)));
         }
     }
     for (k, v) in [

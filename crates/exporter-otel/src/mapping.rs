@@ -5,7 +5,9 @@
 
 use std::borrow::Cow;
 
-use aitrace_core::{messages_from_value, SpanKind as Kind, SpanRecord, Status as AiStatus};
+use aitrace_core::{
+    json_text, messages_from_value, text_or_json, SpanKind as Kind, SpanRecord, Status as AiStatus,
+};
 use opentelemetry::trace::{
     Event, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
 };
@@ -105,13 +107,6 @@ pub fn span_kind(r: &SpanRecord) -> SpanKind {
     }
 }
 
-fn json_string(v: &Json) -> String {
-    match v {
-        Json::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 /// A JSON value as the closest OTel attribute value: scalars as themselves, arrays of strings as
 /// string arrays, everything else as a JSON string.
 pub fn json_to_value(v: &Json) -> Value {
@@ -132,7 +127,7 @@ pub fn json_to_value(v: &Json) -> Value {
                     .collect(),
             ))
         }
-        other => Value::String(other.to_string().into()),
+        other => Value::String(json_text(other).into()),
     }
 }
 
@@ -276,13 +271,13 @@ pub fn attributes(r: &SpanRecord, options: &MappingOptions) -> Vec<KeyValue> {
             if let Some(v) = &tool.arguments {
                 put(
                     "gen_ai.tool.call.arguments",
-                    Value::String(json_string(v).into()),
+                    Value::String(text_or_json(v).into()),
                 );
             }
             if let Some(v) = &tool.result {
                 put(
                     "gen_ai.tool.call.result",
-                    Value::String(json_string(v).into()),
+                    Value::String(text_or_json(v).into()),
                 );
             }
         }
@@ -290,33 +285,33 @@ pub fn attributes(r: &SpanRecord, options: &MappingOptions) -> Vec<KeyValue> {
     if options.capture_content {
         if let Some(input) = &r.input {
             match as_messages(input, r, "user") {
-                Some(m) => put("gen_ai.input.messages", Value::String(m.to_string().into())),
-                None => put("aitrace.input", Value::String(json_string(input).into())),
+                Some(m) => put("gen_ai.input.messages", Value::String(json_text(&m).into())),
+                None => put("aitrace.input", Value::String(text_or_json(input).into())),
             }
         }
         if let Some(output) = &r.output {
             match (as_messages(output, r, "assistant"), r.kind) {
                 (Some(m), _) => put(
                     "gen_ai.output.messages",
-                    Value::String(m.to_string().into()),
+                    Value::String(json_text(&m).into()),
                 ),
                 (None, Kind::Retrieval) => put(
                     "gen_ai.retrieval.documents",
-                    Value::String(output.to_string().into()),
+                    Value::String(json_text(output).into()),
                 ),
-                (None, _) => put("aitrace.output", Value::String(json_string(output).into())),
+                (None, _) => put("aitrace.output", Value::String(text_or_json(output).into())),
             }
         }
         if let Some(v) = &r.system_instructions {
             put(
                 "gen_ai.system_instructions",
-                Value::String(v.to_string().into()),
+                Value::String(json_text(v).into()),
             );
         }
         if let Some(v) = &r.tool_definitions {
             put(
                 "gen_ai.tool.definitions",
-                Value::String(v.to_string().into()),
+                Value::String(json_text(v).into()),
             );
         }
     }
