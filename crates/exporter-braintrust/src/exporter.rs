@@ -270,15 +270,16 @@ struct EncodedRow {
 impl EncodedRow {
     /// Serializes `row` once; a row over half a request has its longest strings cut to
     /// [`MAX_FIELD_BYTES`] first, so one huge span never makes a request the API refuses.
-    fn new(index: usize, id: String, row: &impl Serialize) -> Self {
-        let mut json = serde_json::to_vec(row).unwrap_or_else(|_| b"{}".to_vec());
+    /// Fails only if the row cannot be written as JSON at all.
+    fn new(index: usize, id: String, row: &impl Serialize) -> serde_json::Result<Self> {
+        let mut json = serde_json::to_vec(row)?;
         if json.len() > MAX_REQUEST_BYTES / 2 {
             if let Ok(mut value) = serde_json::from_slice::<Value>(&json) {
                 truncate_strings(&mut value, MAX_FIELD_BYTES);
                 json = json_text(&value).into_bytes();
             }
         }
-        EncodedRow { index, id, json }
+        Ok(EncodedRow { index, id, json })
     }
 }
 
@@ -312,12 +313,19 @@ impl Exporter for BraintrustExporter {
     fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
         let project = self.project_id()?;
         let path = format!("/v1/project_logs/{project}/insert");
-        let encoded = rows(batch)
-            .into_iter()
-            .map(|(index, row)| EncodedRow::new(index, row.id().to_string(), &row))
-            .collect();
         let mut failed: Vec<usize> = Vec::new();
         let mut error: Option<ExportError> = None;
+        let mut encoded = Vec::with_capacity(batch.len());
+        for (index, row) in rows(batch) {
+            match EncodedRow::new(index, row.id().to_string(), &row) {
+                Ok(row) => encoded.push(row),
+                Err(e) => {
+                    // Not retryable: the same record would fail the same way.
+                    failed.push(index);
+                    error.get_or_insert(ExportError::fatal(format!("unwritable row: {e}")));
+                }
+            }
+        }
         for request in Self::requests(encoded) {
             let sent = request.len();
             match self.post(&path, insert_body(&request)) {
@@ -403,7 +411,7 @@ mod tests {
 
     #[test]
     fn requests_respect_row_and_byte_limits_and_cut_huge_fields() {
-        let encode = |i: usize, v: Value| EncodedRow::new(i, i.to_string(), &v);
+        let encode = |i: usize, v: Value| EncodedRow::new(i, i.to_string(), &v).unwrap();
         let rows = (0..250).map(|i| encode(i, json!({"id": i.to_string()})));
         let reqs = BraintrustExporter::requests(rows.collect());
         assert_eq!(
