@@ -268,8 +268,8 @@ struct EncodedRow {
 }
 
 impl EncodedRow {
-    /// Serializes `row` once; a row over half a request has its longest strings cut to
-    /// [`MAX_FIELD_BYTES`] first, so one huge span never makes a request the API refuses.
+    /// Serializes `row` once; a row over half a request has every string longer than
+    /// [`MAX_FIELD_BYTES`] cut, so one huge span never makes a request the API refuses.
     /// Fails only if the row cannot be written as JSON at all.
     fn new(index: usize, id: String, row: &impl Serialize) -> serde_json::Result<Self> {
         let mut json = serde_json::to_vec(row)?;
@@ -431,7 +431,7 @@ mod tests {
         let first: Value = serde_json::from_slice(&reqs[0][0].json).unwrap();
         let text = first["input"].as_str().unwrap();
         assert!(text.len() < MAX_FIELD_BYTES + 100 && text.contains("…[truncated: kept"));
-        // Three rows of just under 2 MiB each: two fit a 5 MiB request, the third starts another.
+        // Three rows of just under 2.5 MiB each: two fit a 5 MiB request, the third starts another.
         let big = "y".repeat(MAX_REQUEST_BYTES / 2 - 100);
         let rows = (0..3).map(|i| encode(i, json!({"input": big}))).collect();
         let reqs = BraintrustExporter::requests(rows);
