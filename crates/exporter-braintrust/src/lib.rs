@@ -37,4 +37,4 @@ pub use exporter::{
     BraintrustConfig, BraintrustExporter, ProjectRef, DEFAULT_API_URL, MAX_FIELD_BYTES,
     MAX_REQUEST_BYTES, MAX_ROWS_PER_REQUEST,
 };
-pub use mapping::{event, events, rows, span_type, Row};
+pub use mapping::{event, rows, span_type, Row};

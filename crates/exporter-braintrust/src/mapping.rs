@@ -281,14 +281,6 @@ pub fn rows(batch: &[SpanRecord]) -> Vec<(usize, Row<'_>)> {
     out
 }
 
-/// [`rows`] as JSON values.
-pub fn events(batch: &[SpanRecord]) -> Vec<(usize, Value)> {
-    rows(batch)
-        .into_iter()
-        .map(|(i, row)| (i, serde_json::to_value(row).unwrap_or(Value::Null)))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
