@@ -82,7 +82,8 @@ pub use ids::{IdParseError, SpanId, TraceId, TraceParent};
 pub use jsonl::JsonlExporter;
 pub use layer::{AiFilter, AiLayer, AiRecorder, MAX_EVENTS_PER_SPAN};
 pub use message::{
-    messages_from_value, messages_to_value, to_openai_messages, ChatMessage, KnownPart, Part,
+    messages_from_value, messages_to_value, openai_chat, to_openai_messages, ChatMessage,
+    KnownPart, Part,
 };
 pub use pipeline::{stats, ExportConfig, ExporterStats, Processor, ShutdownReport, Stats, Verdict};
 pub use provider::normalize_provider;

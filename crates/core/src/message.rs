@@ -185,6 +185,17 @@ pub fn messages_from_value(value: &Value) -> Option<Vec<ChatMessage>> {
     }
 }
 
+/// A span's input or output as OpenAI chat messages (see [`to_openai_messages`]), with the system
+/// instructions (an array of GenAI parts), if any, as a leading system message. `None` when the value
+/// is not a list of GenAI messages: the caller sends it as it is.
+pub fn openai_chat(value: &Value, system: Option<&Value>) -> Option<Value> {
+    let mut messages = messages_from_value(value)?;
+    if let Some(parts) = system.and_then(|s| Vec::<Part>::deserialize(s).ok()) {
+        messages.insert(0, ChatMessage::new("system", parts));
+    }
+    Some(to_openai_messages(&messages))
+}
+
 /// Converts messages to the OpenAI chat shape most vendor UIs render as a conversation (Langfuse's chat
 /// view, Braintrust's Thread view): `{role, content}`, assistant `tool_calls` with JSON-string
 /// `arguments`, and one `{role: "tool", tool_call_id, content}` message per tool result. Tool calls and

@@ -9,10 +9,7 @@
 
 use std::borrow::Cow;
 
-use aitrace_core::{
-    messages_from_value, rfc3339, to_openai_messages, ChatMessage, SpanId, SpanKind, SpanRecord,
-    Status,
-};
+use aitrace_core::{openai_chat, rfc3339, SpanId, SpanKind, SpanRecord, Status};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Map, Value};
 
@@ -40,15 +37,7 @@ fn secs(nanos: u64) -> f64 {
 
 /// Messages as OpenAI chat messages (system instructions first); other values unchanged.
 fn chat<'a>(v: &'a Value, system: Option<&Value>) -> Cow<'a, Value> {
-    match messages_from_value(v) {
-        Some(mut messages) => {
-            if let Some(parts) = system.and_then(|s| serde_json::from_value(s.clone()).ok()) {
-                messages.insert(0, ChatMessage::new("system", parts));
-            }
-            Cow::Owned(to_openai_messages(&messages))
-        }
-        None => Cow::Borrowed(v),
-    }
+    openai_chat(v, system).map_or(Cow::Borrowed(v), Cow::Owned)
 }
 
 /// One Braintrust log row for a record, serialized straight from it: the exporter writes each
@@ -284,7 +273,7 @@ pub fn rows(batch: &[SpanRecord]) -> Vec<(usize, Row<'_>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aitrace_core::{Part, Usage};
+    use aitrace_core::{ChatMessage, Part, Usage};
 
     #[test]
     fn types_follow_billing_not_just_kind() {

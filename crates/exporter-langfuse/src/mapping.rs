@@ -8,8 +8,7 @@
 //! tags and trace metadata on every span of the trace.
 
 use aitrace_core::{
-    json_text, messages_from_value, rfc3339, text_or_json, to_openai_messages, SpanKind,
-    SpanRecord, Status, TraceView, Usage,
+    json_text, openai_chat, rfc3339, text_or_json, SpanKind, SpanRecord, Status, TraceView, Usage,
 };
 use opentelemetry::{Array, KeyValue, StringValue, Value};
 use serde_json::{json, Map, Value as Json};
@@ -142,15 +141,7 @@ fn metadata_value(v: &Json) -> Value {
 /// Input/output as Langfuse renders it: GenAI messages become OpenAI-style chat messages (with the
 /// system instructions as a leading system message); any other value is sent as it is.
 fn chat_json(v: &Json, system: Option<&Json>) -> String {
-    match messages_from_value(v) {
-        Some(mut messages) => {
-            if let Some(parts) = system.and_then(|s| serde_json::from_value(s.clone()).ok()) {
-                messages.insert(0, aitrace_core::ChatMessage::new("system", parts));
-            }
-            json_text(&to_openai_messages(&messages))
-        }
-        None => text_or_json(v),
-    }
+    openai_chat(v, system).map_or_else(|| text_or_json(v), |m| json_text(&m))
 }
 
 /// The Langfuse attributes of one span, given its trace's context.
