@@ -6,14 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tracing_core::{LevelFilter, Subscriber};
-use tracing_subscriber::layer::{Layer, SubscriberExt};
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::console::ConsoleExporter;
 use crate::export::Exporter;
 use crate::jsonl::JsonlExporter;
-use crate::layer::{AiFilter, AiLayer, AiRecorder};
+use crate::layer::AiLayer;
 use crate::pipeline::{self, ExportConfig, Pipeline, Processor, ShutdownReport, Stats};
 
 /// An invalid setting, named as the user wrote it (`AITRACE_QUEUE_SIZE`, `max_batch_size`, ...).
@@ -88,6 +88,7 @@ pub struct Builder {
     exporters: Vec<(Box<dyn Exporter>, Option<ExportConfig>)>,
     export_config: ExportConfig,
     event_level: LevelFilter,
+    span_level: LevelFilter,
     shutdown_timeout: Duration,
     console: bool,
     jsonl_path: Option<PathBuf>,
@@ -100,6 +101,7 @@ impl Default for Builder {
             exporters: Vec::new(),
             export_config: ExportConfig::default(),
             event_level: LevelFilter::INFO,
+            span_level: LevelFilter::INFO,
             shutdown_timeout: Duration::from_secs(5),
             console: false,
             jsonl_path: None,
@@ -121,6 +123,7 @@ impl fmt::Debug for Builder {
             )
             .field("export_config", &self.export_config)
             .field("event_level", &self.event_level)
+            .field("span_level", &self.span_level)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("console", &self.console)
             .field("jsonl_path", &self.jsonl_path)
@@ -161,6 +164,10 @@ pub const ENV_SETTINGS: &[(&str, &str)] = &[
     (
         "AITRACE_EVENT_LEVEL",
         "lowest level of tracing events kept on AI spans (default info)",
+    ),
+    (
+        "AITRACE_SPAN_LEVEL",
+        "lowest level of AI spans recorded even when no other layer wants that level (default info)",
     ),
     (
         "AITRACE_SHUTDOWN_TIMEOUT_MS",
@@ -244,6 +251,9 @@ impl Builder {
         if let Some(v) = get("AITRACE_EVENT_LEVEL") {
             self.event_level = parse_level("AITRACE_EVENT_LEVEL", &v)?;
         }
+        if let Some(v) = get("AITRACE_SPAN_LEVEL") {
+            self.span_level = parse_level("AITRACE_SPAN_LEVEL", &v)?;
+        }
         if let Some(v) = get("AITRACE_SHUTDOWN_TIMEOUT_MS") {
             self.shutdown_timeout =
                 Duration::from_millis(parse_positive("AITRACE_SHUTDOWN_TIMEOUT_MS", &v)? as u64);
@@ -305,6 +315,16 @@ impl Builder {
         self
     }
 
+    /// Lowest level of AI spans recorded even when no other layer of the subscriber wants that level
+    /// (default `INFO`: every span macro is at `INFO`). The layer's level hint asks `tracing` for spans
+    /// and events down to this level and [`event_level`](Self::event_level), and no lower than the
+    /// layers beside it already do, so callsites nobody wants stay disabled at no cost. An AI span
+    /// below it is still recorded when another layer enables its level. `TRACE` records them all.
+    pub fn span_level(mut self, level: LevelFilter) -> Self {
+        self.span_level = level;
+        self
+    }
+
     /// How long dropping the [`Guard`] may wait for exporters (default 5 s).
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
@@ -323,7 +343,7 @@ impl Builder {
         self
     }
 
-    fn build_pipeline(self) -> Result<(Arc<Pipeline>, LevelFilter, Duration), ConfigError> {
+    fn build_pipeline(self) -> Result<(Arc<Pipeline>, Levels, Duration), ConfigError> {
         self.export_config.validate()?;
         let mut added: Vec<(Box<dyn Exporter>, Option<ExportConfig>)> = Vec::new();
         if self.console {
@@ -348,7 +368,11 @@ impl Builder {
             })
             .collect();
         let pipeline = Pipeline::new(self.processors, exporters)?;
-        Ok((Arc::new(pipeline), self.event_level, self.shutdown_timeout))
+        let levels = Levels {
+            event: self.event_level,
+            span: self.span_level,
+        };
+        Ok((Arc::new(pipeline), levels, self.shutdown_timeout))
     }
 
     /// The layer to add to your own subscriber, and the guard that flushes it:
@@ -357,15 +381,15 @@ impl Builder {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        let (pipeline, level, timeout) = self.build_pipeline()?;
-        let layer = AiRecorder::new(Arc::clone(&pipeline)).with_filter(AiFilter::new(level));
+        let (pipeline, levels, timeout) = self.build_pipeline()?;
+        let layer = AiLayer::new(Arc::clone(&pipeline), levels.event, levels.span);
         Ok((layer, Guard::new(pipeline, timeout)))
     }
 
     /// Installs a global subscriber (`registry()` + this layer). [`stats`](crate::stats) reports on it.
     pub fn install(self) -> Result<Guard, InstallError> {
-        let (pipeline, level, timeout) = self.build_pipeline()?;
-        let layer = AiRecorder::new(Arc::clone(&pipeline)).with_filter(AiFilter::new(level));
+        let (pipeline, levels, timeout) = self.build_pipeline()?;
+        let layer = AiLayer::new(Arc::clone(&pipeline), levels.event, levels.span);
         tracing_subscriber::registry()
             .with(layer)
             .try_init()
@@ -373,6 +397,12 @@ impl Builder {
         pipeline::set_global(&pipeline);
         Ok(Guard::new(pipeline, timeout))
     }
+}
+
+/// The levels the layer records at.
+struct Levels {
+    event: LevelFilter,
+    span: LevelFilter,
 }
 
 /// Owns the export pipeline. Dropping it flushes and shuts the exporters down, waiting at most the
@@ -437,6 +467,7 @@ mod tests {
                 ("AITRACE_BATCH_SIZE", "3"),
                 ("AITRACE_CONSOLE", "on"),
                 ("AITRACE_EVENT_LEVEL", "debug"),
+                ("AITRACE_SPAN_LEVEL", "trace"),
                 ("AITRACE_JSONL_PATH", "/tmp/x.jsonl"),
             ]))
             .unwrap();
@@ -444,6 +475,7 @@ mod tests {
         assert_eq!(b.export_config.max_batch_size, 3);
         assert!(b.console);
         assert_eq!(b.event_level, LevelFilter::DEBUG);
+        assert_eq!(b.span_level, LevelFilter::TRACE);
         assert_eq!(
             b.jsonl_path.as_deref(),
             Some(std::path::Path::new("/tmp/x.jsonl"))
@@ -457,6 +489,7 @@ mod tests {
             ("AITRACE_QUEUE_SIZE", "many"),
             ("AITRACE_CONSOLE", "maybe"),
             ("AITRACE_EVENT_LEVEL", "loud"),
+            ("AITRACE_SPAN_LEVEL", "everything"),
             ("AITRACE_JSONL_PATH", " "),
             ("AITRACE_BATCH_AGE_MS", "-1"),
         ] {

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::fields::set_error;
 use crate::ids::{IdParseError, SpanId, TraceId, TraceParent};
-use crate::layer::{SpanState, StateAccess};
+use crate::layer::{SpanState, StateAccess, TraceScope};
 use crate::message::{messages_to_value, ChatMessage};
 use crate::provider::normalize_provider;
 use crate::record::{Cost, SpanRecord, Status, Usage};
@@ -20,7 +20,7 @@ use crate::record::{Cost, SpanRecord, Status, Usage};
 pub enum SetParentError {
     /// The header is not a valid W3C `traceparent`.
     InvalidTraceparent(IdParseError),
-    /// The span is disabled, not an AI span, or no `AiLayer` is installed.
+    /// The span is disabled, or no `AiLayer` is installed.
     NotAnAiSpan,
 }
 
@@ -115,39 +115,24 @@ pub trait AiSpanExt {
     /// Calls `f` on this span's record (if it is an AI span) and then each enclosing AI span's, nearest
     /// first, while `f` returns true.
     fn walk_records(&self, f: &mut dyn FnMut(&mut SpanRecord) -> bool) -> bool;
-    /// Sets the end user.
-    fn set_user(&self, user_id: impl Into<String>) -> bool {
-        let v = user_id.into();
-        self.with_record(|r| r.user_id = Some(v))
-    }
-    /// Sets the session / conversation id.
-    fn set_session(&self, session_id: impl Into<String>) -> bool {
-        let v = session_id.into();
-        self.with_record(|r| r.session_id = Some(v))
-    }
-    /// Adds tags (duplicates are ignored).
+    /// Sets the end user. On an application span (a request), every AI span below it carries it.
+    fn set_user(&self, user_id: impl Into<String>) -> bool;
+    /// Sets the session / conversation id. On an application span, every AI span below carries it.
+    fn set_session(&self, session_id: impl Into<String>) -> bool;
+    /// Adds tags (duplicates are ignored). On an application span, every AI span below carries them.
     fn add_tags<I, T>(&self, tags: I) -> bool
     where
         I: IntoIterator<Item = T>,
-        T: Into<String>,
-    {
-        let tags: Vec<String> = tags.into_iter().map(Into::into).collect();
-        self.with_record(|r| {
-            for t in tags {
-                if !r.tags.contains(&t) {
-                    r.tags.push(t);
-                }
-            }
-        })
-    }
+        T: Into<String>;
     /// Sets a metadata entry. A key `<exporter>.<key>` (`langfuse.promptName`) reaches only that
-    /// exporter, without the prefix.
-    fn set_metadata(&self, key: impl Into<String>, value: impl Into<Value>) -> bool {
-        let (k, v) = (key.into(), value.into());
-        self.with_record(|r| {
-            r.metadata.insert(k, v);
-        })
-    }
+    /// exporter, without the prefix. On an application span, every AI span below carries it (a span's
+    /// own entry wins).
+    fn set_metadata(&self, key: impl Into<String>, value: impl Into<Value>) -> bool;
+    /// Names the whole trace (Langfuse's trace name, the console's heading), on an application span
+    /// or an AI span, for every AI span below it; the nearest name wins. Set it before the spans
+    /// below close. Without it, a trace that runs inside an application span is named after that
+    /// span, and one that starts at an AI span after that span.
+    fn set_trace_name(&self, name: impl Into<String>) -> bool;
     /// Marks the span failed with an error class (`timeout`, `rate_limited`, `500`) and a message.
     fn set_error(&self, error_type: &str, message: impl fmt::Display) -> bool {
         let (t, m) = (error_type.to_string(), message.to_string());
@@ -158,17 +143,20 @@ pub trait AiSpanExt {
         self.with_record(|r| r.status = Status::Ok)
     }
     /// Joins the distributed trace of an incoming W3C `traceparent` header: this span takes its trace
-    /// id and the remote span as parent. Call it right after creating the root AI span, before
-    /// creating children.
+    /// id and the remote span as parent. Call it right after creating the span, before creating
+    /// children. On an application span (the request span of a handler), every AI span below it joins
+    /// that trace, and the top-level ones take the remote span as parent.
     fn set_parent_traceparent(&self, header: &str) -> Result<(), SetParentError>;
     /// Puts this root span (and the children created after this call) in the trace `trace_id`, e.g. an
     /// id derived from your own request id so you can find or score the trace later. No remote parent
-    /// is set. False when the span is not an AI span.
+    /// is set. On an application span, every AI span below it joins that trace (also the way to start
+    /// one trace per job inside a long-lived span). False when tracing is off.
     fn set_trace_id(&self, trace_id: TraceId) -> bool;
     /// The `traceparent` header to send downstream so the next service joins this trace: this span if
     /// it is an AI span, else its nearest AI ancestor.
     fn current_traceparent(&self) -> Option<String>;
-    /// The trace id aitrace assigned (nearest AI span).
+    /// The trace id aitrace assigned (nearest AI span), or, on an application span, the trace its AI
+    /// spans get.
     fn ai_trace_id(&self) -> Option<TraceId>;
     /// The span id aitrace assigned (nearest AI span).
     fn ai_span_id(&self) -> Option<SpanId>;
@@ -187,7 +175,96 @@ fn walk(
     .unwrap_or(false)
 }
 
+/// Runs `on_ai` on the span's record when it is an AI span, else `on_app` on the trace scope of the
+/// application span. False when tracing is off for the span.
+fn with_trace_fields(
+    span: &tracing::Span,
+    on_ai: impl FnOnce(&mut SpanRecord),
+    on_app: impl FnOnce(&mut TraceScope),
+) -> bool {
+    let (mut on_ai, mut on_app) = (Some(on_ai), Some(on_app));
+    span.with_subscriber(|(id, dispatch)| {
+        let Some(access) = dispatch.downcast_ref::<StateAccess>() else {
+            return false;
+        };
+        access.walk(dispatch, id, false, &mut |state, _| {
+            if let Some(f) = on_ai.take() {
+                f(&mut state.record);
+            }
+            false
+        }) || access.scope(dispatch, id, &mut |scope| {
+            if let Some(f) = on_app.take() {
+                f(scope);
+            }
+        })
+    })
+    .unwrap_or(false)
+}
+
+fn push_tags(into: &mut Vec<String>, tags: Vec<String>) {
+    for t in tags {
+        if !into.contains(&t) {
+            into.push(t);
+        }
+    }
+}
+
+/// Marks an AI span's ids as set by the user (a `traceparent`, `set_trace_id`): its parent must not
+/// overwrite them at close.
+fn mark_ids_adopted(span: &tracing::Span) {
+    walk(span, false, &mut |state, _| {
+        state.ids_adopted = true;
+        false
+    });
+}
+
 impl AiSpanExt for tracing::Span {
+    fn set_user(&self, user_id: impl Into<String>) -> bool {
+        let v = user_id.into();
+        let w = v.clone();
+        with_trace_fields(self, |r| r.user_id = Some(v), |s| s.user_id = Some(w))
+    }
+
+    fn set_session(&self, session_id: impl Into<String>) -> bool {
+        let v = session_id.into();
+        let w = v.clone();
+        with_trace_fields(self, |r| r.session_id = Some(v), |s| s.session_id = Some(w))
+    }
+
+    fn add_tags<I, T>(&self, tags: I) -> bool
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        let tags: Vec<String> = tags.into_iter().map(Into::into).collect();
+        let copy = tags.clone();
+        with_trace_fields(
+            self,
+            |r| push_tags(&mut r.tags, tags),
+            |s| push_tags(&mut s.tags, copy),
+        )
+    }
+
+    fn set_metadata(&self, key: impl Into<String>, value: impl Into<Value>) -> bool {
+        let (k, v) = (key.into(), value.into());
+        let (k2, v2) = (k.clone(), v.clone());
+        with_trace_fields(
+            self,
+            |r| {
+                r.metadata.insert(k, v);
+            },
+            |s| {
+                s.metadata.insert(k2, v2);
+            },
+        )
+    }
+
+    fn set_trace_name(&self, name: impl Into<String>) -> bool {
+        let v = name.into();
+        let w = v.clone();
+        with_trace_fields(self, |r| r.trace_name = Some(v), |s| s.trace_name = Some(w))
+    }
+
     fn with_record(&self, f: impl FnOnce(&mut SpanRecord)) -> bool {
         let mut f = Some(f);
         walk(self, false, &mut |state, _| {
@@ -241,14 +318,22 @@ impl AiSpanExt for tracing::Span {
 
     fn set_parent_traceparent(&self, header: &str) -> Result<(), SetParentError> {
         let tp = TraceParent::parse(header).map_err(SetParentError::InvalidTraceparent)?;
-        let done = walk(self, false, &mut |state, _| {
-            state.record.trace_id = tp.trace_id;
-            state.record.parent_span_id = Some(tp.parent_span_id);
-            state.record.parent_is_remote = true;
-            state.record.remote_sampled = Some(tp.sampled);
-            state.ids_adopted = true;
-            false
-        });
+        let done = with_trace_fields(
+            self,
+            |r| {
+                r.trace_id = tp.trace_id;
+                r.parent_span_id = Some(tp.parent_span_id);
+                r.parent_is_remote = true;
+                r.remote_sampled = Some(tp.sampled);
+            },
+            |s| {
+                s.trace_id = Some(tp.trace_id);
+                s.explicit = true;
+                s.remote_parent = Some(tp.parent_span_id);
+                s.remote_sampled = Some(tp.sampled);
+            },
+        );
+        mark_ids_adopted(self);
         if done {
             Ok(())
         } else {
@@ -257,11 +342,17 @@ impl AiSpanExt for tracing::Span {
     }
 
     fn set_trace_id(&self, trace_id: TraceId) -> bool {
-        walk(self, false, &mut |state, _| {
-            state.record.trace_id = trace_id;
-            state.ids_adopted = true;
-            false
-        })
+        let done = with_trace_fields(
+            self,
+            |r| r.trace_id = trace_id,
+            |s| {
+                s.trace_id = Some(trace_id);
+                s.explicit = true;
+                s.remote_parent = None;
+            },
+        );
+        mark_ids_adopted(self);
+        done
     }
 
     fn current_traceparent(&self) -> Option<String> {
@@ -277,12 +368,12 @@ impl AiSpanExt for tracing::Span {
     }
 
     fn ai_trace_id(&self) -> Option<TraceId> {
-        let mut out = None;
-        walk(self, true, &mut |s, _| {
-            out = Some(s.record.trace_id);
-            false
-        });
-        out
+        self.with_subscriber(|(id, dispatch)| {
+            dispatch
+                .downcast_ref::<StateAccess>()
+                .and_then(|access| access.trace_of_app_span(dispatch, id))
+        })
+        .flatten()
     }
 
     fn ai_span_id(&self) -> Option<SpanId> {

@@ -1,34 +1,36 @@
 //! The `tracing` layer: turns AI spans into [`SpanRecord`]s and hands closed ones to the pipeline.
 //!
-//! [`AiLayer`] is a [`Filtered`] layer: the [`AiFilter`] gives every callsite that is not an AI span
-//! `Interest::never` *for this layer only*, so an application's own spans keep working for its other
-//! layers and cost this one nothing. Because the filter is per-layer, `tracing-subscriber` already
-//! resolves "nearest enabled ancestor" for us: a span's parent is its nearest AI ancestor, across any
-//! number of non-AI spans in between.
+//! [`AiLayer`] is a *global* layer (no per-layer filter): it sees the application's own spans too,
+//! because an AI span's trace is decided by them. Every AI span under the same outermost application
+//! span (a request, a job) joins one trace, whatever spans sit between; a span's parent is its
+//! nearest AI ancestor. For the application's own spans the layer does almost nothing: a field-name
+//! check when a span is created, and a look-up when it is recorded or closed (see docs/PERFORMANCE.md).
+//!
+//! A global layer cannot abstain from a callsite (its `Interest::never` would disable the callsite for
+//! every other layer too), so it never says `never`; it keeps the application's disabled callsites
+//! disabled through its level hint instead: it wants spans down to `span_level` and events down to
+//! `event_level` (both `INFO` by default), and its hint never asks for more than the layers beside it
+//! already do.
 
+use std::any::TypeId;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
+use serde_json::{Map, Value};
 use tracing_core::span::{Attributes, Id, Record};
-use tracing_core::subscriber::Interest;
-use tracing_core::{Dispatch, Event, Level, LevelFilter, Metadata, Subscriber};
-use tracing_subscriber::filter::Filtered;
-use tracing_subscriber::layer::{Context, Filter, Layer};
-use tracing_subscriber::registry::{LookupSpan, SpanRef};
+use tracing_core::{Dispatch, Event, Level, LevelFilter, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::{LookupSpan, Registry, SpanRef};
 
 use crate::fields::{is_ai_callsite, EventFields, Filing};
-#[cfg(feature = "tracing-opentelemetry")]
 use crate::ids::{SpanId, TraceId};
 use crate::pipeline::Pipeline;
 use crate::record::{unix_nanos, SpanEvent, SpanKind, SpanRecord, Usage};
 
 /// Events kept per span; later ones are counted in [`SpanRecord::dropped_events`].
 pub const MAX_EVENTS_PER_SPAN: usize = 128;
-
-/// The layer to add to a `tracing_subscriber::registry()`. Build it with
-/// [`Builder::build_layer`](crate::Builder::build_layer).
-pub type AiLayer<S> = Filtered<AiRecorder<S>, AiFilter, S>;
 
 /// What the layer keeps in each AI span's extensions while it is open.
 pub(crate) struct SpanState {
@@ -51,52 +53,46 @@ impl SpanState {
     }
 }
 
-/// The per-layer filter: AI span callsites are always interesting, other spans never; events are
-/// interesting at or above the configured level and are then kept only inside an AI span.
-#[derive(Debug, Clone)]
-pub struct AiFilter {
-    event_level: LevelFilter,
+/// What belongs to the whole trace, kept on an application (non-AI) span: set through
+/// [`AiSpanExt`](crate::AiSpanExt) on a request span, or the trace id its first AI span assigned.
+/// Every AI span below it carries these values.
+#[derive(Debug, Default)]
+pub(crate) struct TraceScope {
+    /// The trace of the AI spans below: explicit (a `traceparent`, `set_trace_id`) or assigned.
+    pub(crate) trace_id: Option<TraceId>,
+    /// Set by a `traceparent` or `set_trace_id`: a trace starts here even under other spans.
+    pub(crate) explicit: bool,
+    /// The remote parent of a `traceparent`: the parent of the trace's top-level AI spans.
+    pub(crate) remote_parent: Option<SpanId>,
+    pub(crate) remote_sampled: Option<bool>,
+    pub(crate) user_id: Option<String>,
+    pub(crate) session_id: Option<String>,
+    pub(crate) tags: Vec<String>,
+    pub(crate) metadata: Map<String, Value>,
+    pub(crate) trace_name: Option<String>,
 }
 
-impl AiFilter {
-    pub(crate) fn new(event_level: LevelFilter) -> Self {
-        AiFilter { event_level }
-    }
-}
-
-impl<S> Filter<S> for AiFilter {
-    fn enabled(&self, meta: &Metadata<'_>, _cx: &Context<'_, S>) -> bool {
-        if meta.is_span() {
-            is_ai_callsite(meta.fields())
-        } else {
-            meta.level() <= &self.event_level
-        }
-    }
-
-    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
-        let wanted = if meta.is_span() {
-            is_ai_callsite(meta.fields())
-        } else {
-            meta.level() <= &self.event_level
-        };
-        if wanted {
-            Interest::always()
-        } else {
-            Interest::never()
-        }
-    }
+/// Where a top-level AI span's trace comes from.
+pub(crate) struct TraceOrigin {
+    pub(crate) trace_id: TraceId,
+    pub(crate) remote_parent: Option<SpanId>,
+    pub(crate) explicit: bool,
 }
 
 /// Lets [`AiSpanExt`](crate::AiSpanExt) reach the state of a span through a type-erased `Dispatch`,
-/// the same pattern `tracing-opentelemetry` uses: the layer hands out a function pointer monomorphized
+/// the same pattern `tracing-opentelemetry` uses: the layer hands out function pointers monomorphized
 /// for its subscriber type.
 #[derive(Clone, Copy)]
 pub(crate) struct StateAccess {
     walk: WalkFn,
+    scope: ScopeFn,
+    origin: OriginFn,
 }
 
 /// `f(state, is_self)`: `is_self` is true for the span the walk started at.
 type WalkFn = fn(&Dispatch, &Id, bool, &mut dyn FnMut(&mut SpanState, bool) -> bool) -> bool;
+type ScopeFn = fn(&Dispatch, &Id, &mut dyn FnMut(&mut TraceScope)) -> bool;
+type OriginFn = fn(&Dispatch, &Id) -> Option<TraceId>;
 
 impl StateAccess {
     /// Calls `f` on the state of span `id`, then (when `ancestors`) on each enclosing AI span, nearest
@@ -109,6 +105,22 @@ impl StateAccess {
         f: &mut dyn FnMut(&mut SpanState, bool) -> bool,
     ) -> bool {
         (self.walk)(dispatch, id, ancestors, f)
+    }
+
+    /// Calls `f` on the trace scope of application span `id` (created when missing). False when `id`
+    /// is an AI span or unknown.
+    pub(crate) fn scope(
+        &self,
+        dispatch: &Dispatch,
+        id: &Id,
+        f: &mut dyn FnMut(&mut TraceScope),
+    ) -> bool {
+        (self.scope)(dispatch, id, f)
+    }
+
+    /// The trace id AI spans created under application span `id` will have.
+    pub(crate) fn trace_of_app_span(&self, dispatch: &Dispatch, id: &Id) -> Option<TraceId> {
+        (self.origin)(dispatch, id)
     }
 }
 
@@ -143,39 +155,151 @@ where
     called
 }
 
-/// The recording half of [`AiLayer`]. Not used on its own: the filter is what keeps it cheap.
-pub struct AiRecorder<S> {
+fn scope<S>(dispatch: &Dispatch, id: &Id, f: &mut dyn FnMut(&mut TraceScope)) -> bool
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let Some(span) = dispatch.downcast_ref::<S>().and_then(|s| s.span(id)) else {
+        return false;
+    };
+    let mut ext = span.extensions_mut();
+    if ext.get_mut::<SpanState>().is_some() {
+        return false;
+    }
+    if ext.get_mut::<TraceScope>().is_none() {
+        ext.insert(TraceScope::default());
+    }
+    if let Some(scope) = ext.get_mut::<TraceScope>() {
+        f(scope);
+    }
+    true
+}
+
+fn origin<S>(dispatch: &Dispatch, id: &Id) -> Option<TraceId>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let span = dispatch.downcast_ref::<S>()?.span(id)?;
+    if let Some(state) = span.extensions().get::<SpanState>() {
+        return Some(state.record.trace_id);
+    }
+    match resolve_parent(&span, true) {
+        Parent::Ai { trace_id, .. } => Some(trace_id),
+        Parent::App(origin) => Some(origin.trace_id),
+        Parent::None => None,
+    }
+}
+
+/// What a new AI span hangs under.
+enum Parent {
+    /// Its nearest AI ancestor.
+    Ai { trace_id: TraceId, span_id: SpanId },
+    /// No AI ancestor, but application spans: the trace of the request they form.
+    App(TraceOrigin),
+    /// Nothing: it starts a trace of its own.
+    None,
+}
+
+/// Finds what the span `from` (and its ancestors when `include_self`, else only its ancestors) puts
+/// a new AI span under: the nearest AI ancestor; else the nearest application span that starts a
+/// trace explicitly (`traceparent`, `set_trace_id`); else the outermost application span, whose trace
+/// id is assigned here on first use, so every AI span of one request shares it.
+fn resolve_parent<S>(from: &SpanRef<'_, S>, include_self: bool) -> Parent
+where
+    S: for<'a> LookupSpan<'a>,
+{
+    let mut outermost = None;
+    let skip = usize::from(!include_self);
+    for ancestor in from.scope().skip(skip) {
+        {
+            let ext = ancestor.extensions();
+            if let Some(p) = ext.get::<SpanState>() {
+                return Parent::Ai {
+                    trace_id: p.record.trace_id,
+                    span_id: p.record.span_id,
+                };
+            }
+            if let Some(scope) = ext.get::<TraceScope>() {
+                if let (true, Some(trace_id)) = (scope.explicit, scope.trace_id) {
+                    return Parent::App(TraceOrigin {
+                        trace_id,
+                        remote_parent: scope.remote_parent,
+                        explicit: true,
+                    });
+                }
+            }
+        }
+        outermost = Some(ancestor);
+    }
+    let Some(root) = outermost else {
+        return Parent::None;
+    };
+    let mut ext = root.extensions_mut();
+    if ext.get_mut::<TraceScope>().is_none() {
+        ext.insert(TraceScope::default());
+    }
+    let scope = ext.get_mut::<TraceScope>().expect("inserted above");
+    let trace_id = *scope.trace_id.get_or_insert_with(TraceId::random);
+    Parent::App(TraceOrigin {
+        trace_id,
+        remote_parent: None,
+        explicit: false,
+    })
+}
+
+/// The layer to add to a `tracing_subscriber::registry()`. Build it with
+/// [`Builder::build_layer`](crate::Builder::build_layer).
+pub struct AiLayer<S> {
     pipeline: Arc<Pipeline>,
     access: StateAccess,
+    event_level: LevelFilter,
+    span_level: LevelFilter,
+    /// Computed in `on_layer` from the layers beside this one.
+    hint: Option<LevelFilter>,
+    /// AI spans open now: events outside any AI span skip the span look-up while there are none.
+    open_ai_spans: AtomicUsize,
     dispatch: OnceLock<tracing_core::dispatcher::WeakDispatch>,
     _subscriber: PhantomData<fn(S)>,
 }
 
-impl<S> std::fmt::Debug for AiRecorder<S> {
+impl<S> std::fmt::Debug for AiLayer<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AiRecorder")
+        f.debug_struct("AiLayer")
+            .field("event_level", &self.event_level)
+            .field("span_level", &self.span_level)
             .field("stats", &self.pipeline.stats())
             .finish()
     }
 }
 
-impl<S> AiRecorder<S>
+impl<S> AiLayer<S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    pub(crate) fn new(pipeline: Arc<Pipeline>) -> Self {
-        AiRecorder {
+    pub(crate) fn new(
+        pipeline: Arc<Pipeline>,
+        event_level: LevelFilter,
+        span_level: LevelFilter,
+    ) -> Self {
+        AiLayer {
             pipeline,
-            access: StateAccess { walk: walk::<S> },
+            access: StateAccess {
+                walk: walk::<S>,
+                scope: scope::<S>,
+                origin: origin::<S>,
+            },
+            event_level,
+            span_level,
+            hint: Some(std::cmp::max(event_level, span_level)),
+            open_ai_spans: AtomicUsize::new(0),
             dispatch: OnceLock::new(),
             _subscriber: PhantomData,
         }
     }
 
     #[cfg(feature = "tracing-opentelemetry")]
-    fn adopt_otel_ids(&self, id: &Id, ctx: &Context<'_, S>) {
+    fn adopt_otel_ids(&self, span: &SpanRef<'_, S>) {
         use opentelemetry::trace::TraceContextExt;
-        let Some(span) = ctx.span(id) else { return };
         {
             let ext = span.extensions();
             match ext.get::<SpanState>() {
@@ -186,53 +310,114 @@ where
         let Some(dispatch) = self.dispatch.get().and_then(|d| d.upgrade()) else {
             return;
         };
-        let Some(cx) = tracing_opentelemetry::get_otel_context(id, &dispatch) else {
+        let otel_ids = |id: &Id| {
+            let cx = tracing_opentelemetry::get_otel_context(id, &dispatch)?;
+            let sc = cx.span().span_context().clone();
+            sc.is_valid().then(|| {
+                (
+                    TraceId::from_u128(u128::from_be_bytes(sc.trace_id().to_bytes())),
+                    SpanId::from_u64(u64::from_be_bytes(sc.span_id().to_bytes())),
+                )
+            })
+        };
+        let Some((trace_id, span_id)) = otel_ids(&span.id()) else {
             return;
         };
-        let otel = cx.span().span_context().clone();
-        if !otel.is_valid() {
-            return;
+        // A top-level AI span's parent is the application span tracing-opentelemetry exports: not
+        // recorded by aitrace, so it is marked remote (exporters treat the span as a local root).
+        let mut app_parent = None;
+        for ancestor in span.scope().skip(1) {
+            if ancestor.extensions().get::<SpanState>().is_some() {
+                break;
+            }
+            if let Some((t, s)) = otel_ids(&ancestor.id()) {
+                app_parent = (t == trace_id).then_some(s);
+                break;
+            }
         }
         let mut ext = span.extensions_mut();
         if let Some(state) = ext.get_mut::<SpanState>() {
-            state.record.trace_id =
-                TraceId::from_u128(u128::from_be_bytes(otel.trace_id().to_bytes()));
-            state.record.span_id = SpanId::from_u64(u64::from_be_bytes(otel.span_id().to_bytes()));
+            state.record.trace_id = trace_id;
+            state.record.span_id = span_id;
+            if let Some(parent) = app_parent {
+                state.record.parent_span_id = Some(parent);
+                state.record.parent_is_remote = true;
+            }
             state.ids_adopted = true;
         }
     }
+
+    /// The span `id` when it is an AI span (checked on the callsite's field names, no lock taken).
+    fn ai_span<'a>(&self, id: &Id, ctx: &'a Context<'_, S>) -> Option<SpanRef<'a, S>> {
+        ctx.span(id)
+            .filter(|span| is_ai_callsite(span.metadata().fields()))
+    }
 }
 
-impl<S> Layer<S> for AiRecorder<S>
+impl<S> Layer<S> for AiLayer<S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    fn on_layer(&mut self, inner: &mut S) {
+        // Never ask for more than the layers beside this one already do, except for what aitrace
+        // itself records: a `None` (no opinion) from them stays `None`.
+        let ours = std::cmp::max(self.event_level, self.span_level);
+        self.hint = if TypeId::of::<S>() == TypeId::of::<Registry>() {
+            Some(ours)
+        } else {
+            inner
+                .max_level_hint()
+                .map(|theirs| std::cmp::max(theirs, ours))
+        };
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        self.hint
+    }
+
     fn on_register_dispatch(&self, subscriber: &Dispatch) {
         let _ = self.dispatch.set(subscriber.downgrade());
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let meta = attrs.metadata();
+        if !is_ai_callsite(meta.fields()) {
+            return;
+        }
         let Some(span) = ctx.span(id) else { return };
-        let mut record = SpanRecord::new(attrs.metadata().name(), SpanKind::Generic);
-        if let Some(parent) = span.parent() {
-            if let Some(p) = parent.extensions().get::<SpanState>() {
-                record.trace_id = p.record.trace_id;
-                record.parent_span_id = Some(p.record.span_id);
+        let mut record = SpanRecord::new(meta.name(), SpanKind::Generic);
+        let mut ids_adopted = false;
+        match resolve_parent(&span, false) {
+            Parent::Ai { trace_id, span_id } => {
+                record.trace_id = trace_id;
+                record.parent_span_id = Some(span_id);
             }
+            Parent::App(origin) => {
+                record.trace_id = origin.trace_id;
+                record.parent_span_id = origin.remote_parent;
+                record.parent_is_remote = origin.remote_parent.is_some();
+                ids_adopted = origin.explicit;
+            }
+            Parent::None => {}
         }
         let mut state = SpanState {
             record,
             explicit_kind: false,
             has_billable_descendant: false,
             step_usage: None,
-            ids_adopted: false,
+            ids_adopted,
         };
         attrs.record(&mut state.filing());
         span.extensions_mut().replace(state);
+        self.open_ai_spans.fetch_add(1, Relaxed);
+        #[cfg(feature = "tracing-opentelemetry")]
+        self.adopt_otel_ids(&span);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
+        let Some(span) = self.ai_span(id, &ctx) else {
+            return;
+        };
         let mut ext = span.extensions_mut();
         if let Some(state) = ext.get_mut::<SpanState>() {
             values.record(&mut state.filing());
@@ -241,11 +426,24 @@ where
 
     #[cfg(feature = "tracing-opentelemetry")]
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        self.adopt_otel_ids(id, &ctx);
+        if let Some(span) = self.ai_span(id, &ctx) {
+            self.adopt_otel_ids(&span);
+        }
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let Some(span) = ctx.event_span(event) else {
+        let meta = event.metadata();
+        if *meta.level() > self.event_level || self.open_ai_spans.load(Relaxed) == 0 {
+            return;
+        }
+        let Some(current) = ctx.event_span(event) else {
+            return;
+        };
+        // The nearest AI span keeps the event (found on field names, no lock taken on the way).
+        let Some(span) = current
+            .scope()
+            .find(|s| is_ai_callsite(s.metadata().fields()))
+        else {
             return;
         };
         let mut ext = span.extensions_mut();
@@ -256,7 +454,6 @@ where
             state.record.dropped_events = state.record.dropped_events.saturating_add(1);
             return;
         }
-        let meta = event.metadata();
         let mut fields = EventFields {
             message: None,
             attributes: serde_json::Map::new(),
@@ -272,12 +469,15 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = self.ai_span(&id, &ctx) else {
+            return;
+        };
         #[cfg(feature = "tracing-opentelemetry")]
-        self.adopt_otel_ids(&id, &ctx);
-        let Some(span) = ctx.span(&id) else { return };
+        self.adopt_otel_ids(&span);
         let Some(mut state) = span.extensions_mut().remove::<SpanState>() else {
             return;
         };
+        self.open_ai_spans.fetch_sub(1, Relaxed);
         state.record.end_time_unix_nano = unix_nanos(SystemTime::now());
         inherit_from_ancestors(&mut state, &span);
         decide_billing(&mut state, &span);
@@ -288,10 +488,10 @@ where
     // their type, so the caller's cast back to that type is valid for as long as `self` lives, which is
     // what `downcast_raw`'s contract requires.
     #[allow(unsafe_code)]
-    unsafe fn downcast_raw(&self, id: std::any::TypeId) -> Option<*const ()> {
-        if id == std::any::TypeId::of::<Self>() {
+    unsafe fn downcast_raw(&self, id: TypeId) -> Option<*const ()> {
+        if id == TypeId::of::<Self>() {
             Some(self as *const Self as *const ())
-        } else if id == std::any::TypeId::of::<StateAccess>() {
+        } else if id == TypeId::of::<StateAccess>() {
             Some(&self.access as *const StateAccess as *const ())
         } else {
             None
@@ -299,48 +499,103 @@ where
     }
 }
 
-/// Parent ids are read again at close (a `traceparent` or another layer may have changed them since
-/// the child was created); agent, session, user and the remote sampled flag flow down from the nearest
-/// ancestor that has them to spans that don't name their own, so every chat span an agent makes says
-/// which agent, conversation and user it belongs to.
+/// Fills in, at close, what the span's ancestors say about it:
+///
+/// - parent ids are read again (a `traceparent` or another layer may have changed them since the
+///   span was created);
+/// - agent, session, user and the remote sampled flag flow down from the nearest ancestor that has
+///   them to spans that don't name their own, so every chat span an agent makes says which agent,
+///   conversation and user it belongs to;
+/// - what the application set on its own spans for the whole trace (user, session, tags, metadata,
+///   trace name) reaches every AI span below them, the span's own values first;
+/// - a span in a request (an application span encloses its trace) is named after it, unless a trace
+///   name was set explicitly.
 fn inherit_from_ancestors<S>(state: &mut SpanState, span: &SpanRef<'_, S>)
 where
     S: for<'a> LookupSpan<'a>,
 {
     let r = &mut state.record;
-    let mut first = true;
+    let mut first_ai = true;
+    let mut explicit_seen = false;
     for ancestor in span.scope().skip(1) {
         let ext = ancestor.extensions();
-        let Some(p) = ext.get::<SpanState>() else {
-            continue;
-        };
-        if first {
-            first = false;
-            if !state.ids_adopted || r.trace_id == p.record.trace_id {
-                r.trace_id = p.record.trace_id;
-                r.parent_span_id = Some(p.record.span_id);
-                r.parent_is_remote = false;
+        if let Some(p) = ext.get::<SpanState>() {
+            if first_ai {
+                first_ai = false;
+                if !state.ids_adopted || r.trace_id == p.record.trace_id {
+                    r.trace_id = p.record.trace_id;
+                    r.parent_span_id = Some(p.record.span_id);
+                    r.parent_is_remote = false;
+                }
+            }
+            if r.kind != SpanKind::AgentRun && r.agent.is_none() {
+                r.agent.clone_from(&p.record.agent);
+            }
+            inherit_value(&mut r.session_id, &p.record.session_id);
+            inherit_value(&mut r.user_id, &p.record.user_id);
+            inherit_value(&mut r.trace_name, &p.record.trace_name);
+            if r.remote_sampled.is_none() {
+                r.remote_sampled = p.record.remote_sampled;
+            }
+        } else if let Some(scope) = ext.get::<TraceScope>() {
+            inherit_value(&mut r.session_id, &scope.session_id);
+            inherit_value(&mut r.user_id, &scope.user_id);
+            inherit_value(&mut r.trace_name, &scope.trace_name);
+            for tag in &scope.tags {
+                if !r.tags.contains(tag) {
+                    r.tags.push(tag.clone());
+                }
+            }
+            for (k, v) in &scope.metadata {
+                if !r.metadata.contains_key(k) {
+                    r.metadata.insert(k.clone(), v.clone());
+                }
+            }
+            if r.remote_sampled.is_none() {
+                r.remote_sampled = scope.remote_sampled;
+            }
+            if first_ai && !explicit_seen && scope.explicit {
+                explicit_seen = true;
+                // A top-level span: a traceparent set on its request after it was created.
+                if let (false, Some(trace_id)) = (state.ids_adopted, scope.trace_id) {
+                    r.trace_id = trace_id;
+                    r.parent_span_id = scope.remote_parent;
+                    r.parent_is_remote = scope.remote_parent.is_some();
+                }
             }
         }
-        if r.kind != SpanKind::AgentRun && r.agent.is_none() {
-            r.agent.clone_from(&p.record.agent);
-        }
-        if r.session_id.is_none() {
-            r.session_id.clone_from(&p.record.session_id);
-        }
-        if r.user_id.is_none() {
-            r.user_id.clone_from(&p.record.user_id);
-        }
-        if r.remote_sampled.is_none() {
-            r.remote_sampled = p.record.remote_sampled;
-        }
-        let complete = r.session_id.is_some()
-            && r.user_id.is_some()
-            && r.remote_sampled.is_some()
-            && (r.agent.is_some() || r.kind == SpanKind::AgentRun);
-        if complete {
+    }
+    if r.trace_name.is_none() {
+        r.trace_name = request_name(span).map(str::to_string);
+    }
+}
+
+/// The name of the application span a trace runs in: among the application spans above the
+/// outermost AI span, the nearest one that starts a trace explicitly, else the outermost. `None` when
+/// an AI span is at the top (it names its own trace).
+fn request_name<S>(span: &SpanRef<'_, S>) -> Option<&'static str>
+where
+    S: for<'a> LookupSpan<'a>,
+{
+    let mut name = None;
+    for s in span.scope().from_root() {
+        if is_ai_callsite(s.metadata().fields()) {
             break;
         }
+        let explicit = s
+            .extensions()
+            .get::<TraceScope>()
+            .is_some_and(|scope| scope.explicit);
+        if name.is_none() || explicit {
+            name = Some(s.name());
+        }
+    }
+    name
+}
+
+fn inherit_value(mine: &mut Option<String>, theirs: &Option<String>) {
+    if mine.is_none() {
+        mine.clone_from(theirs);
     }
 }
 

@@ -24,12 +24,20 @@
 //! ```
 //!
 //! # Which spans are AI spans
-//! A span whose callsite declares `aitrace.kind` or any `gen_ai.*` field. Every other callsite gets
-//! `Interest::never` from the layer's per-layer filter, so the application's own spans cost this layer
-//! nothing and keep working for its other layers. A span's parent is its nearest AI ancestor, across
-//! non-AI spans in between. The [span macros](crate::generation_span) declare the standard fields;
-//! [`fields`] lists every name the layer reads. `tracing` events at or above the configured level
-//! (default `INFO`) inside an AI span become [`SpanEvent`]s of that span.
+//! A span whose callsite declares `aitrace.kind` or any `gen_ai.*` field. The layer also sees the
+//! application's own spans, for one reason: **one request, one trace**. Every AI span under the same
+//! outermost application span (an HTTP handler's request span, a job) joins one trace, whatever spans
+//! sit between; a span's parent is its nearest AI ancestor, and AI spans with no AI ancestor are the
+//! trace's top-level spans (no parent, or the remote parent of a `traceparent` set on the request
+//! span). [`AiSpanExt`]'s trace-level setters (`set_user`, `set_session`, `add_tags`, `set_metadata`,
+//! `set_trace_name`, `set_parent_traceparent`, `set_trace_id`) work on the application's spans too,
+//! and every AI span below carries what they set. For the application's own spans the layer costs a
+//! field-name check and a span look-up at record and close (docs/PERFORMANCE.md), and its level hint
+//! keeps callsites nobody wants disabled ([`Builder::span_level`]).
+//!
+//! The [span macros](crate::generation_span) declare the standard fields; [`fields`] lists every name
+//! the layer reads. `tracing` events at or above the configured level (default `INFO`) inside an AI
+//! span become [`SpanEvent`]s of the nearest AI span.
 //!
 //! # The usage invariant
 //! The usage of one model call is billed on exactly one span, marked [`SpanRecord::billable`]:
@@ -80,7 +88,7 @@ pub use export::{parse_retry_after, ExportError, Exporter};
 pub use ext::{AiSpanExt, SetParentError};
 pub use ids::{IdParseError, SpanId, TraceId, TraceParent};
 pub use jsonl::JsonlExporter;
-pub use layer::{AiFilter, AiLayer, AiRecorder, MAX_EVENTS_PER_SPAN};
+pub use layer::{AiLayer, MAX_EVENTS_PER_SPAN};
 pub use message::{
     messages_from_value, messages_to_value, openai_chat, to_openai_messages, ChatMessage,
     KnownPart, Part,

@@ -165,7 +165,7 @@ macro_rules! step_span {
 #[macro_export]
 macro_rules! chunk_span {
     ($($fields:tt)*) => {
-        $crate::__private::tracing::debug_span!(
+        $crate::__private::tracing::info_span!(
             "chunk",
             aitrace.kind = "model_chunk",
             $($fields)*

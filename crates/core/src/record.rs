@@ -457,6 +457,12 @@ pub struct SpanRecord {
     pub parent_is_remote: bool,
     /// The deterministic name: the callsite's name unless `aitrace.name` overrode it.
     pub name: String,
+    /// The name of the whole trace, when known for this span: set with
+    /// [`AiSpanExt::set_trace_name`](crate::AiSpanExt::set_trace_name) on this span or an ancestor,
+    /// else the name of the application span (a request, a job) the AI spans run in. `None` when the
+    /// trace is an AI span's own: exporters then name it after its root span.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_name: Option<String>,
     pub kind: SpanKind,
     /// `gen_ai.operation.name`, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -567,6 +573,7 @@ impl SpanRecord {
             parent_span_id: None,
             parent_is_remote: false,
             name: name.into(),
+            trace_name: None,
             kind,
             operation: None,
             start_time_unix_nano: now,

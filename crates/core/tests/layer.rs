@@ -515,8 +515,18 @@ fn a_root_span_can_take_a_chosen_trace_id() {
         let agent = agent_span!("a");
         assert!(agent.set_trace_id(chosen));
         agent.in_scope(|| tool_span!("t").in_scope(|| {}));
-        assert!(!tracing::info_span!("plain").set_trace_id(chosen));
+        // On an application span it starts that trace for the AI spans below.
+        let other = aitrace_core::TraceId::from_hex("fedcba9876543210fedcba9876543210").unwrap();
+        let job = tracing::info_span!("job");
+        assert!(job.set_trace_id(other));
+        job.in_scope(|| generation_span!("openai", "gpt-4o").in_scope(|| {}));
     });
+    assert_eq!(
+        find(&spans, "chat").trace_id.to_string(),
+        "fedcba9876543210fedcba9876543210"
+    );
+    assert!(find(&spans, "chat").parent_span_id.is_none());
+    let spans: Vec<_> = spans.into_iter().filter(|s| s.name != "chat").collect();
     assert!(spans.iter().all(|s| s.trace_id == chosen));
     assert!(find(&spans, "invoke_agent").parent_span_id.is_none());
 }
