@@ -8,6 +8,8 @@
 //!   the timed region, so neither side drops spans or lets its queue grow across samples (a
 //!   measurement that ends with a full queue times the cheap drop path, not the span).
 //! - `plain_span/*`: an application's own non-AI span with and without the aitrace layer installed.
+//! - `app_event/*`: the application's own events (its layer filtered at INFO) with and without
+//!   aitrace: a disabled `debug!`, and an enabled `info!` inside a request span with no AI span.
 //! - `threads/*`: aitrace spans created concurrently on 1, 2 and 8 threads (time per span).
 
 use std::hint::black_box;
@@ -88,6 +90,9 @@ impl<S: tracing::Subscriber> Layer<S> for AppLayer {
         _: Context<'_, S>,
     ) {
         black_box(id);
+    }
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        black_box(event.metadata());
     }
 }
 
@@ -176,6 +181,21 @@ fn ai_span(c: &mut Criterion) {
     g.finish();
 }
 
+fn quiet_aitrace<S>() -> (aitrace::AiLayer<S>, aitrace::Guard)
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    aitrace::builder()
+        .exporter_with_config(
+            Noop {
+                reads_content: false,
+            },
+            export_config(),
+        )
+        .build_layer()
+        .unwrap()
+}
+
 fn plain_span(c: &mut Criterion) {
     let mut g = c.benchmark_group("plain_span");
     let work = || {
@@ -192,26 +212,8 @@ fn plain_span(c: &mut Criterion) {
         let _d = tracing::subscriber::set_default(tracing_subscriber::registry().with(AppLayer));
         b.iter(work);
     });
-    // The cost of tracing-subscriber's per-layer filtering itself: a layer that does nothing,
-    // behind a filter that gives every callsite `Interest::never`, as aitrace's does for plain spans.
-    g.bench_function("with_empty_filtered_layer", |b| {
-        let never = tracing_subscriber::filter::filter_fn(|_| false);
-        let empty = AppLayer.with_filter(never);
-        let _d = tracing::subscriber::set_default(
-            tracing_subscriber::registry().with(AppLayer).with(empty),
-        );
-        b.iter(work);
-    });
     g.bench_function("with_aitrace", |b| {
-        let (layer, guard) = aitrace::builder()
-            .exporter_with_config(
-                Noop {
-                    reads_content: false,
-                },
-                export_config(),
-            )
-            .build_layer()
-            .unwrap();
+        let (layer, guard) = quiet_aitrace();
         let _d = tracing::subscriber::set_default(
             tracing_subscriber::registry().with(AppLayer).with(layer),
         );
@@ -219,6 +221,34 @@ fn plain_span(c: &mut Criterion) {
         drop(_d);
         guard.shutdown(Duration::from_secs(30));
     });
+    g.finish();
+}
+
+/// The application's own events with its layer filtered at INFO (as a `fmt` layer at INFO): a
+/// `debug!` nobody wants must stay disabled, and an `info!` outside any AI span must stay cheap.
+fn app_events(c: &mut Criterion) {
+    use tracing_subscriber::filter::LevelFilter;
+    let mut g = c.benchmark_group("app_event");
+    for (name, with_aitrace) in [("without_aitrace", false), ("with_aitrace", true)] {
+        let (layer, guard) = quiet_aitrace();
+        let app = AppLayer.with_filter(LevelFilter::INFO);
+        let dispatch = if with_aitrace {
+            tracing::Dispatch::new(tracing_subscriber::registry().with(app).with(layer))
+        } else {
+            tracing::Dispatch::new(tracing_subscriber::registry().with(app))
+        };
+        let _d = tracing::dispatcher::set_default(&dispatch);
+        g.bench_function(format!("disabled_debug/{name}"), |b| {
+            b.iter(|| tracing::debug!(order = 1042u64, "cache lookup"))
+        });
+        let _request = tracing::info_span!("http_request").entered();
+        g.bench_function(format!("enabled_info_in_request/{name}"), |b| {
+            b.iter(|| tracing::info!(order = 1042u64, "order loaded"))
+        });
+        drop(_request);
+        drop(_d);
+        guard.shutdown(Duration::from_secs(30));
+    }
     g.finish();
 }
 
@@ -270,6 +300,6 @@ fn threads(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
-    targets = ai_span, plain_span, threads
+    targets = ai_span, plain_span, app_events, threads
 }
 criterion_main!(benches);

@@ -371,8 +371,10 @@ fn criterion_mean(group: &str, bench: &str) -> Option<f64> {
 fn fmt_ns(ns: f64) -> String {
     if ns >= 1000.0 {
         format!("{:.2} µs", ns / 1000.0)
-    } else {
+    } else if ns >= 10.0 {
         format!("{ns:.0} ns")
+    } else {
+        format!("{ns:.2} ns")
     }
 }
 
@@ -595,8 +597,11 @@ fn bench(with_peers: bool) -> Result<(), String> {
     let parsed = m("ai_span", "aitrace_content_parsed")?;
     let redacting = m("ai_span", "aitrace_with_redaction")?;
     let plain = m("plain_span", "without_aitrace")?;
-    let filtered = m("plain_span", "with_empty_filtered_layer")?;
     let plain_ours = m("plain_span", "with_aitrace")?;
+    let debug_plain = m("app_event", "disabled_debug/without_aitrace")?;
+    let debug_ours = m("app_event", "disabled_debug/with_aitrace")?;
+    let info_plain = m("app_event", "enabled_info_in_request/without_aitrace")?;
+    let info_ours = m("app_event", "enabled_info_in_request/with_aitrace")?;
     let threads: Vec<(u32, f64)> = [1u32, 2, 8]
         .iter()
         .filter_map(|n| Some((*n, criterion_mean("threads", &n.to_string())?)))
@@ -625,20 +630,34 @@ fn bench(with_peers: bool) -> Result<(), String> {
             t / bare
         );
     }
-    doc += "\n## Application's own (non-AI) spans\n\nA plain span entered, recorded and closed, with an application layer installed.\n\n";
-    doc += "| case | time per span | ratio |\n|---|---:|---:|\n";
-    doc += &format!("| without aitrace | {} | 1.00× |\n", fmt_ns(plain));
-    doc += &format!(
-        "| with an empty per-layer-filtered layer | {} | {:.2}× |\n",
-        fmt_ns(filtered),
-        filtered / plain
-    );
-    doc += &format!(
-        "| with aitrace | {} | {:.2}× (vs the empty filtered layer: {:.2}×) |\n",
-        fmt_ns(plain_ours),
-        plain_ours / plain,
-        plain_ours / filtered
-    );
+    doc += "\n## Application's own (non-AI) spans and events\n\nA plain span entered, recorded and closed, with an application layer installed; the\n";
+    doc +=
+        "application's own events with its layer filtered at INFO (as a `fmt` layer at INFO).\n\n";
+    doc += "| case | without aitrace | with aitrace | ratio |\n|---|---:|---:|---:|\n";
+    for (name, without, with) in [
+        (
+            "plain span (entered, one field recorded, closed)",
+            plain,
+            plain_ours,
+        ),
+        (
+            "`debug!` the application does not want (disabled)",
+            debug_plain,
+            debug_ours,
+        ),
+        (
+            "`info!` inside a request span, no AI span open",
+            info_plain,
+            info_ours,
+        ),
+    ] {
+        doc += &format!(
+            "| {name} | {} | {} | {:.2}× |\n",
+            fmt_ns(without),
+            fmt_ns(with),
+            with / without
+        );
+    }
     doc += "\n## Concurrency\n\n| threads creating AI spans | time per span | spans/s |\n|---:|---:|---:|\n";
     for (n, t) in &threads {
         doc += &format!("| {n} | {} | {:.0} |\n", fmt_ns(*t), 1e9 / t);

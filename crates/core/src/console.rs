@@ -138,7 +138,11 @@ pub fn render_trace(trace: &Trace, color: bool) -> String {
         .map(|s| s.end_time_unix_nano)
         .max()
         .unwrap_or(0);
-    let mut header = format!("trace {}  {} spans", trace.trace_id, trace.spans.len());
+    let mut header = format!("trace {}", trace.trace_id);
+    if let Some(name) = trace.spans.iter().find_map(|s| s.trace_name.as_deref()) {
+        header.push_str(&format!(" {name}"));
+    }
+    header.push_str(&format!("  {} spans", trace.spans.len()));
     if !usage.is_empty() {
         header += &format!(
             "  tokens {} in / {} out",

@@ -14,7 +14,7 @@
 
 use std::any::TypeId;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
@@ -247,6 +247,50 @@ where
     })
 }
 
+/// Slots of [`OpenAiSpans`]: 16 KiB per layer.
+const OPEN_SPAN_SLOTS: usize = 4096;
+
+/// A counting filter over the ids of open AI spans. A zero slot proves a span is not an AI span, so
+/// the application's own spans are recorded and closed without a span look-up; a non-zero slot (an AI
+/// span, or another span sharing its slot) falls back to the look-up. Never a false "not AI".
+struct OpenAiSpans {
+    slots: Box<[AtomicU32]>,
+    total: AtomicUsize,
+}
+
+impl OpenAiSpans {
+    fn new() -> Self {
+        OpenAiSpans {
+            slots: (0..OPEN_SPAN_SLOTS).map(|_| AtomicU32::new(0)).collect(),
+            total: AtomicUsize::new(0),
+        }
+    }
+
+    fn slot(&self, id: &Id) -> &AtomicU32 {
+        // Fibonacci hashing spreads the registry's packed slab indices over the slots.
+        let hash = id.into_u64().wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        &self.slots[(hash >> (64 - OPEN_SPAN_SLOTS.trailing_zeros())) as usize]
+    }
+
+    fn opened(&self, id: &Id) {
+        self.slot(id).fetch_add(1, Ordering::Release);
+        self.total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn closed(&self, id: &Id) {
+        self.slot(id).fetch_sub(1, Ordering::Release);
+        self.total.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn may_be_ai(&self, id: &Id) -> bool {
+        self.slot(id).load(Ordering::Acquire) != 0
+    }
+
+    fn any(&self) -> bool {
+        self.total.load(Ordering::Relaxed) != 0
+    }
+}
+
 /// The layer to add to a `tracing_subscriber::registry()`. Build it with
 /// [`Builder::build_layer`](crate::Builder::build_layer).
 pub struct AiLayer<S> {
@@ -256,8 +300,8 @@ pub struct AiLayer<S> {
     span_level: LevelFilter,
     /// Computed in `on_layer` from the layers beside this one.
     hint: Option<LevelFilter>,
-    /// AI spans open now: events outside any AI span skip the span look-up while there are none.
-    open_ai_spans: AtomicUsize,
+    /// AI spans open now: the application's spans and events skip the span look-up.
+    open_ai_spans: OpenAiSpans,
     dispatch: OnceLock<tracing_core::dispatcher::WeakDispatch>,
     _subscriber: PhantomData<fn(S)>,
 }
@@ -291,7 +335,7 @@ where
             event_level,
             span_level,
             hint: Some(std::cmp::max(event_level, span_level)),
-            open_ai_spans: AtomicUsize::new(0),
+            open_ai_spans: OpenAiSpans::new(),
             dispatch: OnceLock::new(),
             _subscriber: PhantomData,
         }
@@ -349,6 +393,9 @@ where
 
     /// The span `id` when it is an AI span (checked on the callsite's field names, no lock taken).
     fn ai_span<'a>(&self, id: &Id, ctx: &'a Context<'_, S>) -> Option<SpanRef<'a, S>> {
+        if !self.open_ai_spans.may_be_ai(id) {
+            return None;
+        }
         ctx.span(id)
             .filter(|span| is_ai_callsite(span.metadata().fields()))
     }
@@ -409,7 +456,7 @@ where
         };
         attrs.record(&mut state.filing());
         span.extensions_mut().replace(state);
-        self.open_ai_spans.fetch_add(1, Relaxed);
+        self.open_ai_spans.opened(id);
         #[cfg(feature = "tracing-opentelemetry")]
         self.adopt_otel_ids(&span);
     }
@@ -433,7 +480,7 @@ where
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let meta = event.metadata();
-        if *meta.level() > self.event_level || self.open_ai_spans.load(Relaxed) == 0 {
+        if *meta.level() > self.event_level || !self.open_ai_spans.any() {
             return;
         }
         let Some(current) = ctx.event_span(event) else {
@@ -477,7 +524,7 @@ where
         let Some(mut state) = span.extensions_mut().remove::<SpanState>() else {
             return;
         };
-        self.open_ai_spans.fetch_sub(1, Relaxed);
+        self.open_ai_spans.closed(&id);
         state.record.end_time_unix_nano = unix_nanos(SystemTime::now());
         inherit_from_ancestors(&mut state, &span);
         decide_billing(&mut state, &span);

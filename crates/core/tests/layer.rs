@@ -563,3 +563,166 @@ fn restamping_from_a_plain_span_never_stamps_an_agent_and_usage_goes_to_the_bill
     assert_eq!(chat.model(), Some("claude"));
     assert_eq!(chat.usage, Some(Usage::new(7, 3)));
 }
+
+#[test]
+fn ai_spans_of_one_request_share_a_trace_even_when_aitrace_is_the_only_layer() {
+    let spans = capture(|| {
+        for request in ["a", "b"] {
+            let span = tracing::info_span!("handle_request", request);
+            assert!(span.set_session(format!("session-{request}")));
+            assert!(span.add_tags(["web"]));
+            assert!(span.set_metadata("tenant", request));
+            span.in_scope(|| {
+                generation_span!("openai", "gpt-4o").in_scope(|| {});
+                let _job = tracing::info_span!("background").entered();
+                embedding_span!("openai", "text-embedding-3-small").in_scope(|| {});
+            });
+        }
+        // An AI span at the top names its own trace; none of the request's values reach it.
+        agent_span!("alone").in_scope(|| {});
+    });
+    assert_eq!(spans.len(), 5);
+    let traces: std::collections::HashSet<_> = spans.iter().map(|s| s.trace_id).collect();
+    assert_eq!(traces.len(), 3, "{spans:#?}");
+    for s in spans.iter().filter(|s| s.name != "invoke_agent") {
+        let tenant = s.metadata["tenant"].as_str().unwrap();
+        assert_eq!(s.session_id, Some(format!("session-{tenant}")));
+        assert_eq!(s.tags, vec!["web".to_string()]);
+        assert_eq!(s.trace_name.as_deref(), Some("handle_request"));
+        assert_eq!(s.parent_span_id, None);
+        let sibling = spans
+            .iter()
+            .find(|o| {
+                o.span_id != s.span_id && o.metadata.get("tenant") == s.metadata.get("tenant")
+            })
+            .unwrap();
+        assert_eq!(s.trace_id, sibling.trace_id);
+    }
+    let alone = find(&spans, "invoke_agent");
+    assert!(alone.trace_name.is_none() && alone.session_id.is_none() && alone.tags.is_empty());
+}
+
+#[test]
+fn trace_level_values_on_the_request_span_and_an_explicit_trace_name() {
+    let spans = capture(|| {
+        let request = tracing::info_span!("handle_request");
+        assert!(request.set_trace_name("checkout"));
+        request
+            .set_parent_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")
+            .unwrap();
+        assert_eq!(
+            request.ai_trace_id().map(|t| t.to_string()).as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736"),
+            "the trace the request's AI spans get"
+        );
+        request.in_scope(|| {
+            let agent = agent_span!("support");
+            agent.set_user("u-1");
+            agent.in_scope(|| generation_span!("openai", "gpt-4o").in_scope(|| {}));
+        });
+    });
+    for s in &spans {
+        assert_eq!(s.trace_id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(s.trace_name.as_deref(), Some("checkout"));
+        assert_eq!(s.remote_sampled, Some(false));
+        assert_eq!(s.user_id.as_deref(), Some("u-1"));
+    }
+    let agent = find(&spans, "invoke_agent");
+    assert_eq!(
+        agent.parent_span_id.unwrap().to_string(),
+        "00f067aa0ba902b7"
+    );
+    assert!(agent.parent_is_remote);
+    assert_eq!(find(&spans, "chat").parent_span_id, Some(agent.span_id));
+}
+
+#[test]
+fn a_nested_span_with_its_own_traceparent_starts_its_own_trace() {
+    // A long-lived server span around many requests: each request span that joins an incoming trace
+    // (or calls set_trace_id) is a trace of its own.
+    let spans = capture(|| {
+        let _server = tracing::info_span!("server").entered();
+        for (i, header) in [
+            "00-11111111111111111111111111111111-1111111111111111-01",
+            "00-22222222222222222222222222222222-2222222222222222-01",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let request = tracing::info_span!("request", i);
+            request.set_parent_traceparent(header).unwrap();
+            request.in_scope(|| generation_span!("openai", "gpt-4o").in_scope(|| {}));
+        }
+    });
+    let traces: Vec<String> = spans.iter().map(|s| s.trace_id.to_string()).collect();
+    assert_eq!(
+        traces,
+        [
+            "11111111111111111111111111111111",
+            "22222222222222222222222222222222"
+        ]
+    );
+    assert!(spans
+        .iter()
+        .all(|s| s.trace_name.as_deref() == Some("request")));
+}
+
+/// A layer that counts the events it sees, like an application's fmt layer.
+struct CountEvents(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountEvents {
+    fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn the_level_hint_keeps_unwanted_callsites_disabled_and_never_hides_wanted_ones() {
+    use tracing::level_filters::LevelFilter;
+    use tracing::Subscriber as _;
+    use tracing_subscriber::Layer as _;
+    // Alone: spans and events down to INFO (callsites below stay disabled by the level check).
+    let (ai, _g1) = builder().build_layer().unwrap();
+    assert_eq!(
+        tracing_subscriber::registry().with(ai).max_level_hint(),
+        Some(LevelFilter::INFO)
+    );
+    // Beside an application layer filtered at INFO: INFO, so a `debug!` stays disabled.
+    let (ai, _g2) = builder().build_layer().unwrap();
+    let app = CountEvents(Default::default()).with_filter(LevelFilter::INFO);
+    assert_eq!(
+        tracing_subscriber::registry()
+            .with(app)
+            .with(ai)
+            .max_level_hint(),
+        Some(LevelFilter::INFO)
+    );
+    // Beside a layer that wants everything (no hint): no hint, so nothing of theirs is hidden.
+    let (ai, _g3) = builder().build_layer().unwrap();
+    assert_eq!(
+        tracing_subscriber::registry()
+            .with(CountEvents(Default::default()))
+            .with(ai)
+            .max_level_hint(),
+        None
+    );
+    // Asked for more: TRACE.
+    let (ai, _g4) = builder()
+        .span_level(LevelFilter::TRACE)
+        .build_layer()
+        .unwrap();
+    assert_eq!(
+        tracing_subscriber::registry().with(ai).max_level_hint(),
+        Some(LevelFilter::TRACE)
+    );
+    let (ai, _g5) = builder().build_layer().unwrap();
+    // The application's DEBUG events still reach its own layer filtered at DEBUG.
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let subscriber = tracing_subscriber::registry()
+        .with(CountEvents(seen.clone()).with_filter(LevelFilter::DEBUG))
+        .with(ai);
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::debug!("kept for the application");
+        tracing::trace!("nobody wants this");
+    });
+    assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 1);
+}

@@ -61,6 +61,15 @@ fn check(ours: Vec<SpanRecord>, theirs: &InMemorySpanExporter, never_entered_mat
             "{name} joined the OTel trace of the enclosing request"
         );
     }
+    // The top-level AI span hangs under the request span tracing-opentelemetry exports (a parent
+    // aitrace does not record, so marked remote: a local root for aitrace's exporters).
+    let agent = ours["invoke_agent"];
+    assert_eq!(
+        agent.parent_span_id.map(|p| p.to_string()),
+        Some(by_name["http_request"].1.clone())
+    );
+    assert!(agent.parent_is_remote && agent.is_local_root());
+    assert_eq!(agent.trace_name.as_deref(), Some("http_request"));
     // Our parent links (nearest AI ancestor) use the OTel ids too.
     assert_eq!(
         ours["chat"].parent_span_id,

@@ -16,7 +16,8 @@ use serde_json::{json, Map, Value as Json};
 /// What the whole trace says about itself, computed once per trace from its spans.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TraceContext {
-    /// The root span's deterministic name (absent when the root was not seen).
+    /// The trace's name: the first [`SpanRecord::trace_name`] (the root's first), else the root span's
+    /// deterministic name (absent when neither was seen).
     pub name: Option<String>,
     pub user_id: Option<String>,
     pub session_id: Option<String>,
@@ -34,7 +35,11 @@ impl TraceContext {
     pub fn of(trace: &TraceView<'_>) -> Self {
         let root = trace.root();
         let mut ctx = TraceContext {
-            name: root.map(|r| r.name.clone()),
+            name: root
+                .into_iter()
+                .chain(trace.spans.iter().copied())
+                .find_map(|s| s.trace_name.clone())
+                .or_else(|| root.map(|r| r.name.clone())),
             input: root.and_then(|r| r.input.clone()),
             output: root.and_then(|r| r.output.clone()),
             metadata: root.map(|r| r.metadata_for("langfuse")).unwrap_or_default(),

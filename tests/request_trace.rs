@@ -1,0 +1,333 @@
+//! One request, one trace: AI calls made inside an application's own request span (an HTTP handler's
+//! `info_span!("handle_request")`) form one trace per request in every exporter, with the user and the
+//! incoming `traceparent` set once on the request span, while a second request runs on another thread.
+#![cfg(all(feature = "otel", feature = "langfuse", feature = "braintrust"))]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use aitrace::{
+    agent_span, generation_span, step_span, tool_span, AiSpanExt, ExportConfig, SpanRecord,
+    TraceParent, Usage,
+};
+use aitrace_testkit::{Fault, FaultServer, Request};
+use prost::Message;
+use tracing_subscriber::layer::SubscriberExt;
+
+const INCOMING: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/// A handler: two generations called directly, then an agent whose generation runs two steps, the
+/// first calling a tool.
+fn handle_request(user: &str, traceparent: Option<&str>, start: &Barrier) {
+    let request = tracing::info_span!("handle_request", path = "/chat");
+    assert!(request.set_user(user));
+    if let Some(header) = traceparent {
+        request.set_parent_traceparent(header).unwrap();
+    }
+    let _r = request.enter();
+    start.wait();
+    let _db = tracing::info_span!("load_history").entered();
+    generation_span!("openai", "gpt-4o-mini", aitrace.name = "classify")
+        .record_usage(Usage::new(30, 2));
+    generation_span!("openai", "gpt-4o-mini", aitrace.name = "rewrite")
+        .record_usage(Usage::new(40, 5));
+    let agent = agent_span!("support");
+    agent.in_scope(|| {
+        let chat = generation_span!("openai", "gpt-4o");
+        chat.in_scope(|| {
+            step_span!(0u32).in_scope(|| {
+                tracing::Span::current().record_usage(Usage::new(100, 10));
+                let _helper = tracing::info_span!("http_client").entered();
+                tool_span!("lookup_order").in_scope(|| {});
+            });
+            step_span!(1u32).in_scope(|| {
+                tracing::Span::current().record_usage(Usage::new(120, 12));
+            });
+        });
+    });
+}
+
+/// What one exporter showed of one span: trace, parent, user, trace name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Seen {
+    trace: String,
+    parent: Option<String>,
+    user: Option<String>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn plain_body(r: &Request) -> Vec<u8> {
+    if r.header("content-encoding") == Some("gzip") {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(r.body.as_slice())
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    } else {
+        r.body.clone()
+    }
+}
+
+/// Span id -> what an OTLP backend received, plus each span's string attributes.
+fn otlp_spans(server: &FaultServer) -> BTreeMap<String, (Seen, BTreeMap<String, String>)> {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    let mut out = BTreeMap::new();
+    for r in server.requests() {
+        let req = ExportTraceServiceRequest::decode(plain_body(&r).as_slice()).unwrap();
+        for span in req
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+        {
+            let attrs: BTreeMap<String, String> = span
+                .attributes
+                .iter()
+                .filter_map(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                    Value::StringValue(s) => Some((kv.key.clone(), s.clone())),
+                    _ => None,
+                })
+                .collect();
+            let seen = Seen {
+                trace: hex(&span.trace_id),
+                parent: (!span.parent_span_id.is_empty()).then(|| hex(&span.parent_span_id)),
+                user: attrs.get("user.id").cloned(),
+            };
+            let previous = out.insert(hex(&span.span_id), (seen, attrs));
+            assert!(previous.is_none(), "span {} sent twice", hex(&span.span_id));
+        }
+    }
+    out
+}
+
+fn braintrust_rows(server: &FaultServer) -> BTreeMap<String, (Seen, serde_json::Value)> {
+    let mut out = BTreeMap::new();
+    for r in server.requests() {
+        if !r.path.contains("/insert") {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        for row in v["events"].as_array().unwrap() {
+            let parents = row["span_parents"].as_array();
+            let seen = Seen {
+                trace: row["root_span_id"].as_str().unwrap().to_string(),
+                parent: parents
+                    .and_then(|p| p.first())
+                    .map(|p| p.as_str().unwrap().to_string()),
+                user: row["metadata"]["user_id"].as_str().map(str::to_string),
+            };
+            out.insert(
+                row["span_id"].as_str().unwrap().to_string(),
+                (seen, row.clone()),
+            );
+        }
+    }
+    out
+}
+
+fn answer(path: &str, body: &[u8]) -> String {
+    if path.contains("/v1/project_logs/") {
+        let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let ids: Vec<serde_json::Value> = v["events"]
+            .as_array()
+            .map(|e| e.iter().map(|x| x["id"].clone()).collect())
+            .unwrap_or_default();
+        return serde_json::json!({ "row_ids": ids }).to_string();
+    }
+    "{}".into()
+}
+
+#[test]
+fn each_request_is_one_trace_in_every_exporter() {
+    let (otlp, langfuse, braintrust) = (
+        FaultServer::start(vec![], Fault::Ok, answer),
+        FaultServer::start(vec![], Fault::Ok, answer),
+        FaultServer::start(vec![], Fault::Ok, answer),
+    );
+    let jsonl_path = std::env::temp_dir().join(format!(
+        "aitrace-request-trace-{}.jsonl",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&jsonl_path);
+    let memory = aitrace::testing::TestExporter::new();
+    let mut lf = aitrace::langfuse::LangfuseConfig::new("pk-lf-test", "sk-lf-test");
+    lf.base_url = langfuse.url().to_string();
+    let mut bt = aitrace::braintrust::BraintrustConfig::new("bt-key", "tests");
+    bt.api_url = braintrust.url().to_string();
+    bt.project = aitrace::braintrust::ProjectRef::Id("p-1".into());
+    let config = ExportConfig {
+        max_batch_age: Duration::from_millis(20),
+        ..ExportConfig::default()
+    };
+    let (layer, guard) = aitrace::builder()
+        .jsonl(&jsonl_path)
+        .exporter(memory.clone())
+        .exporter_with_config(
+            aitrace::otel::OtelExporter::builder()
+                .endpoint(format!("{}/v1/traces", otlp.url()))
+                .build()
+                .unwrap(),
+            config.clone(),
+        )
+        .exporter_with_config(
+            aitrace::langfuse::LangfuseExporter::new(lf).unwrap(),
+            config.clone(),
+        )
+        .exporter_with_config(
+            aitrace::braintrust::BraintrustExporter::new(bt).unwrap(),
+            config,
+        )
+        .build_layer()
+        .unwrap();
+    // The application's own subscriber: a fmt layer at INFO beside aitrace's layer.
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::registry()
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::sink))
+            .with(layer),
+    );
+    let start = Arc::new(Barrier::new(2));
+    let requests: Vec<_> = [("user-a", Some(INCOMING)), ("user-b", None)]
+        .into_iter()
+        .map(|(user, traceparent)| {
+            let (dispatch, start) = (dispatch.clone(), Arc::clone(&start));
+            std::thread::spawn(move || {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    handle_request(user, traceparent, &start)
+                })
+            })
+        })
+        .collect();
+    for r in requests {
+        r.join().unwrap();
+    }
+    let report = guard.shutdown(Duration::from_secs(30));
+    assert!(report.completed && report.lost == 0, "{report:?}");
+
+    // The truth, from the in-memory exporter.
+    let spans = memory.spans();
+    assert_eq!(spans.len(), 14, "7 AI spans per request");
+    let traces: BTreeSet<_> = spans.iter().map(|s| s.trace_id).collect();
+    assert_eq!(traces.len(), 2, "one trace per request: {spans:#?}");
+    let incoming = TraceParent::parse(INCOMING).unwrap();
+    let by_id: BTreeMap<String, &SpanRecord> =
+        spans.iter().map(|s| (s.span_id.to_string(), s)).collect();
+    for user in ["user-a", "user-b"] {
+        let mine: Vec<&SpanRecord> = spans
+            .iter()
+            .filter(|s| s.user_id.as_deref() == Some(user))
+            .collect();
+        assert_eq!(mine.len(), 7, "{user}: every AI span carries the user");
+        let trace = mine[0].trace_id;
+        assert!(mine.iter().all(|s| s.trace_id == trace), "{user}");
+        assert!(
+            mine.iter()
+                .all(|s| s.trace_name.as_deref() == Some("handle_request")),
+            "{user}: the trace is named after the request"
+        );
+        let top: BTreeSet<&str> = mine
+            .iter()
+            .filter(|s| s.is_local_root())
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(
+            top,
+            BTreeSet::from(["classify", "rewrite", "invoke_agent"]),
+            "{user}: the AI spans with no AI ancestor are the trace's top-level spans"
+        );
+        for s in mine.iter().filter(|s| s.is_local_root()) {
+            if user == "user-a" {
+                assert_eq!(trace, incoming.trace_id, "the incoming traceparent's trace");
+                assert_eq!(s.parent_span_id, Some(incoming.parent_span_id));
+                assert!(s.parent_is_remote);
+            } else {
+                assert_eq!(s.parent_span_id, None, "no parent that is never exported");
+            }
+        }
+        for s in mine.iter().filter(|s| !s.is_local_root()) {
+            let parent = by_id[&s.parent_span_id.unwrap().to_string()];
+            assert_eq!(parent.trace_id, trace);
+            let expected = match s.name.as_str() {
+                "chat" => "invoke_agent",
+                "step" => "chat",
+                "execute_tool" => "step",
+                other => panic!("unexpected child {other}"),
+            };
+            assert_eq!(parent.name, expected, "{user}: parent of {}", s.name);
+        }
+        // Billed once per model call: 30+2, 40+5, and the agent's generation as its steps' sum.
+        assert_eq!(memory.total_billable_usage(trace), Usage::new(290, 29));
+    }
+
+    // What each exporter shows must be that truth.
+    let expected = |drop_remote_parent: bool| -> BTreeMap<String, Seen> {
+        spans
+            .iter()
+            .map(|s| {
+                let parent = s
+                    .parent_span_id
+                    .filter(|_| !(drop_remote_parent && s.parent_is_remote));
+                (
+                    s.span_id.to_string(),
+                    Seen {
+                        trace: s.trace_id.to_string(),
+                        parent: parent.map(|p| p.to_string()),
+                        user: s.user_id.clone(),
+                    },
+                )
+            })
+            .collect()
+    };
+    let jsonl: BTreeMap<String, Seen> = std::fs::read_to_string(&jsonl_path)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let r: SpanRecord = serde_json::from_str(line).unwrap();
+            assert_eq!(r.trace_name.as_deref(), Some("handle_request"));
+            (
+                r.span_id.to_string(),
+                Seen {
+                    trace: r.trace_id.to_string(),
+                    parent: r.parent_span_id.map(|p| p.to_string()),
+                    user: r.user_id.clone(),
+                },
+            )
+        })
+        .collect();
+    let _ = std::fs::remove_file(&jsonl_path);
+    assert_eq!(jsonl, expected(false), "jsonl");
+
+    let otel = otlp_spans(&otlp);
+    let otel_seen: BTreeMap<String, Seen> = otel
+        .iter()
+        .map(|(k, (s, _))| (k.clone(), s.clone()))
+        .collect();
+    assert_eq!(otel_seen, expected(false), "otel");
+
+    let lf = otlp_spans(&langfuse);
+    let lf_seen: BTreeMap<String, Seen> = lf
+        .iter()
+        .map(|(k, (s, _))| (k.clone(), s.clone()))
+        .collect();
+    assert_eq!(lf_seen, expected(false), "langfuse");
+    for (id, (_, attrs)) in &lf {
+        assert_eq!(
+            attrs.get("langfuse.trace.name").map(String::as_str),
+            Some("handle_request"),
+            "langfuse span {id}: {attrs:?}"
+        );
+    }
+
+    // Braintrust links rows within a trace; a remote parent is not a row, so it is left out.
+    let bt = braintrust_rows(&braintrust);
+    let bt_seen: BTreeMap<String, Seen> = bt
+        .iter()
+        .map(|(k, (s, _))| (k.clone(), s.clone()))
+        .collect();
+    assert_eq!(bt_seen, expected(true), "braintrust");
+}
