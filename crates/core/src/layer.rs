@@ -457,8 +457,6 @@ where
         attrs.record(&mut state.filing());
         span.extensions_mut().replace(state);
         self.open_ai_spans.opened(id);
-        #[cfg(feature = "tracing-opentelemetry")]
-        self.adopt_otel_ids(&span);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
