@@ -535,3 +535,70 @@ fn a_multi_megabyte_span_is_shortened_to_fit_and_never_fails_its_batch() {
         }
     }
 }
+
+/// One trace big enough that the exporter splits its batch into several requests: Braintrust by
+/// rows (100 per request), Langfuse by bytes (3 MB per request).
+fn split_trace(target: Target) {
+    let _a = agent_span!("a").entered();
+    match target {
+        Target::Braintrust => {
+            for _ in 0..249 {
+                generation_span!("openai", "gpt-4o").record_usage(Usage::new(1, 1));
+            }
+        }
+        _ => {
+            let big = "x".repeat(800_000);
+            for _ in 0..5 {
+                generation_span!("openai", "gpt-4o").set_input(big.clone());
+            }
+        }
+    }
+}
+
+#[test]
+fn retry_after_holds_for_every_request_a_batch_is_split_into() {
+    for target in [Target::Braintrust, Target::Langfuse] {
+        let server = served(vec![Fault::Status(503, Some(1), "busy".into())]);
+        let memory = aitrace::testing::TestExporter::new();
+        let config = ExportConfig {
+            max_batch_age: Duration::from_secs(3600),
+            ..fast()
+        };
+        let (layer, guard) = aitrace::builder()
+            .exporter_with_config(
+                exporter(target, server.url(), Duration::from_secs(10)),
+                config.clone(),
+            )
+            .exporter_with_config(memory.clone(), config)
+            .build_layer()
+            .unwrap();
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            split_trace(target)
+        });
+        let report = guard.shutdown(Duration::from_secs(60));
+        assert!(
+            report.completed && report.lost == 0,
+            "{target:?}: {report:?}"
+        );
+        let requests = server.requests();
+        assert!(
+            requests.len() >= 3,
+            "{target:?}: the batch was split ({} requests)",
+            requests.len()
+        );
+        assert!(matches!(requests[0].fault, Fault::Status(503, ..)));
+        for (i, r) in requests.iter().enumerate().skip(1) {
+            let gap = r.at - requests[0].at;
+            assert!(
+                gap >= Duration::from_millis(950),
+                "{target:?}: request {i} went out {gap:?} after a 503 with Retry-After: 1"
+            );
+        }
+        let produced: HashSet<String> = memory
+            .spans()
+            .iter()
+            .map(|s| s.span_id.to_string())
+            .collect();
+        assert_eq!(received_ids(target, &server), produced, "{target:?}");
+    }
+}

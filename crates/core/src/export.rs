@@ -127,10 +127,74 @@ impl ExportError {
             failed: Some(failed),
         }
     }
+    /// The same failure, narrowed to the records at `failed` (its class and `Retry-After` kept).
+    pub fn narrowed_to(mut self, failed: Vec<usize>) -> Self {
+        self.failed = Some(failed);
+        self
+    }
     /// Asks the pipeline to wait at least this long before retrying.
     pub fn with_retry_after(mut self, delay: Duration) -> Self {
         self.retry_after = Some(delay);
         self
+    }
+}
+
+/// The outcome of one `export` call that an exporter splits into several requests (row or byte
+/// limits): which records failed, and the error to report. A throttled backend (an answer with
+/// `Retry-After`) is not called again in the same call: the requests not yet sent fail as retryable,
+/// and the pipeline waits the `Retry-After` before retrying them, whatever the split.
+#[derive(Debug, Default)]
+pub struct SplitExport {
+    failed: Vec<usize>,
+    error: Option<ExportError>,
+}
+
+impl SplitExport {
+    /// Starts with records that already failed before any request (e.g. unwritable ones).
+    pub fn new(failed: Vec<usize>, error: Option<ExportError>) -> Self {
+        SplitExport { failed, error }
+    }
+
+    /// True once a request was answered with `Retry-After`: send no more requests in this call.
+    pub fn throttled(&self) -> bool {
+        self.error.as_ref().is_some_and(|e| e.retry_after.is_some())
+    }
+
+    /// The records at `indices` failed with `e`. The error reported keeps the first retryable one
+    /// (so the batch is retried) and the longest `Retry-After` any request asked for.
+    pub fn failed(&mut self, indices: impl IntoIterator<Item = usize>, e: ExportError) {
+        self.failed.extend(indices);
+        let retry_after = match (&self.error, e.retry_after) {
+            (Some(prev), Some(d)) => Some(prev.retry_after.map_or(d, |p| p.max(d))),
+            (Some(prev), None) => prev.retry_after,
+            (None, d) => d,
+        };
+        let mut merged = match self.error.take() {
+            Some(prev) if prev.retryable => prev,
+            _ => e,
+        };
+        merged.retry_after = retry_after;
+        self.error = Some(merged);
+    }
+
+    /// The records at `indices` were not sent because the backend is throttling: retryable.
+    pub fn not_sent(&mut self, indices: impl IntoIterator<Item = usize>) {
+        self.failed.extend(indices);
+    }
+
+    /// The result of the whole call for a batch of `len` records: `Ok`, the error for the whole
+    /// batch, or a partial failure naming the failed records (class and `Retry-After` kept).
+    pub fn finish(self, len: usize) -> Result<(), ExportError> {
+        match self.error {
+            None if self.failed.is_empty() => Ok(()),
+            None => Err(ExportError::partial(
+                "some records could not be sent",
+                self.failed,
+                false,
+            )),
+            Some(e) if self.failed.len() >= len => Err(e),
+            Some(e) => Err(e.narrowed_to(self.failed)),
+        }
     }
 }
 
@@ -160,5 +224,42 @@ impl From<std::io::Error> for ExportError {
             retry_after: None,
             failed: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_split_export_keeps_the_longest_retry_after_and_the_failed_records() {
+        let mut outcome = SplitExport::new(vec![0], Some(ExportError::fatal("unwritable row")));
+        assert!(!outcome.throttled());
+        outcome.failed(
+            [1, 2],
+            ExportError::retryable("503").with_retry_after(Duration::from_secs(2)),
+        );
+        assert!(outcome.throttled());
+        outcome.failed(
+            [3],
+            ExportError::retryable("429").with_retry_after(Duration::from_secs(1)),
+        );
+        outcome.not_sent([4]);
+        let e = outcome.finish(6).unwrap_err();
+        assert!(e.retryable);
+        assert_eq!(e.retry_after, Some(Duration::from_secs(2)));
+        assert_eq!(e.failed, Some(vec![0, 1, 2, 3, 4]));
+        // Everything failed: the error of the whole batch, Retry-After kept.
+        let mut all = SplitExport::default();
+        all.failed(
+            [0, 1],
+            ExportError::retryable("503").with_retry_after(Duration::from_secs(1)),
+        );
+        let e = all.finish(2).unwrap_err();
+        assert_eq!(
+            (e.failed, e.retry_after),
+            (None, Some(Duration::from_secs(1)))
+        );
+        assert!(SplitExport::default().finish(3).is_ok());
     }
 }

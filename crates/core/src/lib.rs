@@ -84,7 +84,7 @@ pub mod testing;
 pub use assembler::{group_by_trace, trace_views, Trace, TraceAssembler, TraceView};
 pub use builder::{builder, Builder, ConfigError, Guard, InstallError, ENV_SETTINGS};
 pub use console::ConsoleExporter;
-pub use export::{parse_retry_after, ExportError, Exporter};
+pub use export::{parse_retry_after, ExportError, Exporter, SplitExport};
 pub use ext::{AiSpanExt, SetParentError};
 pub use ids::{IdParseError, SpanId, TraceId, TraceParent};
 pub use jsonl::JsonlExporter;

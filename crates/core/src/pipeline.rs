@@ -89,7 +89,8 @@ pub struct ExportConfig {
     pub max_retries: u32,
     /// First backoff delay; doubles per retry with ±20 % jitter (default 200 ms).
     pub initial_backoff: Duration,
-    /// Largest backoff delay, also the cap on a server's `Retry-After` (default 30 s).
+    /// Largest backoff delay of the pipeline's own (default 30 s). A server's `Retry-After` is always
+    /// honoured, even when longer.
     pub max_backoff: Duration,
     /// For exporters that need whole traces: how long spans wait for their trace's root before they
     /// are exported without it (default 30 s).
@@ -858,11 +859,11 @@ impl Worker {
                     .fetch_add(pending.len() as u64, Relaxed);
                 return;
             }
-            let delay = self.backoff(attempt).max(
-                err.retry_after
-                    .unwrap_or_default()
-                    .min(self.config.max_backoff),
-            );
+            // A throttled backend is never called before its Retry-After (the shutdown deadline
+            // still bounds the wait).
+            let delay = self
+                .backoff(attempt)
+                .max(err.retry_after.unwrap_or_default());
             if !self.wait(delay) {
                 c.lost_at_shutdown.fetch_add(pending.len() as u64, Relaxed);
                 return;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aitrace_core::{
     json_text, parse_retry_after, truncate_strings, ConfigError, ExportConfig, ExportError,
-    Exporter, SpanRecord,
+    Exporter, SpanRecord, SplitExport,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -326,7 +326,12 @@ impl Exporter for BraintrustExporter {
                 }
             }
         }
+        let mut outcome = SplitExport::new(failed, error);
         for request in Self::requests(encoded) {
+            if outcome.throttled() {
+                outcome.not_sent(request.iter().map(|row| row.index));
+                continue;
+            }
             let sent = request.len();
             match self.post(&path, insert_body(&request)) {
                 Ok(answer) => {
@@ -342,27 +347,17 @@ impl Exporter for BraintrustExporter {
                         .map(|row| row.index)
                         .collect();
                     if !missing.is_empty() {
-                        error.get_or_insert(ExportError::retryable(format!(
+                        let e = ExportError::retryable(format!(
                             "insert acknowledged {} of {sent} rows",
                             sent - missing.len()
-                        )));
-                        failed.extend(missing);
+                        ));
+                        outcome.failed(missing, e);
                     }
                 }
-                Err(e) => {
-                    failed.extend(request.iter().map(|row| row.index));
-                    error = Some(match error {
-                        Some(prev) if prev.retryable => prev,
-                        _ => e,
-                    });
-                }
+                Err(e) => outcome.failed(request.iter().map(|row| row.index), e),
             }
         }
-        match error {
-            None => Ok(()),
-            Some(e) if failed.len() == batch.len() => Err(e),
-            Some(e) => Err(ExportError::partial(e.message, failed, e.retryable)),
-        }
+        outcome.finish(batch.len())
     }
 }
 

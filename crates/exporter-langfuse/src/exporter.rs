@@ -6,7 +6,7 @@ use std::fmt;
 use std::time::Duration;
 
 use aitrace_core::{
-    trace_views, ConfigError, ExportConfig, ExportError, Exporter, SpanRecord, TraceId,
+    trace_views, ConfigError, ExportConfig, ExportError, Exporter, SpanRecord, SplitExport, TraceId,
 };
 use aitrace_otel::http::{LastResponse, RetryAfterClient};
 use aitrace_otel::{classify, partial_success_error, to_span_data, MappingOptions};
@@ -413,41 +413,38 @@ impl<E: SpanExporter + 'static> Exporter for LangfuseExporter<E> {
                 last.push((index, span));
             }
         }
-        let mut error: Option<ExportError> = None;
+        let mut outcome = SplitExport::new(Vec::new(), None);
+        if !failed.is_empty() {
+            // One bad id fails a whole OTLP request, so those spans were left out: never resent.
+            let e = ExportError::fatal("spans with invalid ids were not sent");
+            outcome.failed(std::mem::take(&mut failed), e);
+        }
         for request in requests.into_iter().filter(|r| !r.is_empty()) {
             let indices: Vec<usize> = request.iter().map(|(i, _)| *i).collect();
+            if outcome.throttled() {
+                outcome.not_sent(indices);
+                continue;
+            }
             let spans = request.into_iter().map(|(_, s)| s).collect();
-            let (e, rejected) = match futures_executor::block_on(self.inner.export(spans)) {
-                Ok(()) => match self
-                    .last_response
-                    .as_ref()
-                    .and_then(LastResponse::take_rejected)
-                {
-                    Some(rejected) => {
+            match futures_executor::block_on(self.inner.export(spans)) {
+                Ok(()) => {
+                    if let Some(rejected) = self
+                        .last_response
+                        .as_ref()
+                        .and_then(LastResponse::take_rejected)
+                    {
                         let e = partial_success_error(&rejected, indices.into_iter());
                         let rejected = e.failed.clone().unwrap_or_default();
-                        (e, rejected)
+                        outcome.failed(rejected, e);
                     }
-                    None => continue,
-                },
-                Err(e) => (self.request_error(e), indices),
-            };
-            failed.extend(rejected);
-            error = Some(match error {
-                Some(prev) if prev.retryable => prev,
-                _ => e,
-            });
+                }
+                Err(e) => {
+                    let e = self.request_error(e);
+                    outcome.failed(indices, e);
+                }
+            }
         }
-        match (error, failed.is_empty()) {
-            (None, true) => Ok(()),
-            (None, false) => Err(ExportError::partial(
-                "spans with invalid ids were not sent",
-                failed,
-                false,
-            )),
-            (Some(e), _) if failed.len() == batch.len() => Err(e),
-            (Some(e), _) => Err(ExportError::partial(e.message, failed, e.retryable)),
-        }
+        outcome.finish(batch.len())
     }
 
     fn flush(&mut self) -> Result<(), ExportError> {
