@@ -192,7 +192,10 @@ impl SplitExport {
                 self.failed,
                 false,
             )),
-            Some(e) if self.failed.len() >= len => Err(e),
+            Some(mut e) if self.failed.len() >= len => {
+                e.failed = None;
+                Err(e)
+            }
             Some(e) => Err(e.narrowed_to(self.failed)),
         }
     }
