@@ -169,11 +169,12 @@ pub struct ExporterStats {
     pub retries: u64,
     /// Panics caught in the exporter.
     pub panics: u64,
-    /// Records waiting in the queue now.
+    /// Records held for this exporter now: in its queue, taken by its worker, in an export call or
+    /// waiting for a retry, or held until their trace's root closes. What the queue caps bound.
     pub queued: u64,
     /// Records held until their trace's root closes (exporters that need whole traces).
     pub waiting_for_trace: u64,
-    /// Estimated bytes waiting in the queue now.
+    /// Estimated bytes of the records in [`queued`](Self::queued), the ones the byte cap bounds.
     pub queued_bytes: u64,
     /// The last error the exporter returned, if any.
     pub last_error: Option<String>,
@@ -236,8 +237,13 @@ struct SinkCounters {
     failed_batches: AtomicU64,
     retries: AtomicU64,
     panics: AtomicU64,
-    queued: AtomicU64,
-    queued_bytes: AtomicUsize,
+    /// Records held for the exporter anywhere (queue, worker, export call, retry, trace assembly):
+    /// the caps apply to these.
+    held: AtomicU64,
+    held_bytes: AtomicUsize,
+    /// Records and bytes in the channel only: how producers know a batch's worth is waiting.
+    in_channel: AtomicU64,
+    in_channel_bytes: AtomicUsize,
     waiting_for_trace: AtomicU64,
     last_error: Mutex<Option<String>>,
     /// Set while the worker sleeps between ticks: the producer that fills a batch rings once.
@@ -281,6 +287,7 @@ struct Sink {
     tx: Sender<Item>,
     control: Sender<Control>,
     counters: Arc<SinkCounters>,
+    max_records: u64,
     max_bytes: usize,
     /// Queue length and bytes at which a sleeping worker is woken.
     wake_at: (u64, usize),
@@ -464,6 +471,7 @@ impl Sink {
         let (control, control_rx) = unbounded();
         let counters = Arc::new(SinkCounters::default());
         let max_bytes = config.queue_max_bytes;
+        let max_records = config.queue_capacity as u64;
         let wake_at = wake_threshold(&config);
         let assembler = exporter
             .needs_whole_traces()
@@ -494,35 +502,47 @@ impl Sink {
             tx,
             control,
             counters,
+            max_records,
             max_bytes,
             wake_at,
             worker: Mutex::new(Some(handle)),
         })
     }
 
+    /// Admits a record when what the exporter holds, wherever it is, stays under both caps; else
+    /// drops and counts it. Never blocks.
     fn offer(&self, record: Arc<SpanRecord>, size: usize) {
         let c = &self.counters;
-        let before = c.queued_bytes.fetch_add(size, Relaxed);
+        let before = c.held_bytes.fetch_add(size, Relaxed);
         if before.saturating_add(size) > self.max_bytes {
-            c.queued_bytes.fetch_sub(size, Relaxed);
+            c.held_bytes.fetch_sub(size, Relaxed);
+            c.dropped_queue_full.fetch_add(1, Relaxed);
+            return;
+        }
+        if c.held.fetch_add(1, Relaxed) >= self.max_records {
+            c.held.fetch_sub(1, Relaxed);
+            c.held_bytes.fetch_sub(size, Relaxed);
             c.dropped_queue_full.fetch_add(1, Relaxed);
             return;
         }
         // Count before sending: the worker may pop the item before `try_send` returns.
-        let queued = c.queued.fetch_add(1, Relaxed) + 1;
+        let queued = c.in_channel.fetch_add(1, Relaxed) + 1;
+        let queued_bytes = c.in_channel_bytes.fetch_add(size, Relaxed) + size;
         c.enqueued.fetch_add(1, Relaxed);
         match self.tx.try_send(Item { record, size }) {
             Ok(()) => {
                 // The worker drains the queue on a timer; a full batch wakes it early, once.
-                let full = queued >= self.wake_at.0 || before + size >= self.wake_at.1;
+                let full = queued >= self.wake_at.0 || queued_bytes >= self.wake_at.1;
                 if full && c.worker_asleep.load(Relaxed) && c.worker_asleep.swap(false, SeqCst) {
                     let _ = self.control.send(Control::Wake);
                 }
             }
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                c.queued.fetch_sub(1, Relaxed);
+                c.in_channel.fetch_sub(1, Relaxed);
+                c.in_channel_bytes.fetch_sub(size, Relaxed);
+                c.held.fetch_sub(1, Relaxed);
+                c.held_bytes.fetch_sub(size, Relaxed);
                 c.enqueued.fetch_sub(1, Relaxed);
-                c.queued_bytes.fetch_sub(size, Relaxed);
                 c.dropped_queue_full.fetch_add(1, Relaxed);
             }
         }
@@ -541,8 +561,8 @@ impl Sink {
             failed_batches: c.failed_batches.load(Relaxed),
             retries: c.retries.load(Relaxed),
             panics: c.panics.load(Relaxed),
-            queued: c.queued.load(Relaxed),
-            queued_bytes: c.queued_bytes.load(Relaxed) as u64,
+            queued: c.held.load(Relaxed),
+            queued_bytes: c.held_bytes.load(Relaxed) as u64,
             waiting_for_trace: c.waiting_for_trace.load(Relaxed),
             last_error: c.last_error.lock().ok().and_then(|e| e.clone()),
         }
@@ -572,15 +592,20 @@ struct Worker {
 
 struct Batch {
     records: Vec<SpanRecord>,
+    /// The held size of each record (what leaves the byte cap's count with it).
+    sizes: Vec<usize>,
     bytes: usize,
     since: Option<Instant>,
 }
 
 impl Batch {
-    fn take(&mut self) -> Vec<SpanRecord> {
+    fn take(&mut self) -> (Vec<SpanRecord>, Vec<usize>) {
         self.bytes = 0;
         self.since = None;
-        std::mem::take(&mut self.records)
+        (
+            std::mem::take(&mut self.records),
+            std::mem::take(&mut self.sizes),
+        )
     }
 }
 
@@ -591,6 +616,7 @@ impl Worker {
     fn run(mut self) {
         let mut batch = Batch {
             records: Vec::new(),
+            sizes: Vec::new(),
             bytes: 0,
             since: None,
         };
@@ -621,7 +647,8 @@ impl Worker {
                 .since
                 .is_some_and(|s| s.elapsed() >= self.config.max_batch_age)
             {
-                self.deliver(batch.take());
+                let (records, sizes) = batch.take();
+                self.deliver(records, sizes);
             }
             let mut wait = match batch.since {
                 Some(since) => self.config.max_batch_age.saturating_sub(since.elapsed()),
@@ -636,8 +663,8 @@ impl Worker {
             // A producer that filled a batch between the drain and the store above saw the worker
             // awake and did not ring: look again before sleeping.
             let (records, bytes) = self.wake_at;
-            if self.counters.queued.load(SeqCst) >= records
-                || self.counters.queued_bytes.load(SeqCst) >= bytes
+            if self.counters.in_channel.load(SeqCst) >= records
+                || self.counters.in_channel_bytes.load(SeqCst) >= bytes
             {
                 self.counters.worker_asleep.store(false, SeqCst);
                 continue;
@@ -678,18 +705,23 @@ impl Worker {
             }
         }
         let bytes: usize = items.iter().map(|i| i.size).sum();
-        self.counters.queued.fetch_sub(items.len() as u64, Relaxed);
-        self.counters.queued_bytes.fetch_sub(bytes, Relaxed);
+        // Off the channel, still held: the caps keep counting them until they leave the worker.
+        self.counters
+            .in_channel
+            .fetch_sub(items.len() as u64, Relaxed);
+        self.counters.in_channel_bytes.fetch_sub(bytes, Relaxed);
         for item in items {
             self.push(item, batch);
         }
         connected
     }
 
-    /// One record taken off the queue (the queue counters were already updated).
+    /// One record taken off the queue (the channel counters were already updated).
     fn push(&mut self, item: Item, batch: &mut Batch) {
         // The last exporter to receive a record takes it without copying.
         let mut record = Arc::try_unwrap(item.record).unwrap_or_else(|shared| (*shared).clone());
+        let changes =
+            (self.decode_content && record.has_pending_content()) || !self.processors.is_empty();
         if self.decode_content {
             record.decode_content();
         }
@@ -697,11 +729,25 @@ impl Worker {
             let verdict = catch_unwind(AssertUnwindSafe(|| p.process(&mut record)));
             if !matches!(verdict, Ok(Verdict::Keep)) {
                 self.counters.dropped_by_processors.fetch_add(1, Relaxed);
+                self.release(1, item.size);
                 return;
             }
         }
+        // From here on the record no longer changes, so its size is what the worker holds and what
+        // leaves the caps' count when it is exported or dropped.
+        let size = if changes {
+            let now = record.estimated_size();
+            if now >= item.size {
+                self.counters.held_bytes.fetch_add(now - item.size, Relaxed);
+            } else {
+                self.counters.held_bytes.fetch_sub(item.size - now, Relaxed);
+            }
+            now
+        } else {
+            item.size
+        };
         match self.assembler.as_mut() {
-            None => self.add_sized(vec![(record, item.size)], batch),
+            None => self.add_sized(vec![(record, size)], batch),
             Some(assembler) => {
                 let released = assembler.push([record]);
                 self.note_assembler();
@@ -739,17 +785,20 @@ impl Worker {
             && (batch.bytes + bytes > self.config.max_batch_bytes
                 || batch.records.len() + records.len() > self.config.max_batch_size);
         if full {
-            let ready = batch.take();
-            self.deliver(ready);
+            let (ready, sizes) = batch.take();
+            self.deliver(ready, sizes);
         }
         batch.since.get_or_insert_with(Instant::now);
         batch.bytes += bytes;
-        batch.records.extend(records.into_iter().map(|(r, _)| r));
+        for (record, size) in records {
+            batch.records.push(record);
+            batch.sizes.push(size);
+        }
         if batch.records.len() >= self.config.max_batch_size
             || batch.bytes >= self.config.max_batch_bytes
         {
-            let ready = batch.take();
-            self.deliver(ready);
+            let (ready, sizes) = batch.take();
+            self.deliver(ready, sizes);
         }
     }
 
@@ -784,7 +833,8 @@ impl Worker {
             self.add(trace.spans, batch);
         }
         self.note_assembler();
-        self.deliver(batch.take());
+        let (records, sizes) = batch.take();
+        self.deliver(records, sizes);
     }
 
     fn finish(&mut self) {
@@ -800,9 +850,22 @@ impl Worker {
         match catch_unwind(AssertUnwindSafe(|| f(&mut *self.exporter))) {
             Ok(Ok(())) => {}
             Ok(Err(e)) => self.note_error(&e),
-            Err(_) => {
+            Err(panic) => {
+                self.note_panic(panic.as_ref());
                 self.counters.panics.fetch_add(1, Relaxed);
             }
+        }
+    }
+
+    /// Keeps a panic's message as the exporter's last error, so `stats()` says why it failed.
+    fn note_panic(&self, panic: &(dyn std::any::Any + Send)) {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-text panic payload".to_string());
+        if let Ok(mut last) = self.counters.last_error.lock() {
+            *last = Some(format!("the exporter panicked: {message}"));
         }
     }
 
@@ -812,27 +875,39 @@ impl Worker {
         }
     }
 
-    /// Exports one batch, retrying what can be retried, and accounts for every record.
-    fn deliver(&mut self, mut pending: Vec<SpanRecord>) {
+    /// Records leave what this exporter holds (exported, dropped or lost): the caps admit more.
+    fn release(&self, records: usize, bytes: usize) {
+        self.counters.held.fetch_sub(records as u64, Relaxed);
+        self.counters.held_bytes.fetch_sub(bytes, Relaxed);
+    }
+
+    /// Exports one batch, retrying what can be retried, and accounts for every record. `sizes[i]`
+    /// is the held size of `pending[i]`.
+    fn deliver(&mut self, mut pending: Vec<SpanRecord>, mut sizes: Vec<usize>) {
         let c = Arc::clone(&self.counters);
         let mut attempt = 0u32;
+        let settle = |counter: &AtomicU64, pending: &[SpanRecord], sizes: &[usize]| {
+            counter.fetch_add(pending.len() as u64, Relaxed);
+            c.held.fetch_sub(pending.len() as u64, Relaxed);
+            c.held_bytes.fetch_sub(sizes.iter().sum::<usize>(), Relaxed);
+        };
         while !pending.is_empty() {
             if self.past_deadline() {
-                c.lost_at_shutdown.fetch_add(pending.len() as u64, Relaxed);
+                settle(&c.lost_at_shutdown, &pending, &sizes);
                 return;
             }
             let result = catch_unwind(AssertUnwindSafe(|| self.exporter.export(&pending)));
             let err = match result {
                 Ok(Ok(())) => {
-                    c.exported.fetch_add(pending.len() as u64, Relaxed);
+                    settle(&c.exported, &pending, &sizes);
                     return;
                 }
                 Ok(Err(e)) => e,
-                Err(_) => {
+                Err(panic) => {
+                    self.note_panic(panic.as_ref());
                     c.panics.fetch_add(1, Relaxed);
                     c.failed_batches.fetch_add(1, Relaxed);
-                    c.dropped_after_retries
-                        .fetch_add(pending.len() as u64, Relaxed);
+                    settle(&c.dropped_after_retries, &pending, &sizes);
                     return;
                 }
             };
@@ -844,19 +919,28 @@ impl Worker {
                         *k = true;
                     }
                 }
-                let total = pending.len();
-                let mut flags = keep.into_iter();
-                pending.retain(|_| flags.next().unwrap_or(false));
-                c.exported
-                    .fetch_add((total - pending.len()) as u64, Relaxed);
+                let (mut accepted, mut accepted_bytes) = (0usize, 0usize);
+                let mut kept_records = Vec::with_capacity(failed.len());
+                let mut kept_sizes = Vec::with_capacity(failed.len());
+                for ((record, size), keep) in pending.into_iter().zip(sizes).zip(keep) {
+                    if keep {
+                        kept_records.push(record);
+                        kept_sizes.push(size);
+                    } else {
+                        accepted += 1;
+                        accepted_bytes += size;
+                    }
+                }
+                (pending, sizes) = (kept_records, kept_sizes);
+                c.exported.fetch_add(accepted as u64, Relaxed);
+                self.release(accepted, accepted_bytes);
                 if pending.is_empty() {
                     return;
                 }
             }
             if !err.retryable || attempt >= self.config.max_retries {
                 c.failed_batches.fetch_add(1, Relaxed);
-                c.dropped_after_retries
-                    .fetch_add(pending.len() as u64, Relaxed);
+                settle(&c.dropped_after_retries, &pending, &sizes);
                 return;
             }
             // A throttled backend is never called before its Retry-After (the shutdown deadline
@@ -865,7 +949,7 @@ impl Worker {
                 .backoff(attempt)
                 .max(err.retry_after.unwrap_or_default());
             if !self.wait(delay) {
-                c.lost_at_shutdown.fetch_add(pending.len() as u64, Relaxed);
+                settle(&c.lost_at_shutdown, &pending, &sizes);
                 return;
             }
             attempt += 1;

@@ -608,6 +608,11 @@ impl SpanRecord {
         }
     }
 
+    /// Whether content recorded as JSON text still waits for [`decode_content`](Self::decode_content).
+    pub(crate) fn has_pending_content(&self) -> bool {
+        self.pending_json != 0
+    }
+
     /// Parses content that was recorded as JSON text (`gen_ai.input.messages = "[...]"`) into JSON.
     /// The pipeline calls this off the application's thread, before the first processor that reads
     /// content and before exporters; calling it again does nothing.

@@ -92,9 +92,10 @@ fn a_blocked_exporter_never_blocks_the_app_and_drops_are_counted() {
     let e = &stats.exporters[0];
     assert_eq!(stats.spans_closed, produced);
     assert_eq!(e.enqueued + e.dropped_queue_full, produced, "{e:?}");
-    // One span is inside the stuck export call; at most `queue_capacity` wait behind it.
-    assert_eq!(e.enqueued, 1 + 8, "{e:?}");
-    assert_eq!(e.dropped_queue_full, produced - 9);
+    // One span is inside the stuck export call and counts against the cap: 7 more wait behind it.
+    assert_eq!(e.enqueued, 8, "{e:?}");
+    assert_eq!(e.queued, 8, "everything held is reported: {e:?}");
+    assert_eq!(e.dropped_queue_full, produced - 8);
     assert_eq!(e.exported, 0);
 
     let report = must_finish("shutdown with a hung exporter", move || {
@@ -229,6 +230,11 @@ fn a_panicking_exporter_or_processor_does_not_take_down_the_app() {
             panicky.exported
         ),
         (1, 1, 1)
+    );
+    assert_eq!(
+        panicky.last_error.as_deref(),
+        Some("the exporter panicked: exporter bug"),
+        "the panic's message is kept"
     );
     assert_eq!(
         calls.load(Ordering::SeqCst),
@@ -419,9 +425,9 @@ fn the_queue_is_capped_by_bytes_too() {
     });
     let e = guard.stats().exporters[0].clone();
     assert!(e.queued_bytes <= 1 << 20, "{e:?}");
-    // ~100 kB each under a 1 MiB cap: at most 10 fit.
-    assert!(e.queued <= 10 && e.queued >= 9, "{e:?}");
-    assert_eq!(e.dropped_queue_full, 50 - e.queued, "{e:?}");
+    // ~100 kB each under a 1 MiB cap, beside the small one stuck in export: at most 10 fit.
+    assert!(e.queued <= 11 && e.queued >= 10, "{e:?}");
+    assert_eq!(e.dropped_queue_full, 51 - e.queued, "{e:?}");
     drop(guard.shutdown(Duration::from_millis(100)));
 }
 
@@ -770,4 +776,65 @@ fn content_is_parsed_only_for_exporters_and_processors_that_read_it() {
     // An offloaded processor reads content (the default), so both get it parsed.
     let (read, blind) = run(true);
     assert_eq!((read, blind), (Some(parsed.clone()), Some(parsed)));
+}
+
+/// The memory promise under a backend that stalls once the queue is full: the worker has taken a
+/// whole queue's worth into its batch and is stuck delivering it. Those records still count against
+/// both caps, so nothing more is admitted until they leave (before, a second queue's worth was).
+#[test]
+fn records_a_stalled_worker_holds_still_count_against_both_caps() {
+    for (capacity, max_bytes, content) in [
+        (64usize, 1usize << 30, 10usize),
+        (100_000, 1 << 20, 100_000),
+    ] {
+        let (exporter, entered_rx, release_tx) = blocked_exporter();
+        let config = ExportConfig {
+            queue_capacity: capacity,
+            queue_max_bytes: max_bytes,
+            max_batch_size: capacity,
+            max_batch_bytes: max_bytes,
+            ..fast_config()
+        };
+        let (layer, guard) = builder()
+            .exporter_with_config(exporter, config)
+            .build_layer()
+            .unwrap();
+        let input = "x".repeat(content);
+        let guard = must_finish("span creation with a stalled backend", move || {
+            tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+                // Fill the queue; the worker takes it all and stalls in export.
+                for _ in 0..2000 {
+                    tool_span!("t").set_input(input.as_str());
+                }
+                entered_rx
+                    .recv_timeout(Duration::from_secs(30))
+                    .expect("worker entered export");
+                for _ in 0..2000 {
+                    tool_span!("t").set_input(input.as_str());
+                }
+            });
+            guard
+        });
+        let e = guard.stats().exporters[0].clone();
+        assert_eq!(e.exported, 0, "{e:?}");
+        assert!(e.queued as usize <= capacity, "records held: {e:?}");
+        assert!(e.queued_bytes as usize <= max_bytes, "bytes held: {e:?}");
+        assert_eq!(
+            e.enqueued, e.queued,
+            "nothing left: all admitted are held {e:?}"
+        );
+        assert_eq!(e.enqueued + e.dropped_queue_full, 4000, "{e:?}");
+        if capacity == 64 {
+            assert_eq!(e.enqueued, 64, "{e:?}");
+        } else {
+            // ~100 kB each under a 1 MiB cap.
+            assert!((9..=10).contains(&e.enqueued), "{e:?}");
+        }
+        // Once the backend answers, what was held leaves the count.
+        drop(release_tx);
+        let report = guard.shutdown(Duration::from_secs(30));
+        let e = &report.stats.exporters[0];
+        assert_eq!((e.queued, e.queued_bytes), (0, 0), "{e:?}");
+        assert_eq!(e.exported, e.enqueued, "{e:?}");
+    }
 }
