@@ -92,6 +92,8 @@ pub struct Builder {
     shutdown_timeout: Duration,
     console: bool,
     jsonl_path: Option<PathBuf>,
+    /// Where the JSONL path came from, for errors: `AITRACE_JSONL_PATH` or `jsonl`.
+    jsonl_setting: &'static str,
 }
 
 impl Default for Builder {
@@ -105,6 +107,7 @@ impl Default for Builder {
             shutdown_timeout: Duration::from_secs(5),
             console: false,
             jsonl_path: None,
+            jsonl_setting: "jsonl",
         }
     }
 }
@@ -247,6 +250,7 @@ impl Builder {
                 return Err(ConfigError::new("AITRACE_JSONL_PATH", "must not be empty"));
             }
             self.jsonl_path = Some(PathBuf::from(v));
+            self.jsonl_setting = "AITRACE_JSONL_PATH";
         }
         if let Some(v) = get("AITRACE_EVENT_LEVEL") {
             self.event_level = parse_level("AITRACE_EVENT_LEVEL", &v)?;
@@ -340,6 +344,7 @@ impl Builder {
     /// Also append every span as a JSON line to `path`.
     pub fn jsonl(mut self, path: impl Into<PathBuf>) -> Self {
         self.jsonl_path = Some(path.into());
+        self.jsonl_setting = "jsonl";
         self
     }
 
@@ -351,7 +356,10 @@ impl Builder {
         }
         if let Some(path) = &self.jsonl_path {
             let jsonl = JsonlExporter::append(path).map_err(|e| {
-                ConfigError::new("jsonl path", format!("cannot open {}: {e}", path.display()))
+                ConfigError::new(
+                    self.jsonl_setting,
+                    format!("cannot open {}: {e}", path.display()),
+                )
             })?;
             added.push((Box::new(jsonl), None));
         }
@@ -512,6 +520,16 @@ mod tests {
             .jsonl("/nonexistent-dir/for/sure/x.jsonl")
             .build_layer::<tracing_subscriber::Registry>()
             .unwrap_err();
-        assert_eq!(err.setting, "jsonl path");
+        assert_eq!(err.setting, "jsonl");
+        // A path from the environment that cannot be opened names the variable.
+        let err = Builder::default()
+            .with_env_vars(env(&[(
+                "AITRACE_JSONL_PATH",
+                "/nonexistent-dir/for/sure/x.jsonl",
+            )]))
+            .unwrap()
+            .build_layer::<tracing_subscriber::Registry>()
+            .unwrap_err();
+        assert_eq!(err.setting, "AITRACE_JSONL_PATH");
     }
 }

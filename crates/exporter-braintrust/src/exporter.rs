@@ -8,6 +8,7 @@ use aitrace_core::{
     json_text, parse_retry_after, truncate_strings, ConfigError, ExportConfig, ExportError,
     Exporter, SpanRecord, SplitExport,
 };
+use aitrace_otel::settings::{validate_header, validate_http_url};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -85,6 +86,7 @@ impl BraintrustConfig {
         })?;
         let mut c = BraintrustConfig::new(key, default_project);
         if let Some(url) = get("BRAINTRUST_API_URL") {
+            validate_http_url("BRAINTRUST_API_URL", &url)?;
             c.api_url = url;
         }
         if let Some(id) = get("BRAINTRUST_PROJECT_ID") {
@@ -101,15 +103,14 @@ impl BraintrustConfig {
         if self.api_key.trim().is_empty() {
             return Err(ConfigError::new("BRAINTRUST_API_KEY", "is empty"));
         }
-        let url = self.api_url.trim_end_matches('/');
-        let host = url
-            .strip_prefix("https://")
-            .or_else(|| url.strip_prefix("http://"));
-        if host.is_none_or(|h| h.is_empty() || h.starts_with('/')) {
-            return Err(ConfigError::new(
-                "BRAINTRUST_API_URL",
-                format!("{:?} is not an http(s) URL", self.api_url),
-            ));
+        validate_http_url("BRAINTRUST_API_URL", &self.api_url)?;
+        validate_header(
+            "BRAINTRUST_API_KEY",
+            "authorization",
+            &format!("Bearer {}", self.api_key),
+        )?;
+        if self.timeout.is_zero() {
+            return Err(ConfigError::new("timeout", "must be longer than zero"));
         }
         match &self.project {
             ProjectRef::Name(n) if n.trim().is_empty() => {
@@ -398,6 +399,17 @@ mod tests {
             ]),
         );
         assert_eq!(bad.unwrap_err().setting, "BRAINTRUST_API_URL");
+        for (k, v) in [
+            ("BRAINTRUST_API_URL", "http://bad host"),
+            ("BRAINTRUST_API_KEY", "key\nwith a line break"),
+        ] {
+            let mut vars = vec![(k, v)];
+            if k != "BRAINTRUST_API_KEY" {
+                vars.push(("BRAINTRUST_API_KEY", "k"));
+            }
+            let err = BraintrustConfig::from_vars("app", env_vars(&vars)).unwrap_err();
+            assert_eq!(err.setting, k, "{k}={v:?}");
+        }
         assert!(
             !format!("{c:?}").contains("\"k\""),
             "the key never appears in Debug output"

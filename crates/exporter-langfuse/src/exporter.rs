@@ -9,6 +9,7 @@ use aitrace_core::{
     trace_views, ConfigError, ExportConfig, ExportError, Exporter, SpanRecord, SplitExport, TraceId,
 };
 use aitrace_otel::http::{LastResponse, RetryAfterClient};
+use aitrace_otel::settings::{first_set, validate_http_url};
 use aitrace_otel::{classify, partial_success_error, to_span_data, MappingOptions};
 use base64::Engine as _;
 use opentelemetry::KeyValue;
@@ -111,7 +112,9 @@ impl LangfuseConfig {
             require("LANGFUSE_PUBLIC_KEY")?,
             require("LANGFUSE_SECRET_KEY")?,
         );
-        if let Some(url) = get("LANGFUSE_BASE_URL").or_else(|| get("LANGFUSE_HOST")) {
+        // The error names the variable the user set (LANGFUSE_HOST is the older name).
+        if let Some((name, url)) = first_set(&["LANGFUSE_BASE_URL", "LANGFUSE_HOST"], &get) {
+            validate_http_url(name, &url)?;
             c.base_url = url;
         }
         c.deployment.environment = get("LANGFUSE_TRACING_ENVIRONMENT");
@@ -127,9 +130,15 @@ impl LangfuseConfig {
                 })
                 .transpose()
         };
-        c.flush_at = number("LANGFUSE_FLUSH_AT")?
-            .map(|n| n as usize)
-            .filter(|n| *n > 0);
+        c.flush_at = get("LANGFUSE_FLUSH_AT")
+            .map(|v| match v.trim().parse::<usize>() {
+                Ok(n) if n > 0 => Ok(n),
+                _ => Err(ConfigError::new(
+                    "LANGFUSE_FLUSH_AT",
+                    format!("expected a positive whole number of spans, got {v:?}"),
+                )),
+            })
+            .transpose()?;
         c.flush_interval = number("LANGFUSE_FLUSH_INTERVAL")?.map(Duration::from_secs_f64);
         if let Some(t) = number("LANGFUSE_TIMEOUT")? {
             c.timeout = Duration::from_secs_f64(t);
@@ -146,14 +155,11 @@ impl LangfuseConfig {
         if self.secret_key.trim().is_empty() {
             return Err(ConfigError::new("LANGFUSE_SECRET_KEY", "is empty"));
         }
-        let url = self.base_url.trim_end_matches('/');
-        let host = url
-            .strip_prefix("https://")
-            .or_else(|| url.strip_prefix("http://"));
-        if host.is_none_or(|h| h.is_empty() || h.starts_with('/')) {
+        validate_http_url("LANGFUSE_BASE_URL", &self.base_url)?;
+        if self.timeout.is_zero() {
             return Err(ConfigError::new(
-                "LANGFUSE_BASE_URL",
-                format!("{:?} is not an http(s) URL", self.base_url),
+                "LANGFUSE_TIMEOUT",
+                "must be longer than zero",
             ));
         }
         if let Some(env) = &self.deployment.environment {
@@ -498,6 +504,11 @@ mod tests {
             ("LANGFUSE_TRACING_ENVIRONMENT", "langfuse-prod"),
             ("LANGFUSE_FLUSH_AT", "0"),
             ("LANGFUSE_TIMEOUT", "soon"),
+            ("LANGFUSE_TIMEOUT", "0"),
+            ("LANGFUSE_BASE_URL", "http://bad host"),
+            ("LANGFUSE_HOST", "http://bad host"),
+            ("LANGFUSE_HOST", "localhost:3000"),
+            ("LANGFUSE_FLUSH_AT", "2.5"),
         ] {
             let mut all = base.to_vec();
             all.push((k, v));

@@ -15,6 +15,9 @@ use opentelemetry_sdk::Resource;
 use crate::http::{LastResponse, RetryAfterClient};
 use crate::mapping::{to_span_data, Dialect, MappingOptions};
 use crate::openinference::OpenInference;
+use crate::settings::{
+    first_set, parse_key_values, parse_timeout_ms, validate_header, validate_http_url,
+};
 
 /// The OTLP exporter aitrace builds: HTTP/protobuf with a blocking client, or (feature `grpc`) gRPC
 /// driven by a current-thread Tokio runtime that this value owns.
@@ -219,33 +222,40 @@ impl OtelExporterBuilder {
         }
     }
 
-    /// Builds the OTLP exporter (HTTP/protobuf, or gRPC). Invalid endpoints and unsupported protocols
-    /// are errors here, not at the first export.
+    /// Builds the OTLP exporter (HTTP/protobuf, or gRPC). Every setting, from code or from the
+    /// `OTEL_*` variables, is checked here: an invalid one is an error naming the setting (the
+    /// signal-specific `OTEL_EXPORTER_OTLP_TRACES_*` variable when that is the one set), not a batch
+    /// that fails later.
     pub fn build(self) -> Result<OtelExporter, ConfigError> {
+        self.build_with_vars(|k| std::env::var(k).ok())
+    }
+
+    pub(crate) fn build_with_vars(
+        mut self,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<OtelExporter, ConfigError> {
+        let env = OtlpEnv::read(&get)?;
         let grpc = match self.grpc {
             Some(on) => on,
-            None => match std::env::var("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-                .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL"))
-                .map(|p| p.trim().to_string())
-            {
-                Ok(p) if p == "grpc" => true,
-                Ok(p) if p == "http/protobuf" || p.is_empty() => false,
-                Ok(p) => {
-                    return Err(ConfigError::new(
-                        "OTEL_EXPORTER_OTLP_PROTOCOL",
-                        format!("{p:?} is not supported; use http/protobuf or grpc"),
-                    ))
-                }
-                Err(_) => false,
-            },
+            None => env.grpc,
         };
-        if let Some(url) = &self.endpoint {
-            validate_url(url)?;
-        } else if let Ok(url) = std::env::var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-            .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT"))
-        {
-            validate_url(&url)
-                .map_err(|e| ConfigError::new("OTEL_EXPORTER_OTLP_ENDPOINT", e.message))?;
+        match &self.endpoint {
+            Some(url) => validate_http_url("endpoint", url)?,
+            None => {
+                if let Some((name, url)) = &env.endpoint {
+                    validate_http_url(name, url)?;
+                }
+            }
+        }
+        for (k, v) in &self.headers {
+            validate_header("header", k, v)?;
+        }
+        match self.timeout {
+            Some(t) if t.is_zero() => {
+                return Err(ConfigError::new("timeout", "must be longer than zero"))
+            }
+            Some(_) => {}
+            None => self.timeout = env.timeout,
         }
         let (transport, last_response) = if grpc {
             (self.grpc_transport()?, None)
@@ -259,10 +269,9 @@ impl OtelExporterBuilder {
     }
 
     fn http_transport(&self) -> Result<(OtlpTransport, LastResponse), ConfigError> {
-        let timeout = self.timeout.unwrap_or_else(otlp_timeout_from_env);
-        let (client, last_response) = RetryAfterClient::new(timeout).map_err(|e| {
-            ConfigError::new("endpoint", format!("cannot build the HTTP client: {e}"))
-        })?;
+        let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        let (client, last_response) =
+            RetryAfterClient::new(timeout).map_err(|e| build_error("HTTP client", e))?;
         let mut b = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
             .with_http_client(client)
@@ -277,9 +286,7 @@ impl OtelExporterBuilder {
         if let Some(t) = self.timeout {
             b = b.with_timeout(t);
         }
-        let exporter = b.build().map_err(|e| {
-            ConfigError::new("endpoint", format!("cannot build the OTLP exporter: {e}"))
-        })?;
+        let exporter = b.build().map_err(|e| build_error("OTLP exporter", e))?;
         Ok((
             OtlpTransport {
                 exporter,
@@ -329,12 +336,9 @@ impl OtelExporterBuilder {
         if let Some(t) = self.timeout {
             b = b.with_timeout(t);
         }
-        let exporter = b.build().map_err(|e| {
-            ConfigError::new(
-                "endpoint",
-                format!("cannot build the OTLP gRPC exporter: {e}"),
-            )
-        })?;
+        let exporter = b
+            .build()
+            .map_err(|e| build_error("OTLP gRPC exporter", e))?;
         drop(_entered);
         Ok(OtlpTransport {
             exporter,
@@ -356,29 +360,94 @@ impl OtelExporterBuilder {
     }
 }
 
-/// `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT` / `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds), else 10 s.
-pub(crate) fn otlp_timeout_from_env() -> Duration {
-    std::env::var("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
-        .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_TIMEOUT"))
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map_or(Duration::from_secs(10), Duration::from_millis)
+/// The standard `OTEL_*` settings of the trace exporter, read and checked once. The SDK reads the same
+/// variables itself; reading them here first turns a bad value into a build error naming it.
+struct OtlpEnv {
+    grpc: bool,
+    endpoint: Option<(&'static str, String)>,
+    timeout: Option<Duration>,
 }
 
-fn validate_url(url: &str) -> Result<(), ConfigError> {
-    let ok = (url.starts_with("http://") || url.starts_with("https://"))
-        && url
-            .split("://")
-            .nth(1)
-            .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ConfigError::new(
-            "endpoint",
-            format!("{url:?} is not an http(s) URL"),
-        ))
+impl OtlpEnv {
+    fn read(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let first = |names: &[&'static str]| first_set(names, get);
+        let grpc = match first(&[
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+        ]) {
+            None => false,
+            Some((_, p)) if p.trim() == "grpc" => true,
+            Some((_, p)) if p.trim() == "http/protobuf" => false,
+            Some((name, p)) => {
+                return Err(ConfigError::new(
+                    name,
+                    format!("{p:?} is not supported; use http/protobuf or grpc"),
+                ))
+            }
+        };
+        let endpoint = first(&[
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ]);
+        let timeout = first(&[
+            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+            "OTEL_EXPORTER_OTLP_TIMEOUT",
+        ])
+        .map(|(name, v)| parse_timeout_ms(name, &v))
+        .transpose()?;
+        for name in [
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+            "OTEL_EXPORTER_OTLP_HEADERS",
+        ] {
+            if let Some((name, v)) = first(&[name]) {
+                for (k, v) in parse_key_values(name, &v)? {
+                    validate_header(name, &k, &v)?;
+                }
+            }
+        }
+        for name in [
+            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+            "OTEL_EXPORTER_OTLP_COMPRESSION",
+        ] {
+            if let Some((name, v)) = first(&[name]) {
+                if !matches!(v.trim(), "none" | "gzip" | "zstd") {
+                    return Err(ConfigError::new(
+                        name,
+                        format!("{v:?} is not a compression; use none, gzip or zstd"),
+                    ));
+                }
+            }
+        }
+        if let Some((name, v)) = first(&["OTEL_RESOURCE_ATTRIBUTES"]) {
+            parse_key_values(name, &v)?;
+        }
+        Ok(OtlpEnv {
+            grpc,
+            endpoint,
+            timeout,
+        })
     }
+}
+
+/// The per-request timeout when neither code nor the environment set one.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The SDK's build error, naming the compression variable when that is what it refused.
+fn build_error(what: &str, e: impl std::fmt::Display) -> ConfigError {
+    let message = e.to_string();
+    let setting = if message.contains("compression") {
+        first_set(
+            &[
+                "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+                "OTEL_EXPORTER_OTLP_COMPRESSION",
+            ],
+            |k| std::env::var(k).ok(),
+        )
+        .map_or("compression", |(name, _)| name)
+    } else {
+        "endpoint"
+    };
+    ConfigError::new(setting, format!("cannot build the {what}: {message}"))
 }
 
 impl OtelExporter {
@@ -506,8 +575,78 @@ mod tests {
     }
 
     #[test]
+    fn bad_env_settings_fail_at_build_time_naming_the_variable_set() {
+        let build = |vars: &[(&str, &str)]| {
+            let vars: HashMap<String, String> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            OtelExporter::builder().build_with_vars(|k| vars.get(k).cloned())
+        };
+        for (name, value) in [
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://bad host/v1/traces",
+            ),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4318"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "soon"),
+            ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "0"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "api-key"),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "bad name=1"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "udp"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "brotli"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "service.name"),
+        ] {
+            let err = build(&[(name, value)])
+                .err()
+                .unwrap_or_else(|| panic!("{name}={value} built"));
+            assert_eq!(err.setting, name, "{name}={value}: {err}");
+        }
+        // The signal-specific variable wins and is the one named.
+        let err = build(&[
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://bad host"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4318"),
+        ])
+        .err()
+        .unwrap();
+        assert_eq!(err.setting, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+        assert!(build(&[
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://127.0.0.1:4318/v1/traces"
+            ),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=abc%20def,tenant=1"),
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "service.name=app,deployment.environment=prod"
+            ),
+        ])
+        .is_ok());
+        let err = OtelExporter::builder()
+            .header("x-key", "line\nbreak")
+            .build()
+            .err()
+            .unwrap();
+        assert_eq!(err.setting, "header");
+        let err = OtelExporter::builder()
+            .timeout(Duration::ZERO)
+            .build()
+            .err()
+            .unwrap();
+        assert_eq!(err.setting, "timeout");
+    }
+
+    #[test]
     fn bad_endpoints_fail_at_build_time() {
-        for bad in ["localhost:4318", "ftp://x", "http://", "not a url"] {
+        for bad in [
+            "localhost:4318",
+            "ftp://x",
+            "http://",
+            "not a url",
+            "http://bad host",
+        ] {
             let err = OtelExporter::builder().endpoint(bad).build().unwrap_err();
             assert_eq!(err.setting, "endpoint", "{bad}");
         }

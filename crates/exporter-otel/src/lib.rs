@@ -59,6 +59,7 @@ pub mod mapping;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 mod openinference;
+pub mod settings;
 
 pub use exporter::{
     classify, partial_success_error, OtelExporter, OtelExporterBuilder, OtlpTransport,
