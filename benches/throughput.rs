@@ -18,6 +18,11 @@ const SPANS_PER_TRACE: usize = 10;
 
 /// A keep-alive HTTP/1.1 sink on loopback; `answer(path, body)` gives the response body.
 fn sink(answer: fn(&str, &[u8]) -> String) -> String {
+    slow_sink(answer, Duration::ZERO)
+}
+
+/// [`sink`] that answers each request only after `delay`: a backend that stalls.
+fn slow_sink(answer: fn(&str, &[u8]) -> String, delay: Duration) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -47,6 +52,7 @@ fn sink(answer: fn(&str, &[u8]) -> String) -> String {
                     if reader.read_exact(&mut body).is_err() {
                         return;
                     }
+                    std::thread::sleep(delay);
                     let out = answer(&path, &body);
                     let response = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{out}", out.len());
                     if writer.write_all(response.as_bytes()).is_err() {
@@ -147,6 +153,11 @@ fn check_jsonl_content(path: &std::path::Path) {
     );
 }
 
+/// Resets the process's peak RSS (Linux `clear_refs` 5), so each memory row measures its own peak.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -182,6 +193,48 @@ impl Exporter for Down {
     }
 }
 
+/// The memory promise under a backend that answers every request only after 2 s (the OTLP exporter
+/// over real HTTP), with the record cap lifted so the byte cap binds: what the worker took from the
+/// queue and is still delivering counts against the cap, so the process grows by about the cap.
+fn stalled_backend_memory(cap_bytes: usize) {
+    let slow = slow_sink(|_, _| "{}".into(), Duration::from_secs(2));
+    let config = ExportConfig {
+        queue_capacity: 1 << 20,
+        queue_max_bytes: cap_bytes,
+        ..ExportConfig::default()
+    };
+    let exporter = aitrace::otel::OtelExporter::builder()
+        .endpoint(format!("{slow}/v1/traces"))
+        .build()
+        .unwrap();
+    let (layer, guard) = aitrace::builder()
+        .without_processor("sensitive-data-filter")
+        .exporter_with_config(exporter, config)
+        .build_layer()
+        .unwrap();
+    reset_peak_rss();
+    let before = peak_rss_kib();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || emit(100_000));
+    let after = peak_rss_kib();
+    let e = guard.stats().exporters[0].clone();
+    println!("| backend answering after 2 s (OTLP), 1,000,000 spans | value |");
+    println!("|---|---:|");
+    println!("| byte cap (record cap lifted) | {} MiB |", cap_bytes >> 20);
+    println!(
+        "| peak RSS growth | {} MiB |",
+        (after.saturating_sub(before)) >> 10
+    );
+    println!(
+        "| held at the end (queued, in the worker, in export) | {} records, {} MiB |",
+        e.queued,
+        e.queued_bytes >> 20
+    );
+    println!("| exported while producing | {} |", e.exported);
+    println!("| dropped (cap reached) | {} |", e.dropped_queue_full);
+    drop(guard.shutdown(Duration::from_millis(100)));
+    println!();
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo bench` discovery
@@ -201,6 +254,7 @@ fn main() {
         .exporter_with_config(Down, config)
         .build_layer()
         .unwrap();
+    reset_peak_rss();
     let before = peak_rss_kib();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || emit(100_000));
     let after = peak_rss_kib();
@@ -221,6 +275,7 @@ fn main() {
     println!("| dropped (queue full) | {} |", e.dropped_queue_full);
     drop(guard.shutdown(Duration::from_millis(100)));
     println!();
+    stalled_backend_memory(cap_bytes);
     let dir = std::env::temp_dir().join(format!("aitrace-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let otlp = sink(|_, _| "{}".into());
