@@ -238,11 +238,11 @@ fn app_events(c: &mut Criterion) {
             tracing::Dispatch::new(tracing_subscriber::registry().with(app))
         };
         let _d = tracing::dispatcher::set_default(&dispatch);
-        g.bench_function(format!("disabled_debug/{name}"), |b| {
+        g.bench_function(format!("disabled_debug_{name}"), |b| {
             b.iter(|| tracing::debug!(order = 1042u64, "cache lookup"))
         });
         let _request = tracing::info_span!("http_request").entered();
-        g.bench_function(format!("enabled_info_in_request/{name}"), |b| {
+        g.bench_function(format!("enabled_info_in_request_{name}"), |b| {
             b.iter(|| tracing::info!(order = 1042u64, "order loaded"))
         });
         drop(_request);

@@ -598,10 +598,10 @@ fn bench(with_peers: bool) -> Result<(), String> {
     let redacting = m("ai_span", "aitrace_with_redaction")?;
     let plain = m("plain_span", "without_aitrace")?;
     let plain_ours = m("plain_span", "with_aitrace")?;
-    let debug_plain = m("app_event", "disabled_debug/without_aitrace")?;
-    let debug_ours = m("app_event", "disabled_debug/with_aitrace")?;
-    let info_plain = m("app_event", "enabled_info_in_request/without_aitrace")?;
-    let info_ours = m("app_event", "enabled_info_in_request/with_aitrace")?;
+    let debug_plain = m("app_event", "disabled_debug_without_aitrace")?;
+    let debug_ours = m("app_event", "disabled_debug_with_aitrace")?;
+    let info_plain = m("app_event", "enabled_info_in_request_without_aitrace")?;
+    let info_ours = m("app_event", "enabled_info_in_request_with_aitrace")?;
     let threads: Vec<(u32, f64)> = [1u32, 2, 8]
         .iter()
         .filter_map(|n| Some((*n, criterion_mean("threads", &n.to_string())?)))

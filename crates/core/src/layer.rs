@@ -254,18 +254,19 @@ const OPEN_SPAN_SLOTS: usize = 4096;
 /// the application's own spans are recorded and closed without a span look-up; a non-zero slot (an AI
 /// span, or another span sharing its slot) falls back to the look-up. Never a false "not AI".
 struct OpenAiSpans {
-    slots: Box<[AtomicU32]>,
+    slots: Box<[AtomicU32; OPEN_SPAN_SLOTS]>,
     total: AtomicUsize,
 }
 
 impl OpenAiSpans {
     fn new() -> Self {
         OpenAiSpans {
-            slots: (0..OPEN_SPAN_SLOTS).map(|_| AtomicU32::new(0)).collect(),
+            slots: Box::new(std::array::from_fn(|_| AtomicU32::new(0))),
             total: AtomicUsize::new(0),
         }
     }
 
+    #[inline]
     fn slot(&self, id: &Id) -> &AtomicU32 {
         // Fibonacci hashing spreads the registry's packed slab indices over the slots.
         let hash = id.into_u64().wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -282,6 +283,7 @@ impl OpenAiSpans {
         self.total.fetch_sub(1, Ordering::Relaxed);
     }
 
+    #[inline]
     fn may_be_ai(&self, id: &Id) -> bool {
         self.slot(id).load(Ordering::Acquire) != 0
     }
@@ -392,6 +394,7 @@ where
     }
 
     /// The span `id` when it is an AI span (checked on the callsite's field names, no lock taken).
+    #[inline]
     fn ai_span<'a>(&self, id: &Id, ctx: &'a Context<'_, S>) -> Option<SpanRef<'a, S>> {
         if !self.open_ai_spans.may_be_ai(id) {
             return None;
