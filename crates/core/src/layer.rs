@@ -42,6 +42,11 @@ pub(crate) struct SpanState {
     step_usage: Option<Usage>,
     /// Ids set from a `traceparent` or another layer: the parent must not overwrite them.
     pub(crate) ids_adopted: bool,
+    /// The trace's name as known when the span started, used at close if its ancestors are gone.
+    default_trace_name: Option<String>,
+    /// When the first token of a step below arrived (Unix ns): a billable span without a time to
+    /// first token of its own takes it from its first step.
+    first_token_at: Option<u64>,
 }
 
 impl SpanState {
@@ -456,8 +461,12 @@ where
             has_billable_descendant: false,
             step_usage: None,
             ids_adopted,
+            default_trace_name: None,
+            first_token_at: None,
         };
         attrs.record(&mut state.filing());
+        // Trace-level values known now are on the span even if its ancestors are gone when it closes.
+        inherit_from_ancestors(&mut state, &span, false);
         span.extensions_mut().replace(state);
         self.open_ai_spans.opened(id);
     }
@@ -527,7 +536,8 @@ where
         };
         self.open_ai_spans.closed(&id);
         state.record.end_time_unix_nano = unix_nanos(SystemTime::now());
-        inherit_from_ancestors(&mut state, &span);
+        inherit_from_ancestors(&mut state, &span, true);
+        roll_up_first_token(&mut state, &span);
         decide_billing(&mut state, &span);
         self.pipeline.submit(state.record);
     }
@@ -547,24 +557,36 @@ where
     }
 }
 
-/// Fills in, at close, what the span's ancestors say about it:
+/// Fills in what the span's ancestors say about it, when it starts and again when it closes (the
+/// latest values win; at start, so nothing is lost if an ancestor closes first):
 ///
 /// - parent ids are read again (a `traceparent` or another layer may have changed them since the
 ///   span was created);
 /// - agent, session, user and the remote sampled flag flow down from the nearest ancestor that has
 ///   them to spans that don't name their own, so every chat span an agent makes says which agent,
 ///   conversation and user it belongs to;
-/// - what the application set on its own spans for the whole trace (user, session, tags, metadata,
-///   trace name) reaches every AI span below them, the span's own values first;
-/// - a span in a request (an application span encloses its trace) is named after it, unless a trace
-///   name was set explicitly.
-fn inherit_from_ancestors<S>(state: &mut SpanState, span: &SpanRef<'_, S>)
+/// - what belongs to the whole trace reaches every span, however late the root closes: tags (merged),
+///   the trace's metadata (the top-level AI span's metadata and the request span's), and its name;
+/// - what the application set on its own spans (user, session, tags, metadata, trace name) reaches
+///   every AI span below them, the span's own values first.
+fn inherit_from_ancestors<S>(state: &mut SpanState, span: &SpanRef<'_, S>, at_close: bool)
 where
     S: for<'a> LookupSpan<'a>,
 {
     let r = &mut state.record;
     let mut first_ai = true;
     let mut explicit_seen = false;
+    // The trace's metadata, nearest first (a key found first wins).
+    let mut trace_metadata = Map::new();
+    let add_all = |into: &mut Map<String, Value>, from: &Map<String, Value>| {
+        for (k, v) in from {
+            if !into.contains_key(k) {
+                into.insert(k.clone(), v.clone());
+            }
+        }
+    };
+    // What the outermost AI ancestor ran (the trace's name when nothing else names it).
+    let mut top_ai: Option<String> = None;
     for ancestor in span.scope().skip(1) {
         let ext = ancestor.extensions();
         if let Some(p) = ext.get::<SpanState>() {
@@ -585,20 +607,19 @@ where
             if r.remote_sampled.is_none() {
                 r.remote_sampled = p.record.remote_sampled;
             }
+            merge_tags(&mut r.tags, &p.record.tags);
+            if p.record.is_local_root() {
+                add_all(&mut trace_metadata, &p.record.metadata);
+            }
+            add_all(&mut trace_metadata, &p.record.trace_metadata);
+            top_ai = Some(p.record.what_ran());
         } else if let Some(scope) = ext.get::<TraceScope>() {
             inherit_value(&mut r.session_id, &scope.session_id);
             inherit_value(&mut r.user_id, &scope.user_id);
             inherit_value(&mut r.trace_name, &scope.trace_name);
-            for tag in &scope.tags {
-                if !r.tags.contains(tag) {
-                    r.tags.push(tag.clone());
-                }
-            }
-            for (k, v) in &scope.metadata {
-                if !r.metadata.contains_key(k) {
-                    r.metadata.insert(k.clone(), v.clone());
-                }
-            }
+            merge_tags(&mut r.tags, &scope.tags);
+            add_all(&mut r.metadata, &scope.metadata);
+            add_all(&mut trace_metadata, &scope.metadata);
             if r.remote_sampled.is_none() {
                 r.remote_sampled = scope.remote_sampled;
             }
@@ -613,8 +634,65 @@ where
             }
         }
     }
+    if first_ai {
+        // The top-level AI span: its own metadata is the trace's, before the request's.
+        let mut own = r.metadata.clone();
+        add_all(&mut own, &trace_metadata);
+        trace_metadata = own;
+    }
+    // Fresh values win over those seen at start; those seen at start stay if an ancestor is gone.
+    add_all(&mut trace_metadata, &r.trace_metadata);
+    r.trace_metadata = trace_metadata;
     if r.trace_name.is_none() {
-        r.trace_name = request_name(span).map(str::to_string);
+        let default = request_name(span)
+            .map(str::to_string)
+            .or(top_ai)
+            .or_else(|| first_ai.then(|| r.what_ran()))
+            .or_else(|| state.default_trace_name.take());
+        if at_close {
+            r.trace_name = default;
+        } else {
+            state.default_trace_name = default;
+        }
+    }
+}
+
+fn merge_tags(into: &mut Vec<String>, from: &[String]) {
+    for tag in from {
+        if !into.contains(tag) {
+            into.push(tag.clone());
+        }
+    }
+}
+
+/// A billable span with no time to first token of its own takes it from its first model step: the
+/// first token of the call arrived when its first step's did, measured from the span's own start.
+fn roll_up_first_token<S>(state: &mut SpanState, span: &SpanRef<'_, S>)
+where
+    S: for<'a> LookupSpan<'a>,
+{
+    let r = &mut state.record;
+    if r.kind.is_billable_kind() && r.time_to_first_token_s.is_none() {
+        if let Some(at) = state.first_token_at {
+            let waited = at.saturating_sub(r.start_time_unix_nano);
+            r.time_to_first_token_s = Some(waited as f64 / 1e9);
+        }
+    }
+    let Some(ttft) = r
+        .time_to_first_token_s
+        .filter(|t| r.kind == SpanKind::ModelStep && t.is_finite() && *t >= 0.0)
+    else {
+        return;
+    };
+    let at = r.start_time_unix_nano.saturating_add((ttft * 1e9) as u64);
+    for ancestor in span.scope().skip(1) {
+        let mut ext = ancestor.extensions_mut();
+        if let Some(p) = ext.get_mut::<SpanState>() {
+            if p.record.kind.is_billable_kind() {
+                p.first_token_at = Some(p.first_token_at.map_or(at, |t| t.min(at)));
+                return;
+            }
+        }
     }
 }
 

@@ -523,6 +523,11 @@ pub struct SpanRecord {
     /// see [`SpanRecord::metadata_for`].
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub metadata: Map<String, Value>,
+    /// Metadata of the whole trace, as known when this span closed: the metadata of the trace's
+    /// top-level AI span and what the application set on its request span. Every span carries it, so
+    /// a backend that stores trace fields per span (Langfuse) has them however late the root closes.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub trace_metadata: Map<String, Value>,
     /// The `sampled` flag of the incoming `traceparent` this trace continues (inherited by every span
     /// of the trace), so samplers keep or drop a distributed trace whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -562,6 +567,24 @@ fn is_zero(v: &u32) -> bool {
 /// `.` is routed only to that exporter.
 pub const EXPORTER_NAMESPACES: &[&str] = &["langfuse", "braintrust", "otel", "console", "jsonl"];
 
+/// Metadata an exporter named `exporter` should send: keys of other exporters' namespaces are removed,
+/// keys of its own namespace lose the prefix, everything else passes unchanged.
+fn route_metadata(metadata: &Map<String, Value>, exporter: &str) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (k, v) in metadata {
+        match k.split_once('.') {
+            Some((ns, rest)) if ns == exporter => {
+                out.insert(rest.to_string(), v.clone());
+            }
+            Some((ns, _)) if EXPORTER_NAMESPACES.contains(&ns) => {}
+            _ => {
+                out.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+    }
+    out
+}
+
 impl SpanRecord {
     /// A record with fresh ids and the start time now; the layer uses this, and tests and exporters
     /// can build records by hand.
@@ -599,6 +622,7 @@ impl SpanRecord {
             user_id: None,
             tags: Vec::new(),
             metadata: Map::new(),
+            trace_metadata: Map::new(),
             remote_sampled: None,
             attempt: None,
             attributes: Map::new(),
@@ -677,23 +701,63 @@ impl SpanRecord {
         }
     }
 
+    /// The `gen_ai.operation.name` of the record: as recorded, else the kind's default.
+    pub fn operation_name(&self) -> Option<&str> {
+        self.operation.as_deref().or(self.kind.default_operation())
+    }
+
+    /// The name the GenAI conventions give the span: `{operation} {target}` (`chat gpt-4o`,
+    /// `execute_tool search`, `invoke_agent planner`), or the span's own name for kinds the conventions
+    /// don't cover. What backends display, and the trace's name when its root names it.
+    pub fn display_name(&self) -> String {
+        let attr = |key: &str| self.attributes.get(key).and_then(Value::as_str);
+        let target = match self.kind {
+            SpanKind::ModelGeneration | SpanKind::Embedding => self
+                .request_model
+                .as_deref()
+                .or(self.response_model.as_deref()),
+            SpanKind::ToolCall | SpanKind::McpToolCall => {
+                self.tool.as_ref().and_then(|t| t.name.as_deref())
+            }
+            SpanKind::AgentRun => self.agent.as_ref().and_then(|a| a.name.as_deref()),
+            SpanKind::Retrieval => attr("gen_ai.data_source.id"),
+            SpanKind::WorkflowRun => attr("gen_ai.workflow.name"),
+            _ => return self.name.clone(),
+        };
+        let op = self.operation_name().unwrap_or(self.name.as_str());
+        match target {
+            Some(t) if !t.is_empty() => format!("{op} {t}"),
+            _ => op.to_string(),
+        }
+    }
+
+    /// What a trace rooted at this span is named after, when no name was set: the agent's or the
+    /// workflow's name, else the span's [display name](Self::display_name).
+    pub fn what_ran(&self) -> String {
+        let named = match self.kind {
+            SpanKind::AgentRun => self.agent.as_ref().and_then(|a| a.name.clone()),
+            SpanKind::WorkflowRun => self
+                .attributes
+                .get("gen_ai.workflow.name")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            _ => None,
+        };
+        named
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| self.display_name())
+    }
+
     /// The metadata an exporter named `exporter` should send: keys of other exporters' namespaces are
     /// removed, keys of its own namespace lose the prefix (`langfuse.promptName` → `promptName` for
     /// `langfuse`), everything else passes unchanged.
     pub fn metadata_for(&self, exporter: &str) -> Map<String, Value> {
-        let mut out = Map::new();
-        for (k, v) in &self.metadata {
-            match k.split_once('.') {
-                Some((ns, rest)) if ns == exporter => {
-                    out.insert(rest.to_string(), v.clone());
-                }
-                Some((ns, _)) if EXPORTER_NAMESPACES.contains(&ns) => {}
-                _ => {
-                    out.entry(k.clone()).or_insert_with(|| v.clone());
-                }
-            }
-        }
-        out
+        route_metadata(&self.metadata, exporter)
+    }
+
+    /// [`trace_metadata`](Self::trace_metadata) routed like [`metadata_for`](Self::metadata_for).
+    pub fn trace_metadata_for(&self, exporter: &str) -> Map<String, Value> {
+        route_metadata(&self.trace_metadata, exporter)
     }
 
     /// Cuts every string inside the record's content (input, output, instructions, tool definitions,
@@ -734,7 +798,11 @@ impl SpanRecord {
                 changed |= truncate_strings(v, max);
             }
         }
-        for map in [&mut self.metadata, &mut self.attributes] {
+        for map in [
+            &mut self.metadata,
+            &mut self.trace_metadata,
+            &mut self.attributes,
+        ] {
             changed |= map
                 .values_mut()
                 .fold(false, |c, v| truncate_strings(v, max) | c);
@@ -790,6 +858,7 @@ impl SpanRecord {
             + tool
             + self.tags.iter().map(String::len).sum::<usize>()
             + map(&self.metadata)
+            + map(&self.trace_metadata)
             + map(&self.attributes)
             + self
                 .events

@@ -599,7 +599,12 @@ fn ai_spans_of_one_request_share_a_trace_even_when_aitrace_is_the_only_layer() {
         assert_eq!(s.trace_id, sibling.trace_id);
     }
     let alone = find(&spans, "invoke_agent");
-    assert!(alone.trace_name.is_none() && alone.session_id.is_none() && alone.tags.is_empty());
+    assert!(alone.session_id.is_none() && alone.tags.is_empty());
+    assert_eq!(
+        alone.trace_name.as_deref(),
+        Some("alone"),
+        "a trace that starts at an agent is named after the agent"
+    );
 }
 
 #[test]

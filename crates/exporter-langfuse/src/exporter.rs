@@ -9,8 +9,9 @@ use aitrace_core::{
     trace_views, ConfigError, ExportConfig, ExportError, Exporter, SpanRecord, SplitExport, TraceId,
 };
 use aitrace_otel::http::{LastResponse, RetryAfterClient};
+use aitrace_otel::mapping::span_data_with;
 use aitrace_otel::settings::{first_set, validate_http_url};
-use aitrace_otel::{classify, partial_success_error, to_span_data, MappingOptions};
+use aitrace_otel::{classify, partial_success_error, MappingOptions};
 use base64::Engine as _;
 use opentelemetry::KeyValue;
 use opentelemetry_otlp::{Compression, Protocol, WithExportConfig, WithHttpConfig};
@@ -349,10 +350,8 @@ impl<E: SpanExporter> LangfuseExporter<E> {
                     invalid.push(index);
                     continue;
                 }
-                let mut span = to_span_data(r, &self.options, &[]);
-                span.attributes
-                    .extend(langfuse_attributes(r, &ctx, &self.config.deployment));
-                mapped.push((index, span));
+                let attributes = langfuse_attributes(r, &ctx, &self.config.deployment);
+                mapped.push((index, span_data_with(r, &self.options, attributes)));
             }
         }
         (mapped, invalid)

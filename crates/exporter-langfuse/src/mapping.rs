@@ -1,5 +1,9 @@
-//! Pure mapping: the Langfuse dialect added on top of the OTel GenAI span (`aitrace_otel`), with the
-//! trace-level fields Langfuse v4 reads on every span.
+//! Pure mapping: a record as the attributes Langfuse reads (its own `langfuse.*` dialect, `user.id`,
+//! `session.id`) and nothing else, on the span shape of `aitrace_otel`. Langfuse copies every
+//! attribute it does not consume into the observation's metadata, and takes a model (and prices it)
+//! from any of several keys on any observation type; so the GenAI attributes other backends read are
+//! not sent here, and only the observation that bills a call names a model. Trace-level fields are on
+//! every span, as Langfuse v4 stores them per observation.
 //!
 //! Rules (from Langfuse's OTel ingestion): `langfuse.observation.type` is always set, so Langfuse never
 //! guesses a type from a model attribute (its model-based fallback turns any span naming a model into a
@@ -16,14 +20,15 @@ use serde_json::{json, Map, Value as Json};
 /// What the whole trace says about itself, computed once per trace from its spans.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TraceContext {
-    /// The trace's name: the first [`SpanRecord::trace_name`] (the root's first), else the root span's
-    /// deterministic name (absent when neither was seen).
+    /// The trace's name: the first [`SpanRecord::trace_name`] (the root's first), else what the root
+    /// ran ([`SpanRecord::what_ran`]: the agent's or workflow's name, else its display name).
     pub name: Option<String>,
     pub user_id: Option<String>,
     pub session_id: Option<String>,
     /// Tags of every span of the trace, merged, first-seen order.
     pub tags: Vec<String>,
-    /// The root's metadata routed to Langfuse.
+    /// The trace's metadata routed to Langfuse: what every span carries in
+    /// [`SpanRecord::trace_metadata`] (the root's first), else the root's own metadata.
     pub metadata: Map<String, Json>,
     /// The root's input and output, shown on the trace.
     pub input: Option<Json>,
@@ -39,10 +44,16 @@ impl TraceContext {
                 .into_iter()
                 .chain(trace.spans.iter().copied())
                 .find_map(|s| s.trace_name.clone())
-                .or_else(|| root.map(|r| r.name.clone())),
+                .or_else(|| root.map(SpanRecord::what_ran)),
             input: root.and_then(|r| r.input.clone()),
             output: root.and_then(|r| r.output.clone()),
-            metadata: root.map(|r| r.metadata_for("langfuse")).unwrap_or_default(),
+            metadata: root
+                .into_iter()
+                .chain(trace.spans.iter().copied())
+                .find(|s| !s.trace_metadata.is_empty())
+                .map(|s| s.trace_metadata_for("langfuse"))
+                .or_else(|| root.map(|r| r.metadata_for("langfuse")))
+                .unwrap_or_default(),
             tags: trace.merged_tags(),
             ..TraceContext::default()
         };
@@ -212,7 +223,14 @@ pub fn langfuse_attributes(
     // Input/output: chat messages stay messages (Langfuse renders them as a chat); tool calls show
     // their arguments and result.
     let tool = r.tool.as_ref();
-    let input = r.input.as_ref().or(tool.and_then(|t| t.arguments.as_ref()));
+    let query = (r.kind == SpanKind::Retrieval)
+        .then(|| r.attributes.get("gen_ai.retrieval.query.text"))
+        .flatten();
+    let input = r
+        .input
+        .as_ref()
+        .or(tool.and_then(|t| t.arguments.as_ref()))
+        .or(query);
     let output = r.output.as_ref().or(tool.and_then(|t| t.result.as_ref()));
     if let Some(v) = input {
         a.push(KeyValue::new(
@@ -268,6 +286,19 @@ pub fn langfuse_attributes(
     if let Some(attempt) = r.attempt {
         metadata.insert("fallback_attempt".into(), json!(attempt));
     }
+    // The model a step or attempt tried stays visible, as metadata: a model key would make Langfuse
+    // price this observation on top of the generation that bills the call.
+    if !costed {
+        if let Some(model) = r.model() {
+            metadata.insert("model".into(), json!(model));
+        }
+    }
+    if let Some(provider) = &r.provider {
+        metadata.insert("provider".into(), json!(provider));
+    }
+    if costed && !r.finish_reasons.is_empty() {
+        metadata.insert("finish_reasons".into(), json!(r.finish_reasons));
+    }
     if r.kind == SpanKind::Embedding {
         if let Some(dim) = r.attributes.get("gen_ai.embeddings.dimension.count") {
             metadata.insert("dimensions".into(), dim.clone());
@@ -292,6 +323,10 @@ pub fn langfuse_attributes(
         }
     }
     for (k, v) in &metadata {
+        // Shown on the trace already: sent once.
+        if trace.metadata.get(k) == Some(v) {
+            continue;
+        }
         a.push(KeyValue::new(
             format!("langfuse.observation.metadata.{k}"),
             metadata_value(v),
@@ -328,6 +363,9 @@ pub fn langfuse_attributes(
         }
     }
     if r.is_local_root() {
+        // As Langfuse's SDKs mark the first span of the application in a trace (it matters when the
+        // parent is remote).
+        a.push(KeyValue::new("langfuse.internal.is_app_root", true));
         if let Some(v) = &trace.input {
             a.push(KeyValue::new("langfuse.trace.input", text_or_json(v)));
         }

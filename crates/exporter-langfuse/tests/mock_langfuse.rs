@@ -33,7 +33,59 @@ struct Observation {
     kind: String,
     model: Option<String>,
     usage: Map<String, Value>,
+    /// What Langfuse's v4 write path would cost this observation at.
+    cost: f64,
     attrs: HashMap<String, Value>,
+}
+
+/// The keys Langfuse's server takes a model from, on any observation type (`extractModelName`).
+const MODEL_KEYS: &[&str] = &[
+    "langfuse.observation.model.name",
+    "gen_ai.response.model",
+    "ai.model.id",
+    "gen_ai.request.model",
+    "llm.response.model",
+    "llm.model_name",
+    "model",
+];
+
+/// The mock's price table, per token (input, output), like Langfuse's model definitions.
+fn price(model: &str) -> Option<(f64, f64)> {
+    Some(match model {
+        "gpt-4o" => (2.5e-6, 1e-5),
+        "gpt-4o-mini" => (1.5e-7, 6e-7),
+        "claude-3-5-haiku" => (8e-7, 4e-6),
+        "text-embedding-3-small" => (2e-8, 0.0),
+        _ => return None,
+    })
+}
+
+/// Langfuse v4 prices every observation that has a model: explicit cost details, else usage at the
+/// model's price, else its input and output tokenized (about four characters a token).
+fn cost_of(model: Option<&str>, usage: &Map<String, Value>, a: &HashMap<String, Value>) -> f64 {
+    if let Some(Value::String(s)) = a.get("langfuse.observation.cost_details") {
+        let c: Map<String, Value> =
+            serde_json::from_str(s).expect("cost_details is a JSON object string");
+        return c
+            .get("total")
+            .and_then(Value::as_f64)
+            .unwrap_or_else(|| c.values().filter_map(Value::as_f64).sum());
+    }
+    let Some((input, output)) = model.and_then(price) else {
+        return 0.0;
+    };
+    let tokens = |keys: &[&str]| -> f64 {
+        keys.iter()
+            .filter_map(|k| usage.get(*k).and_then(Value::as_u64))
+            .sum::<u64>() as f64
+    };
+    if !usage.is_empty() {
+        return tokens(&["input", "input_cached_tokens", "input_cache_creation"]) * input
+            + tokens(&["output", "output_reasoning_tokens"]) * output;
+    }
+    let chars = |k: &str| a.get(k).and_then(Value::as_str).map_or(0, str::len) as f64;
+    (chars("langfuse.observation.input") / 4.0).ceil() * input
+        + (chars("langfuse.observation.output") / 4.0).ceil() * output
 }
 
 #[derive(Default)]
@@ -218,19 +270,25 @@ fn handle(
             .map(|kv| (kv.key.clone(), any_to_json(&kv.value)))
             .collect();
         let kind = observation_type(&attrs);
-        let model = [
-            "langfuse.observation.model.name",
-            "gen_ai.response.model",
-            "gen_ai.request.model",
-        ]
-        .iter()
-        .find_map(|k| attrs.get(*k).and_then(Value::as_str).map(str::to_string));
+        // The server skips model, usage and cost for agent aggregates only; everything else with a
+        // model is priced, whatever its type.
+        let aggregate = matches!(
+            attrs.get("gen_ai.operation.name").and_then(Value::as_str),
+            Some("invoke_agent" | "agent_step")
+        );
+        let model = MODEL_KEYS
+            .iter()
+            .find_map(|k| attrs.get(*k).and_then(Value::as_str).map(str::to_string))
+            .filter(|_| !aggregate);
+        let usage = usage(&attrs);
+        let cost = cost_of(model.as_deref(), &usage, &attrs);
         m.observations.push(Observation {
             trace_id: hex(&s.trace_id),
             id: hex(&s.span_id),
             parent: (!s.parent_span_id.is_empty()).then(|| hex(&s.parent_span_id)),
             name: s.name.clone(),
-            usage: usage(&attrs),
+            usage,
+            cost,
             model,
             kind,
             attrs,
@@ -330,8 +388,11 @@ fn agent_trace(
             e.set_input("Where is order #1042?");
             e.record_usage(EMBED);
         });
-        retrieval_span!("kb-orders")
-            .in_scope(|| tracing::Span::current().set_output(json!([{"id": "n1"}])));
+        retrieval_span!("kb-orders").in_scope(|| {
+            let r = tracing::Span::current();
+            r.record("gen_ai.retrieval.query.text", "order status 1042");
+            r.set_output(json!([{"id": "n1"}]));
+        });
         let gen = generation_span!("openai", "gpt-4o", gen_ai.request.temperature = 0.2);
         gen.set_input_messages(&[ChatMessage::user("Where is order #1042?")]);
         gen.set_metadata("langfuse.promptName", "support");
@@ -344,6 +405,13 @@ fn agent_trace(
         let _g = gen.enter();
         for (i, usage) in [STEP0, STEP1].into_iter().enumerate() {
             let step = step_span!(i as u64);
+            step.set_input_messages(&[ChatMessage::user(
+                "Where is order #1042? Look it up and tell me when it arrives.",
+            )]);
+            step.set_output_messages(&[ChatMessage::assistant(
+                "Order #1042 shipped yesterday and arrives on Thursday.",
+            )]);
+            step.with_record(|r| r.time_to_first_token_s = Some(0.25));
             let _s = step.enter();
             let mut attempt = 0u32;
             if i == 0 {
@@ -476,7 +544,11 @@ fn a_full_agent_trace_lands_as_langfuse_expects() {
         assert_eq!(o.trace_id, root.trace_id);
         assert_eq!(o.attrs["user.id"], "user-1", "{}", o.name);
         assert_eq!(o.attrs["session.id"], "session-42", "{}", o.name);
-        assert_eq!(o.attrs["langfuse.trace.name"], "invoke_agent", "{}", o.name);
+        assert_eq!(
+            o.attrs["langfuse.trace.name"], "support-agent",
+            "{}: the trace is named after what ran",
+            o.name
+        );
         assert_eq!(
             o.attrs["langfuse.trace.tags"],
             json!(["prod", "tools-used"]),
@@ -488,6 +560,95 @@ fn a_full_agent_trace_lands_as_langfuse_expects() {
         assert_eq!(o.attrs["langfuse.release"], "1.0.0");
     }
     assert_eq!(root.attrs["langfuse.trace.input"], "Where is order #1042?");
+    assert_eq!(root.attrs["langfuse.internal.is_app_root"], true);
+    assert!(obs
+        .iter()
+        .filter(|o| o.parent.is_some())
+        .all(|o| !o.attrs.contains_key("langfuse.internal.is_app_root")));
+
+    // Only the observation that bills a call names a model, so Langfuse prices nothing twice: the
+    // total cost it computes is the true cost of the calls.
+    for o in obs
+        .iter()
+        .filter(|o| !matches!(o.kind.as_str(), "generation" | "embedding"))
+    {
+        assert!(
+            MODEL_KEYS.iter().all(|k| !o.attrs.contains_key(*k)),
+            "{} ({}) carries a model key: {:?}",
+            o.name,
+            o.kind,
+            o.attrs.keys().collect::<Vec<_>>()
+        );
+        assert_eq!(o.cost, 0.0, "{} is not costed", o.name);
+    }
+    let step = obs.iter().find(|o| o.name == "step").unwrap();
+    assert_eq!(
+        step.attrs["langfuse.observation.metadata.model"], "claude-3-5-haiku",
+        "the model a step used stays visible as metadata"
+    );
+    let true_cost: f64 = records
+        .iter()
+        .filter(|r| r.billable)
+        .map(|r| match &r.cost {
+            Some(c) => c.total().unwrap(),
+            None => {
+                let (i, o) = price(r.model().unwrap()).unwrap();
+                let u = r.usage.unwrap();
+                u.input_tokens.unwrap_or(0) as f64 * i + u.output_tokens.unwrap_or(0) as f64 * o
+            }
+        })
+        .sum();
+    let langfuse_cost: f64 = obs.iter().map(|o| o.cost).sum();
+    assert!(
+        (langfuse_cost - true_cost).abs() < 1e-12,
+        "Langfuse would cost {langfuse_cost}, the calls cost {true_cost}"
+    );
+
+    // Time to first token: the generation's is its first step's, measured from its own start.
+    let completion_start = gen.attrs["langfuse.observation.completion_start_time"]
+        .as_str()
+        .expect("the generation says when its first token came");
+    let gen_record = records
+        .iter()
+        .find(|r| r.span_id.to_string() == gen.id)
+        .unwrap();
+    let first_step = records
+        .iter()
+        .filter(|r| r.kind == SpanKind::ModelStep)
+        .min_by_key(|r| r.start_time_unix_nano)
+        .unwrap();
+    assert_eq!(
+        completion_start,
+        aitrace_core::rfc3339(first_step.start_time_unix_nano + 250_000_000)
+    );
+    assert!(gen_record.time_to_first_token_s.unwrap() >= 0.25);
+
+    // Nothing Langfuse would copy into metadata.attributes: only what it reads.
+    for o in obs {
+        for k in o.attrs.keys() {
+            assert!(
+                k.starts_with("langfuse.") || k == "user.id" || k == "session.id",
+                "{}: {k} would land in metadata.attributes",
+                o.name
+            );
+        }
+        let metadata = o
+            .attrs
+            .keys()
+            .filter(|k| k.starts_with("langfuse.observation.metadata."))
+            .count();
+        assert!(metadata <= 4, "{}: {metadata} metadata keys", o.name);
+    }
+    // The retriever shows its query as input and its documents as output.
+    let retriever = obs.iter().find(|o| o.kind == "retriever").unwrap();
+    assert_eq!(
+        retriever.attrs["langfuse.observation.input"],
+        "order status 1042"
+    );
+    assert!(retriever.attrs["langfuse.observation.output"]
+        .as_str()
+        .unwrap()
+        .contains("n1"));
     // Parent links are the records' own.
     let by_id: HashMap<String, &SpanRecord> =
         records.iter().map(|r| (r.span_id.to_string(), r)).collect();

@@ -66,31 +66,12 @@ pub fn scope() -> InstrumentationScope {
 
 /// The `gen_ai.operation.name` of a record: as recorded, else the kind's default.
 pub fn operation_name(r: &SpanRecord) -> Option<&str> {
-    r.operation.as_deref().or(r.kind.default_operation())
+    r.operation_name()
 }
 
-fn attr_str<'a>(r: &'a SpanRecord, key: &str) -> Option<&'a str> {
-    r.attributes.get(key).and_then(Json::as_str)
-}
-
-/// The span name the conventions ask for: `{operation} {target}` (`chat gpt-4o`, `execute_tool search`,
-/// `invoke_agent planner`), or the span's own name for kinds the conventions don't cover.
+/// The span name the conventions ask for ([`SpanRecord::display_name`]).
 pub fn span_name(r: &SpanRecord) -> String {
-    let target = match r.kind {
-        Kind::ModelGeneration | Kind::Embedding => {
-            r.request_model.as_deref().or(r.response_model.as_deref())
-        }
-        Kind::ToolCall | Kind::McpToolCall => r.tool.as_ref().and_then(|t| t.name.as_deref()),
-        Kind::AgentRun => r.agent.as_ref().and_then(|a| a.name.as_deref()),
-        Kind::Retrieval => attr_str(r, "gen_ai.data_source.id"),
-        Kind::WorkflowRun => attr_str(r, "gen_ai.workflow.name"),
-        _ => return r.name.clone(),
-    };
-    let op = operation_name(r).unwrap_or(r.name.as_str());
-    match target {
-        Some(t) if !t.is_empty() => format!("{op} {t}"),
-        _ => op.to_string(),
-    }
+    r.display_name()
 }
 
 /// CLIENT for calls to a model or store, INTERNAL for in-process work (agents, tools, workflows).
@@ -373,6 +354,17 @@ pub fn to_span_data(
     for d in dialects {
         d.extend(r, &mut attributes);
     }
+    span_data_with(r, options, attributes)
+}
+
+/// The span of one record (ids, name, times, status, events) with exactly these attributes: for a
+/// backend that reads its own dialect and nothing else (Langfuse copies every attribute it does not
+/// consume into the observation's metadata).
+pub fn span_data_with(
+    r: &SpanRecord,
+    options: &MappingOptions,
+    attributes: Vec<KeyValue>,
+) -> SpanData {
     let status = match &r.status {
         AiStatus::Unset => Status::Unset,
         AiStatus::Ok => Status::Ok,

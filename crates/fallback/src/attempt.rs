@@ -143,9 +143,12 @@ impl Tries {
                         if !who.traces_itself {
                             caller.restamp_model(&who.provider, &who.model);
                         }
+                        // The caller waited from its own start (earlier attempts included).
+                        let now = aitrace_core::unix_nanos(std::time::SystemTime::now());
                         caller.with_record(|r| {
                             if r.time_to_first_token_s.is_none() {
-                                r.time_to_first_token_s = Some(ttft.as_secs_f64());
+                                let waited = now.saturating_sub(r.start_time_unix_nano);
+                                r.time_to_first_token_s = Some(waited as f64 / 1e9);
                             }
                         });
                         return Ok(Success {

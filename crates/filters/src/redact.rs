@@ -441,6 +441,7 @@ impl Processor for SensitiveDataFilter {
             self.redact_field(trace, &mut tool.result);
         }
         self.redact_map(trace, &mut span.metadata);
+        self.redact_map(trace, &mut span.trace_metadata);
         self.redact_map(trace, &mut span.attributes);
         for event in &mut span.events {
             self.redact_text(trace, &mut event.name);
