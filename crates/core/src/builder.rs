@@ -153,6 +153,10 @@ pub const ENV_SETTINGS: &[(&str, &str)] = &[
         "export a partial batch after this many ms (default 1000)",
     ),
     (
+        "AITRACE_TRACE_MAX_AGE_MS",
+        "how long exporters that send whole traces hold a trace whose root has not closed, in ms (default 30000)",
+    ),
+    (
         "AITRACE_MAX_RETRIES",
         "retries of a retryable export failure (default 5)",
     ),
@@ -234,6 +238,10 @@ impl Builder {
             c.max_batch_age =
                 Duration::from_millis(parse_positive("AITRACE_BATCH_AGE_MS", &v)? as u64);
         }
+        if let Some(v) = get("AITRACE_TRACE_MAX_AGE_MS") {
+            c.trace_max_age =
+                Duration::from_millis(parse_positive("AITRACE_TRACE_MAX_AGE_MS", &v)? as u64);
+        }
         if let Some(v) = get("AITRACE_MAX_RETRIES") {
             c.max_retries = v.trim().parse().map_err(|_| {
                 ConfigError::new(
@@ -310,6 +318,14 @@ impl Builder {
     /// Largest batch handed to an exporter.
     pub fn batch_size(mut self, records: usize) -> Self {
         self.export_config.max_batch_size = records;
+        self
+    }
+
+    /// How long an exporter that sends whole traces (Langfuse, Braintrust, the console) holds a trace
+    /// whose root has not closed yet before sending what it has (default 30 s). Every span carries the
+    /// trace's name, user, session, tags and metadata, so a trace sent in parts still reads as one.
+    pub fn trace_max_age(mut self, age: Duration) -> Self {
+        self.export_config.trace_max_age = age;
         self
     }
 
@@ -473,6 +489,7 @@ mod tests {
             .with_env_vars(env(&[
                 ("AITRACE_QUEUE_SIZE", "10"),
                 ("AITRACE_BATCH_SIZE", "3"),
+                ("AITRACE_TRACE_MAX_AGE_MS", "45000"),
                 ("AITRACE_CONSOLE", "on"),
                 ("AITRACE_EVENT_LEVEL", "debug"),
                 ("AITRACE_SPAN_LEVEL", "trace"),
@@ -481,6 +498,7 @@ mod tests {
             .unwrap();
         assert_eq!(b.export_config.queue_capacity, 10);
         assert_eq!(b.export_config.max_batch_size, 3);
+        assert_eq!(b.export_config.trace_max_age, Duration::from_secs(45));
         assert!(b.console);
         assert_eq!(b.event_level, LevelFilter::DEBUG);
         assert_eq!(b.span_level, LevelFilter::TRACE);
@@ -500,6 +518,7 @@ mod tests {
             ("AITRACE_SPAN_LEVEL", "everything"),
             ("AITRACE_JSONL_PATH", " "),
             ("AITRACE_BATCH_AGE_MS", "-1"),
+            ("AITRACE_TRACE_MAX_AGE_MS", "soon"),
         ] {
             let err = Builder::default()
                 .with_env_vars(env(&[(k, v)]))

@@ -44,9 +44,9 @@ pub(crate) struct SpanState {
     pub(crate) ids_adopted: bool,
     /// The trace's name as known when the span started, used at close if its ancestors are gone.
     default_trace_name: Option<String>,
-    /// When the first token of a step below arrived (Unix ns): a billable span without a time to
-    /// first token of its own takes it from its first step.
-    first_token_at: Option<u64>,
+    /// The start of the first model step below and when its first token arrived (Unix ns): a
+    /// billable span without a time to first token of its own takes it from its first step.
+    first_token_at: Option<(u64, u64)>,
 }
 
 impl SpanState {
@@ -673,7 +673,7 @@ where
 {
     let r = &mut state.record;
     if r.kind.is_billable_kind() && r.time_to_first_token_s.is_none() {
-        if let Some(at) = state.first_token_at {
+        if let Some((_, at)) = state.first_token_at {
             let waited = at.saturating_sub(r.start_time_unix_nano);
             r.time_to_first_token_s = Some(waited as f64 / 1e9);
         }
@@ -689,7 +689,10 @@ where
         let mut ext = ancestor.extensions_mut();
         if let Some(p) = ext.get_mut::<SpanState>() {
             if p.record.kind.is_billable_kind() {
-                p.first_token_at = Some(p.first_token_at.map_or(at, |t| t.min(at)));
+                let step = (r.start_time_unix_nano, at);
+                if p.first_token_at.is_none_or(|(start, _)| step.0 < start) {
+                    p.first_token_at = Some(step);
+                }
                 return;
             }
         }

@@ -731,3 +731,71 @@ fn the_level_hint_keeps_unwanted_callsites_disabled_and_never_hides_wanted_ones(
     });
     assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 1);
 }
+
+#[test]
+fn every_span_carries_the_trace_name_and_metadata_of_its_trace() {
+    let spans = capture(|| {
+        let workflow = aitrace_core::workflow_span!("nightly-report");
+        workflow.set_metadata("customer", "acme");
+        workflow.in_scope(|| {
+            let step = aitrace_core::workflow_step_span!("summarize");
+            step.set_metadata("step_only", true);
+            step.in_scope(|| generation_span!("openai", "gpt-4o").in_scope(|| {}));
+        });
+        let request = tracing::info_span!("handle_request");
+        request.set_metadata("tenant", "t-1");
+        request.in_scope(|| {
+            let agent = agent_span!("support");
+            agent.set_metadata("agent_version", 3);
+            agent.in_scope(|| tool_span!("lookup").in_scope(|| {}));
+        });
+    });
+    for name in ["invoke_workflow", "workflow_step", "chat"] {
+        let s = find(&spans, name);
+        assert_eq!(s.trace_name.as_deref(), Some("nightly-report"), "{name}");
+        assert_eq!(
+            s.trace_metadata,
+            json!({"customer": "acme"}).as_object().cloned().unwrap(),
+            "{name}"
+        );
+    }
+    assert!(
+        !find(&spans, "chat").metadata.contains_key("customer"),
+        "observation metadata stays its own"
+    );
+    for name in ["invoke_agent", "execute_tool"] {
+        let s = find(&spans, name);
+        assert_eq!(s.trace_name.as_deref(), Some("handle_request"), "{name}");
+        assert_eq!(s.trace_metadata["tenant"], json!("t-1"), "{name}");
+        assert_eq!(s.trace_metadata["agent_version"], json!(3), "{name}");
+    }
+}
+
+#[test]
+fn a_generation_takes_its_time_to_first_token_from_its_first_step() {
+    let spans = capture(|| {
+        generation_span!("openai", "gpt-4o").in_scope(|| {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            for ttft in [0.05, 0.01] {
+                step_span!(0u32).in_scope(|| {
+                    tracing::Span::current().with_record(|r| r.time_to_first_token_s = Some(ttft));
+                });
+            }
+        });
+    });
+    let generation = find(&spans, "chat");
+    let first_step = spans
+        .iter()
+        .filter(|s| s.name == "step")
+        .min_by_key(|s| s.start_time_unix_nano)
+        .unwrap();
+    let expected = (first_step.start_time_unix_nano + 50_000_000 - generation.start_time_unix_nano)
+        as f64
+        / 1e9;
+    let got = generation.time_to_first_token_s.unwrap();
+    assert!((got - expected).abs() < 1e-6, "{got} vs {expected}");
+    assert!(
+        got >= 0.07,
+        "measured from the generation's own start: {got}"
+    );
+}

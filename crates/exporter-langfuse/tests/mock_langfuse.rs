@@ -768,3 +768,68 @@ fn after_a_credential_rejection_sending_pauses_then_resumes() {
     let m = mock.lock().unwrap();
     assert_eq!((m.requests, m.observations.len()), (2, 1));
 }
+
+/// A run longer than the pipeline holds an incomplete trace: the spans that closed early are sent
+/// without their root, and must still carry the trace's name, tags, metadata, user and session.
+#[test]
+fn a_run_longer_than_the_pipeline_holds_a_trace_keeps_its_trace_fields() {
+    let (url, mock) = mock_langfuse(vec![]);
+    let (layer, guard) = builder()
+        .trace_max_age(Duration::from_millis(100))
+        .exporter_with_config(
+            LangfuseExporter::new(config(&url)).unwrap(),
+            ExportConfig {
+                trace_max_age: Duration::from_millis(100),
+                ..fast()
+            },
+        )
+        .build_layer()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let agent = agent_span!("support-agent");
+        agent.set_user("user-1");
+        agent.set_session("session-42");
+        agent.add_tags(["prod"]);
+        agent.set_metadata("customer", "acme");
+        let _a = agent.enter();
+        embedding_span!("openai", "text-embedding-3-small")
+            .in_scope(|| tracing::Span::current().record_usage(EMBED));
+        retrieval_span!("kb-orders").in_scope(|| {});
+        // Longer than the pipeline holds the trace: those two go out without their root.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while mock.lock().unwrap().observations.len() < 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        generation_span!("openai", "gpt-4o").in_scope(|| {
+            tracing::Span::current().record_usage(Usage::new(10, 2));
+        });
+    });
+    let report = guard.shutdown(Duration::from_secs(20));
+    assert_eq!(report.lost, 0, "{report:?}");
+    let m = mock.lock().unwrap();
+    assert_eq!(m.observations.len(), 4);
+    assert!(
+        m.requests >= 2,
+        "the early spans went out before the root closed"
+    );
+    for o in &m.observations {
+        assert_eq!(
+            o.attrs["langfuse.trace.name"], "support-agent",
+            "{}",
+            o.name
+        );
+        assert_eq!(
+            o.attrs["langfuse.trace.tags"],
+            json!(["prod"]),
+            "{}",
+            o.name
+        );
+        assert_eq!(
+            o.attrs["langfuse.trace.metadata.customer"], "acme",
+            "{}",
+            o.name
+        );
+        assert_eq!(o.attrs["user.id"], "user-1", "{}", o.name);
+        assert_eq!(o.attrs["session.id"], "session-42", "{}", o.name);
+    }
+}

@@ -142,6 +142,15 @@ fn a_silent_primary_times_out_and_the_backup_answers() {
             error_type: Some("timeout".into()),
         }
     );
+    // What the user waited is measured from their span's start, the primary's timeout included;
+    // the backup's own attempt measures only itself.
+    let generation = spans
+        .iter()
+        .find(|s| s.kind == aitrace_core::SpanKind::ModelGeneration)
+        .unwrap();
+    let waited = generation.time_to_first_token_s.unwrap();
+    assert!(waited >= 0.1, "time to first token {waited}s");
+    assert!(a[1].time_to_first_token_s.unwrap() < waited);
 }
 
 #[test]
