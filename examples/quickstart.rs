@@ -190,7 +190,6 @@ fn main() -> Result<(), Box<dyn Error>> {
     };
     #[allow(unused_mut)]
     let mut builder = aitrace::builder()
-        .processor(aitrace::filters::CostProcessor::default())
         .exporter_with_config(ConsoleExporter::stdout(), local.clone())
         .exporter_with_config(JsonlExporter::create(jsonl_path)?, local);
     // With `--features otel` and the standard OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT set, the same

@@ -22,7 +22,8 @@
 //!
 //! `aitrace::builder()` starts with the `filters::SensitiveDataFilter` (feature `filters`, on by
 //! default): secrets in inputs, outputs, tool calls, metadata and events are redacted before any
-//! exporter sees them.
+//! exporter sees them. It also prices each billed call with the `filters::CostProcessor`, so every
+//! exporter (the console, JSONL, OTel, Langfuse, Braintrust) shows the same cost.
 //!
 //! Everything else here is re-exported from [`aitrace_core`]: the span model ([`SpanRecord`]), the layer
 //! ([`AiLayer`], [`builder`]), the span macros, [`AiSpanExt`], the pipeline ([`Processor`],
@@ -37,10 +38,13 @@ pub use aitrace_core::*;
 pub use aitrace_filters as filters;
 
 /// Starts a [`Builder`]. With the `filters` feature (on by default) it already holds a
-/// `filters::ChunkAggregator` and a `filters::SensitiveDataFilter`, so streamed chunks don't flood
-/// backends and secrets are redacted, unless you opt out with
-/// `.without_processor("chunk-aggregator")` / `.without_processor("sensitive-data-filter")`.
-/// (`Builder::default()` of `aitrace_core` has no processors.)
+/// `filters::ChunkAggregator`, a `filters::CostProcessor` and a `filters::SensitiveDataFilter`, so
+/// streamed chunks don't flood backends, every billed call has one cost that every exporter shows,
+/// and secrets are redacted, unless you opt out with `.without_processor("chunk-aggregator")` /
+/// `.without_processor("cost")` / `.without_processor("sensitive-data-filter")`. The cost comes from
+/// the built-in dated price table; a model it does not know gets no cost, and a backend with its own
+/// prices (Langfuse) prices that one itself. (`Builder::default()` of `aitrace_core` has no
+/// processors.)
 pub fn builder() -> Builder {
     with_default_processors(aitrace_core::builder())
 }
@@ -51,10 +55,11 @@ pub fn from_env() -> Result<Builder, ConfigError> {
 }
 
 fn with_default_processors(b: Builder) -> Builder {
-    // Chunks first, so text they hand to their parent is redacted with it.
+    // Chunks first, so text and usage they hand to their parent are priced and redacted with it.
     #[cfg(feature = "filters")]
     let b = b
         .processor(filters::ChunkAggregator::new())
+        .processor(filters::CostProcessor::default())
         .processor(filters::SensitiveDataFilter::default());
     b
 }

@@ -14,7 +14,7 @@ fn run(builder: aitrace::Builder) -> serde_json::Value {
 
 #[test]
 fn the_sensitive_data_filter_is_on_by_default_and_can_be_turned_off() {
-    let defaults = ["chunk-aggregator", "sensitive-data-filter"];
+    let defaults = ["chunk-aggregator", "cost", "sensitive-data-filter"];
     assert_eq!(aitrace::builder().processor_names(), defaults);
     assert_eq!(aitrace::from_env().unwrap().processor_names(), defaults);
     assert_eq!(
@@ -22,6 +22,24 @@ fn the_sensitive_data_filter_is_on_by_default_and_can_be_turned_off() {
         serde_json::json!({"user": "ada", "password": "[REDACTED]"})
     );
     let off = aitrace::builder().without_processor("sensitive-data-filter");
-    assert_eq!(off.processor_names(), ["chunk-aggregator"]);
+    assert_eq!(off.processor_names(), ["chunk-aggregator", "cost"]);
     assert_eq!(run(off)["password"], "hunter2-canary");
+}
+
+#[test]
+fn every_exporter_gets_the_same_cost_by_default() {
+    let spans = capture_with(aitrace::builder(), || {
+        aitrace::generation_span!("anthropic", "claude-3-5-haiku")
+            .record_usage(aitrace::Usage::new(1000, 100));
+    });
+    let cost = spans[0]
+        .cost
+        .as_ref()
+        .expect("priced by the default CostProcessor");
+    assert!(cost.total().unwrap() > 0.0);
+    let spans = capture_with(aitrace::builder().without_processor("cost"), || {
+        aitrace::generation_span!("anthropic", "claude-3-5-haiku")
+            .record_usage(aitrace::Usage::new(1000, 100));
+    });
+    assert!(spans[0].cost.is_none());
 }
