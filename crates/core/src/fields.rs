@@ -180,7 +180,9 @@ impl Filing<'_> {
                     }
                 }
             }
-            NAME => r.name = v.into_string(),
+            // `otel.name` is the display name, as tracing-opentelemetry reads it (genai names its
+            // spans `genai.chat` in code and `chat gpt-4o-mini` there).
+            NAME | "otel.name" => r.name = v.into_string(),
             "gen_ai.operation.name" => {
                 let op = v.into_string();
                 if !*self.explicit_kind {
@@ -219,14 +221,20 @@ impl Filing<'_> {
             }
             "gen_ai.usage.total_tokens" => usage(r).total_tokens = v.as_u64(),
             "gen_ai.usage.cache_read.input_tokens" => usage(r).cache_read_input_tokens = v.as_u64(),
-            "gen_ai.usage.cache_creation.input_tokens" => {
+            // `cache_write` is the current name; `cache_creation` the earlier one, still read.
+            "gen_ai.usage.cache_write.input_tokens"
+            | "gen_ai.usage.cache_creation.input_tokens" => {
                 usage(r).cache_creation_input_tokens = v.as_u64()
             }
             "gen_ai.usage.reasoning.output_tokens" | "gen_ai.usage.reasoning_tokens" => {
                 usage(r).reasoning_tokens = v.as_u64()
             }
-            "aitrace.usage.input_audio_tokens" => usage(r).input_audio_tokens = v.as_u64(),
-            "aitrace.usage.output_audio_tokens" => usage(r).output_audio_tokens = v.as_u64(),
+            "aitrace.usage.input_audio_tokens" | "gen_ai.usage.audio.input_tokens" => {
+                usage(r).input_audio_tokens = v.as_u64()
+            }
+            "aitrace.usage.output_audio_tokens" | "gen_ai.usage.audio.output_tokens" => {
+                usage(r).output_audio_tokens = v.as_u64()
+            }
             "aitrace.cost_usd" => {
                 if let Some(total) = v.as_f64() {
                     r.cost = Some(crate::record::Cost::usd(total));
@@ -281,7 +289,7 @@ impl Filing<'_> {
                 "ok" => r.status = Status::Ok,
                 _ => {}
             },
-            "otel.status_description" => {
+            "otel.status_description" | "otel.status_message" => {
                 if r.status.is_error() {
                     set_error(r, Some(v.into_string()), None)
                 } else {

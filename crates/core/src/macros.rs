@@ -25,6 +25,7 @@ macro_rules! generation_span {
             gen_ai.usage.input_tokens = $crate::__private::tracing::field::Empty,
             gen_ai.usage.output_tokens = $crate::__private::tracing::field::Empty,
             gen_ai.usage.cache_read.input_tokens = $crate::__private::tracing::field::Empty,
+            gen_ai.usage.cache_write.input_tokens = $crate::__private::tracing::field::Empty,
             gen_ai.usage.cache_creation.input_tokens = $crate::__private::tracing::field::Empty,
             gen_ai.usage.reasoning.output_tokens = $crate::__private::tracing::field::Empty,
             gen_ai.conversation.id = $crate::__private::tracing::field::Empty,

@@ -799,3 +799,62 @@ fn a_generation_takes_its_time_to_first_token_from_its_first_step() {
         "measured from the generation's own start: {got}"
     );
 }
+
+#[test]
+fn otel_fields_name_the_span_and_set_its_status_as_tracing_opentelemetry_reads_them() {
+    let spans = capture(|| {
+        // genai's shape: the code name, the display name in `otel.name`, status fields filled late.
+        let span = tracing::info_span!(
+            "genai.chat",
+            otel.name = "chat gpt-4o-mini",
+            otel.kind = "client",
+            otel.status_code = Empty,
+            otel.status_message = Empty,
+            gen_ai.operation.name = "chat",
+            gen_ai.request.model = "gpt-4o-mini",
+        );
+        span.record("otel.status_code", "ERROR");
+        span.record("otel.status_message", "rate limited");
+    });
+    let s = &spans[0];
+    assert_eq!(s.name, "chat gpt-4o-mini");
+    assert_eq!(s.attributes["otel.kind"], json!("client"));
+    assert_eq!(
+        s.status,
+        Status::Error {
+            message: "rate limited".into(),
+            error_type: None
+        }
+    );
+}
+
+#[test]
+fn usage_is_read_under_current_and_earlier_names() {
+    let spans = capture(|| {
+        let current = tracing::info_span!(
+            "a",
+            gen_ai.operation.name = "chat",
+            gen_ai.usage.input_tokens = 100u64,
+            gen_ai.usage.cache_write.input_tokens = 30u64,
+            gen_ai.usage.audio.input_tokens = 7u64,
+            gen_ai.usage.audio.output_tokens = 5u64,
+        );
+        drop(current);
+        let earlier = tracing::info_span!(
+            "b",
+            gen_ai.operation.name = "chat",
+            gen_ai.usage.cache_creation.input_tokens = 20u64,
+        );
+        drop(earlier);
+    });
+    let a = find(&spans, "a").usage.unwrap();
+    assert_eq!(a.cache_creation_input_tokens, Some(30));
+    assert_eq!(
+        (a.input_audio_tokens, a.output_audio_tokens),
+        (Some(7), Some(5))
+    );
+    assert_eq!(
+        find(&spans, "b").usage.unwrap().cache_creation_input_tokens,
+        Some(20)
+    );
+}

@@ -74,8 +74,18 @@ pub fn span_name(r: &SpanRecord) -> String {
     r.display_name()
 }
 
+/// The span kind the instrumentation named with `otel.kind` (as tracing-opentelemetry reads it), else
 /// CLIENT for calls to a model or store, INTERNAL for in-process work (agents, tools, workflows).
 pub fn span_kind(r: &SpanRecord) -> SpanKind {
+    let named = r.attributes.get("otel.kind").and_then(Json::as_str);
+    match named.map(str::to_ascii_lowercase).as_deref() {
+        Some("client") => return SpanKind::Client,
+        Some("server") => return SpanKind::Server,
+        Some("producer") => return SpanKind::Producer,
+        Some("consumer") => return SpanKind::Consumer,
+        Some("internal") => return SpanKind::Internal,
+        _ => {}
+    }
     match r.kind {
         Kind::ModelGeneration
         | Kind::Embedding
@@ -211,7 +221,7 @@ pub fn attributes(r: &SpanRecord, options: &MappingOptions) -> Vec<KeyValue> {
                 u.cache_read_input_tokens,
             ),
             (
-                "gen_ai.usage.cache_creation.input_tokens",
+                "gen_ai.usage.cache_write.input_tokens",
                 u.cache_creation_input_tokens,
             ),
             ("gen_ai.usage.reasoning.output_tokens", u.reasoning_tokens),

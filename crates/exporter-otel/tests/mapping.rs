@@ -202,10 +202,12 @@ fn generation_attributes_carry_the_answering_model_usage_and_messages() {
         chat["gen_ai.usage.cache_read.input_tokens"],
         Value::I64(200)
     );
+    // The current name only; the earlier `cache_creation` one is read, never written.
     assert_eq!(
-        chat["gen_ai.usage.cache_creation.input_tokens"],
+        chat["gen_ai.usage.cache_write.input_tokens"],
         Value::I64(10)
     );
+    assert!(!chat.contains_key("gen_ai.usage.cache_creation.input_tokens"));
     assert_eq!(chat["gen_ai.usage.reasoning.output_tokens"], Value::I64(5));
     assert_eq!(chat["gen_ai.conversation.id"], s("conv-1"));
     assert_eq!(
@@ -413,4 +415,18 @@ fn openinference_dialect_for_phoenix() {
     );
     assert_eq!(by("retrieval")["openinference.span.kind"], s("RETRIEVER"));
     assert_eq!(by("invoke_workflow")["openinference.span.kind"], s("CHAIN"));
+}
+
+#[test]
+fn otel_kind_names_the_span_kind_and_is_not_sent_as_an_attribute() {
+    let mut r = SpanRecord::new("chat gpt-4o-mini", aitrace_core::SpanKind::ModelGeneration);
+    assert_eq!(aitrace_otel::mapping::span_kind(&r), SpanKind::Client);
+    r.attributes.insert("otel.kind".into(), json!("server"));
+    assert_eq!(aitrace_otel::mapping::span_kind(&r), SpanKind::Server);
+    let span = aitrace_otel::to_span_data(&r, &aitrace_otel::MappingOptions::default(), &[]);
+    assert_eq!(span.span_kind, SpanKind::Server);
+    assert!(span
+        .attributes
+        .iter()
+        .all(|kv| kv.key.as_str() != "otel.kind"));
 }

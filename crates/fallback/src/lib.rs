@@ -40,6 +40,33 @@
 //! assert_eq!(chat.usage, Some(Usage::new(10, 2)));
 //! ```
 //!
+//! Your own provider implements [`LlmProvider`] with the [`async_trait`] attribute this crate
+//! re-exports (no dependency of your own needed):
+//!
+//! ```
+//! use aitrace_core::Usage;
+//! use aitrace_fallback::{async_trait, ChatChunk, ChatRequest, ChatStream, LlmProvider, ProviderError};
+//! use futures::StreamExt;
+//!
+//! struct MyModel;
+//!
+//! #[async_trait]
+//! impl LlmProvider for MyModel {
+//!     fn provider(&self) -> &str { "my-company" }
+//!     fn model(&self) -> &str { "house-model-1" }
+//!     async fn chat(&self, _request: ChatRequest) -> Result<ChatStream, ProviderError> {
+//!         let last = ChatChunk {
+//!             text: Some("Hello".into()),
+//!             finish_reason: Some("stop".into()),
+//!             usage: Some(Usage::new(5, 1)),
+//!             ..ChatChunk::default()
+//!         };
+//!         Ok(futures::stream::iter([Ok(last)]).boxed())
+//!     }
+//! }
+//! # let _ = MyModel;
+//! ```
+//!
 //! No async runtime is required: timeouts use `futures-timer`. Background recovery probes need a
 //! [`Spawn`] (a closure, or [`TokioSpawner`] with the `tokio` feature); without one, a failed provider
 //! is tried again by the first request after `recovery_interval`.
@@ -54,6 +81,8 @@ mod stt;
 pub mod testing;
 mod tts;
 
+/// The attribute [`LlmProvider`], [`SttProvider`] and [`TtsProvider`] implementations need.
+pub use async_trait::async_trait;
 pub use audio::{AudioFrame, Resampler};
 #[cfg(feature = "tokio")]
 pub use availability::TokioSpawner;
