@@ -2,7 +2,7 @@
 //!
 //! # Schema
 //! Each line is one JSON object with these fields (absent when empty): `trace_id` (32 hex),
-//! `span_id` (16 hex), `parent_span_id`, `parent_is_remote`, `name`, `kind` (snake_case
+//! `span_id` (16 hex), `parent_span_id`, `parent_is_remote`, `name`, `trace_name`, `kind` (snake_case
 //! [`SpanKind`](crate::SpanKind)), `operation`, `start_time_unix_nano`, `end_time_unix_nano`,
 //! `status` (`{"code":"unset"|"ok"|"error","message","error_type"}`), `billable`, `provider`,
 //! `request_model`, `response_model`, `response_id`, `usage` (`input_tokens`, `output_tokens`,
@@ -13,7 +13,8 @@
 //! `choice_count`, `stream`), `finish_reasons`, `time_to_first_token_s`, `input`, `output`,
 //! `system_instructions`, `tool_definitions` (GenAI `role`+`parts` messages where they are messages),
 //! `tool` (`name`, `call_id`, `type`, `description`, `arguments`, `result`), `agent` (`id`, `name`,
-//! `description`, `version`), `session_id`, `user_id`, `tags`, `metadata`, `remote_sampled`, `attempt`,
+//! `description`, `version`), `session_id`, `user_id`, `tags`, `metadata`, `trace_metadata`,
+//! `remote_sampled`, `attempt`,
 //! `attributes`,
 //! `events` (`name`, `time_unix_nano`, `level`, `target`, `attributes`), `dropped_events`.
 //! Fields are only ever added; `serde_json::from_str::<SpanRecord>` reads every line back.
@@ -102,6 +103,7 @@ mod tests {
         "parent_span_id",
         "parent_is_remote",
         "name",
+        "trace_name",
         "kind",
         "operation",
         "start_time_unix_nano",
@@ -127,6 +129,7 @@ mod tests {
         "user_id",
         "tags",
         "metadata",
+        "trace_metadata",
         "remote_sampled",
         "attempt",
         "attributes",
@@ -169,6 +172,8 @@ mod tests {
         r.user_id = Some("u".into());
         r.tags = vec!["x".into()];
         r.metadata.insert("k".into(), json!(1));
+        r.trace_name = Some("support".into());
+        r.trace_metadata.insert("tenant".into(), json!("t"));
         r.attempt = Some(0);
         r.remote_sampled = Some(true);
         r.attributes.insert("a".into(), json!(2));

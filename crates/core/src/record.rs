@@ -45,6 +45,10 @@ pub enum SpanKind {
     FallbackAttempt,
     /// A guardrail / moderation check.
     Guardrail,
+    /// An image generation call (billable).
+    ImageGeneration,
+    /// A memory operation of an agent (search, create, update or delete memories or a memory store).
+    Memory,
     /// Any other AI span.
     #[default]
     Generic,
@@ -52,7 +56,7 @@ pub enum SpanKind {
 
 impl SpanKind {
     /// Every kind, in declaration order.
-    pub const ALL: [SpanKind; 16] = [
+    pub const ALL: [SpanKind; 18] = [
         SpanKind::AgentRun,
         SpanKind::ModelGeneration,
         SpanKind::ModelStep,
@@ -68,6 +72,8 @@ impl SpanKind {
         SpanKind::TextToSpeech,
         SpanKind::FallbackAttempt,
         SpanKind::Guardrail,
+        SpanKind::ImageGeneration,
+        SpanKind::Memory,
         SpanKind::Generic,
     ];
 
@@ -89,6 +95,8 @@ impl SpanKind {
             SpanKind::TextToSpeech => "text_to_speech",
             SpanKind::FallbackAttempt => "fallback_attempt",
             SpanKind::Guardrail => "guardrail",
+            SpanKind::ImageGeneration => "image_generation",
+            SpanKind::Memory => "memory",
             SpanKind::Generic => "generic",
         }
     }
@@ -121,6 +129,8 @@ impl SpanKind {
             "text_to_speech" | "tts" => SpanKind::TextToSpeech,
             "fallback_attempt" | "attempt" => SpanKind::FallbackAttempt,
             "guardrail" => SpanKind::Guardrail,
+            "image_generation" | "image" => SpanKind::ImageGeneration,
+            "memory" => SpanKind::Memory,
             "generic" | "span" => SpanKind::Generic,
             _ => return None,
         };
@@ -130,12 +140,24 @@ impl SpanKind {
     /// The kind implied by a `gen_ai.operation.name` value, used when no `aitrace.kind` is given.
     pub fn from_operation(op: &str) -> Option<SpanKind> {
         Some(match op {
+            // The GenAI registry's operations.
             "chat" | "text_completion" | "generate_content" => SpanKind::ModelGeneration,
             "embeddings" => SpanKind::Embedding,
             "execute_tool" => SpanKind::ToolCall,
             "invoke_agent" | "create_agent" => SpanKind::AgentRun,
             "retrieval" => SpanKind::Retrieval,
             "invoke_workflow" => SpanKind::WorkflowRun,
+            "search_memory"
+            | "create_memory"
+            | "update_memory"
+            | "delete_memory"
+            | "create_memory_store"
+            | "delete_memory_store" => SpanKind::Memory,
+            // What client libraries emit outside it (rig, genai, provider SDKs).
+            "transcription" | "speech_to_text" => SpanKind::SpeechToText,
+            "speech" | "audio_generation" | "text_to_speech" => SpanKind::TextToSpeech,
+            "image_generation" => SpanKind::ImageGeneration,
+            "rerank" => SpanKind::Rerank,
             _ => return None,
         })
     }
@@ -149,6 +171,8 @@ impl SpanKind {
                 | SpanKind::Embedding
                 | SpanKind::SpeechToText
                 | SpanKind::TextToSpeech
+                | SpanKind::ImageGeneration
+                | SpanKind::Rerank
         )
     }
 

@@ -282,6 +282,12 @@ impl Arbitrary {
             let v = self.json(3);
             r.metadata.insert(k, v);
         }
+        r.trace_name = self.opt_string();
+        for _ in 0..self.below(3) {
+            let k = self.string();
+            let v = self.json(3);
+            r.trace_metadata.insert(k, v);
+        }
         for _ in 0..self.below(4) {
             let k = self.string();
             let v = self.json(3);

@@ -858,3 +858,46 @@ fn usage_is_read_under_current_and_earlier_names() {
         Some(20)
     );
 }
+
+#[test]
+fn every_genai_operation_has_a_kind_and_provider_billed_calls_are_billable() {
+    let ops = [
+        ("chat", SpanKind::ModelGeneration, true),
+        ("generate_content", SpanKind::ModelGeneration, true),
+        ("text_completion", SpanKind::ModelGeneration, true),
+        ("embeddings", SpanKind::Embedding, true),
+        ("retrieval", SpanKind::Retrieval, false),
+        ("execute_tool", SpanKind::ToolCall, false),
+        ("create_agent", SpanKind::AgentRun, false),
+        ("invoke_agent", SpanKind::AgentRun, false),
+        ("invoke_workflow", SpanKind::WorkflowRun, false),
+        ("search_memory", SpanKind::Memory, false),
+        ("update_memory", SpanKind::Memory, false),
+        ("transcription", SpanKind::SpeechToText, true),
+        ("speech", SpanKind::TextToSpeech, true),
+        ("audio_generation", SpanKind::TextToSpeech, true),
+        ("image_generation", SpanKind::ImageGeneration, true),
+        ("rerank", SpanKind::Rerank, true),
+        ("summarize_thread", SpanKind::Generic, false),
+    ];
+    let spans = capture(|| {
+        for (op, _, _) in ops {
+            // rig's shape: the operation and usage on a plain span.
+            let span = tracing::info_span!(
+                "op",
+                gen_ai.operation.name = op,
+                gen_ai.usage.input_tokens = 673u64,
+                gen_ai.usage.output_tokens = 57u64,
+            );
+            drop(span);
+        }
+    });
+    for ((op, kind, billed), s) in ops.iter().zip(&spans) {
+        assert_eq!(s.kind, *kind, "{op}");
+        assert_eq!(s.billable, *billed, "{op}");
+        // An unknown operation stays generic and keeps its usage visible.
+        assert_eq!(s.usage.unwrap().input_tokens, Some(673), "{op}");
+    }
+    let billed = spans.iter().filter_map(|s| s.billable_usage()).count();
+    assert_eq!(billed, ops.iter().filter(|o| o.2).count());
+}

@@ -20,11 +20,12 @@ pub fn span_type(r: &SpanRecord) -> &'static str {
         | SpanKind::Embedding
         | SpanKind::SpeechToText
         | SpanKind::TextToSpeech
+        | SpanKind::ImageGeneration
             if r.billable =>
         {
             "llm"
         }
-        SpanKind::ModelStep if r.billable => "llm",
+        SpanKind::ModelStep | SpanKind::Rerank if r.billable && r.usage.is_some() => "llm",
         SpanKind::ToolCall | SpanKind::McpToolCall => "tool",
         SpanKind::Guardrail => "function",
         _ => "task",

@@ -88,11 +88,16 @@ pub struct Deployment {
 /// a wrapper or step that names a model from being costed a second time.
 pub fn observation_type(r: &SpanRecord) -> &'static str {
     match r.kind {
-        SpanKind::ModelGeneration | SpanKind::SpeechToText | SpanKind::TextToSpeech
+        SpanKind::ModelGeneration
+        | SpanKind::SpeechToText
+        | SpanKind::TextToSpeech
+        | SpanKind::ImageGeneration
             if r.billable =>
         {
             "generation"
         }
+        // A rerank billed in tokens is a costed call; without usage it is what it does: retrieval.
+        SpanKind::Rerank if r.billable && r.usage.is_some() => "generation",
         SpanKind::Embedding if r.billable => "embedding",
         SpanKind::AgentRun => "agent",
         SpanKind::ToolCall | SpanKind::McpToolCall => "tool",

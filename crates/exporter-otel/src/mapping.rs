@@ -93,6 +93,8 @@ pub fn span_kind(r: &SpanRecord) -> SpanKind {
         | Kind::Rerank
         | Kind::SpeechToText
         | Kind::TextToSpeech
+        | Kind::ImageGeneration
+        | Kind::Memory
         | Kind::FallbackAttempt => SpanKind::Client,
         _ => SpanKind::Internal,
     }

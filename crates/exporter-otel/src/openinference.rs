@@ -36,11 +36,11 @@ impl OpenInference {
 /// The `openinference.span.kind` of a record.
 pub fn openinference_kind(r: &SpanRecord) -> &'static str {
     match r.kind {
-        SpanKind::ModelGeneration => "LLM",
+        SpanKind::ModelGeneration | SpanKind::ImageGeneration => "LLM",
         SpanKind::Embedding => "EMBEDDING",
         SpanKind::ToolCall | SpanKind::McpToolCall => "TOOL",
         SpanKind::AgentRun => "AGENT",
-        SpanKind::Retrieval => "RETRIEVER",
+        SpanKind::Retrieval | SpanKind::Memory => "RETRIEVER",
         SpanKind::Rerank => "RERANKER",
         SpanKind::Guardrail => "GUARDRAIL",
         _ => "CHAIN",

@@ -66,6 +66,11 @@ fn emit() -> Vec<String> {
     let (secrets, mut canaries) = secrets_object();
     canaries.extend(SHAPED.iter().map(|s| s.to_string()));
     let secrets = Value::Object(secrets);
+    // The request span of a handler: its metadata reaches every AI span below, as span metadata and
+    // as the trace's metadata.
+    let request = tracing::info_span!("handle_request");
+    request.set_metadata("upstream", json!({"api_key": "CANARYrequestmeta1"}));
+    let _request = request.enter();
     let chat = generation_span!("openai", "gpt-4o", metadata.api_key = "CANARYmetaapikey123");
     chat.set_input_messages(&[
         ChatMessage::system(format!(
@@ -117,6 +122,7 @@ fn emit() -> Vec<String> {
     canaries.extend(
         [
             "CANARYmetaapikey123",
+            "CANARYrequestmeta1",
             "CANARYbearertoken0123",
             "CANARYtoolresultpw",
             "CANARYauthheader99",
@@ -178,6 +184,13 @@ fn no_canary_reaches_any_exporter_and_non_secrets_survive() {
         "application/json"
     );
     assert_eq!(output["text"], "done");
+    // The request span's metadata arrived, on the span and as the trace's, redacted in both.
+    assert_eq!(chat.metadata["upstream"]["api_key"], "[REDACTED]");
+    assert_eq!(chat.trace_metadata["upstream"]["api_key"], "[REDACTED]");
+    assert!(
+        chat.trace_metadata.contains_key("config"),
+        "the top AI span's metadata is the trace's"
+    );
     let tool = spans.iter().find(|s| s.name == "execute_tool").unwrap();
     let args = tool.tool.as_ref().unwrap().arguments.as_ref().unwrap();
     assert_eq!(args["q"], "order");
