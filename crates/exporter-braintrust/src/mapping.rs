@@ -65,13 +65,14 @@ impl<'a> Row<'a> {
                 borrowed(tool.map_or(&None, |t| &t.arguments)).or_else(|| borrowed(&r.input)),
                 borrowed(tool.map_or(&None, |t| &t.result)).or_else(|| borrowed(&r.output)),
             ),
-            _ if ty == "llm" => (
+            // Every row with messages shows them as a chat (Braintrust's Thread view), not only llm
+            // rows: a step's messages are the same conversation.
+            _ => (
                 r.input
                     .as_ref()
                     .map(|v| chat(v, r.system_instructions.as_ref())),
                 r.output.as_ref().map(|v| chat(v, None)),
             ),
-            _ => (borrowed(&r.input), borrowed(&r.output)),
         };
         Row {
             record: r,
@@ -131,6 +132,10 @@ fn metadata(r: &SpanRecord, billed: bool) -> Map<String, Value> {
                 serde_json::to_value(u).unwrap_or(Value::Null),
             );
         }
+    }
+    if let (true, Some(parent)) = (r.parent_is_remote, r.parent_span_id) {
+        // A continued distributed trace: the span of the caller, which is not a row here.
+        metadata.insert("remote_parent_span_id".into(), json!(parent.to_string()));
     }
     metadata.insert("aitrace_kind".into(), json!(r.kind.as_str()));
     if !r.attributes.is_empty() {

@@ -209,6 +209,7 @@ fn agent_trace(exporter: BraintrustExporter) -> (Vec<SpanRecord>, aitrace_core::
         let _g = gen.enter();
         for (i, usage) in [STEP0, STEP1].into_iter().enumerate() {
             let step = step_span!(i as u64);
+            step.set_input_messages(&[ChatMessage::user("Where is order #1042?")]);
             let _s = step.enter();
             let mut attempt = 0u32;
             if i == 0 {
@@ -320,6 +321,17 @@ fn a_full_agent_trace_lands_as_braintrust_expects() {
     );
     assert_eq!(gen["metadata"]["experiment_note"], "bt-only");
     assert!(gen["metadata"].get("promptName").is_none() && !gen.to_string().contains("never-here"));
+    // A step row's messages are a chat too, as on the llm row (not the GenAI parts form).
+    for step in events
+        .iter()
+        .filter(|e| e["span_attributes"]["name"] == "step")
+    {
+        assert_eq!(
+            step["input"],
+            json!([{"role": "user", "content": "Where is order #1042?"}]),
+            "{step}"
+        );
+    }
     let tool = by_type(events, "tool")[0];
     assert_eq!(tool["input"], json!({"order_id": "1042"}));
     assert_eq!(tool["output"], json!({"status": "shipped"}));
@@ -426,4 +438,33 @@ fn the_schema_check_rejects_what_braintrust_would() {
             "{bad} accepted"
         );
     }
+}
+
+#[test]
+fn a_continued_trace_keeps_its_remote_parent_on_the_root_row() {
+    let (url, mock) = mock_braintrust(vec![]);
+    let (layer, guard) = builder()
+        .exporter_with_config(exporter(&url, KEY), fast())
+        .build_layer()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let agent = agent_span!("support-agent");
+        agent
+            .set_parent_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+            .unwrap();
+        agent.in_scope(|| generation_span!("openai", "gpt-4o").in_scope(|| {}));
+    });
+    assert_eq!(guard.shutdown(Duration::from_secs(20)).lost, 0);
+    let m = mock.lock().unwrap();
+    let root = m
+        .events
+        .iter()
+        .find(|e| e.get("span_parents").is_none())
+        .unwrap();
+    assert_eq!(root["root_span_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(
+        root["metadata"]["remote_parent_span_id"],
+        "00f067aa0ba902b7"
+    );
+    assert!(m.schema_errors.is_empty(), "{:#?}", m.schema_errors);
 }
