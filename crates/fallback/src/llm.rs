@@ -46,6 +46,8 @@ pub struct ChatChunk {
     pub usage: Option<Usage>,
     /// The exact model version, when the provider says.
     pub response_model: Option<String>,
+    /// The provider's id of the response (`chatcmpl-...`), when it says.
+    pub response_id: Option<String>,
 }
 
 /// A streamed chat answer.
@@ -329,14 +331,23 @@ impl Run {
                 });
             }
         }
-        if let Some(m) = &chunk.response_model {
-            let m = m.clone();
+        // What the provider says about its answer belongs on the caller's span and on the span of
+        // the call (the user's generation), whoever opened them: the latest answer's wins.
+        if chunk.response_model.is_some()
+            || chunk.response_id.is_some()
+            || chunk.finish_reason.is_some()
+        {
             self.caller.walk_records(&mut |r| {
-                let billable = r.kind.is_billable_kind();
-                if billable {
+                if let Some(m) = &chunk.response_model {
                     r.response_model = Some(m.clone());
                 }
-                !billable
+                if let Some(id) = &chunk.response_id {
+                    r.response_id = Some(id.clone());
+                }
+                if let Some(reason) = &chunk.finish_reason {
+                    r.finish_reasons = vec![reason.clone()];
+                }
+                !r.kind.is_billable_kind()
             });
         }
         self.collect(chunk);

@@ -571,3 +571,59 @@ fn invalid_adapter_settings_are_errors_naming_the_setting() {
         "providers"
     );
 }
+
+/// A provider whose stream ends with what OpenAI-compatible APIs send on the last chunk.
+struct StopsAtLength;
+
+#[aitrace_fallback::async_trait]
+impl LlmProvider for StopsAtLength {
+    fn provider(&self) -> &str {
+        "openai"
+    }
+    fn model(&self) -> &str {
+        "gpt-4o"
+    }
+    async fn chat(&self, _: ChatRequest) -> Result<aitrace_fallback::ChatStream, ProviderError> {
+        let chunks = [
+            ChatChunk {
+                text: Some("The order".into()),
+                ..ChatChunk::default()
+            },
+            ChatChunk {
+                text: Some(" ships".into()),
+                finish_reason: Some("length".into()),
+                response_id: Some("chatcmpl-42".into()),
+                response_model: Some("gpt-4o-2024-08-06".into()),
+                usage: Some(Usage::new(20, 2)),
+                ..ChatChunk::default()
+            },
+        ];
+        Ok(futures::stream::iter(chunks.map(Ok)).boxed())
+    }
+}
+
+#[test]
+fn the_answer_s_finish_reason_id_and_model_reach_the_user_s_generation() {
+    let llm = LlmFallback::with_config(vec![Arc::new(StopsAtLength)], config()).unwrap();
+    for with_step in [false, true] {
+        let spans = capture(|| {
+            let _g = generation_span!("openai", "gpt-4o").entered();
+            let _s = with_step.then(|| aitrace_core::step_span!(0u32).entered());
+            collect(&llm).unwrap();
+        });
+        let generation = spans
+            .iter()
+            .find(|s| s.kind == aitrace_core::SpanKind::ModelGeneration)
+            .unwrap();
+        assert_eq!(generation.finish_reasons, ["length"], "step: {with_step}");
+        assert_eq!(generation.response_id.as_deref(), Some("chatcmpl-42"));
+        assert_eq!(
+            generation.response_model.as_deref(),
+            Some("gpt-4o-2024-08-06")
+        );
+        if with_step {
+            let step = spans.iter().find(|s| s.name == "step").unwrap();
+            assert_eq!(step.finish_reasons, ["length"]);
+        }
+    }
+}
