@@ -37,31 +37,44 @@ pub use aitrace_core::*;
 #[cfg(feature = "filters")]
 pub use aitrace_filters as filters;
 
+mod builder;
+pub use builder::Builder;
+
 /// Starts a [`Builder`]. With the `filters` feature (on by default) it already holds a
 /// `filters::ChunkAggregator`, a `filters::CostProcessor` and a `filters::SensitiveDataFilter`, so
 /// streamed chunks don't flood backends, every billed call has one cost that every exporter shows,
 /// and secrets are redacted, unless you opt out with `.without_processor("chunk-aggregator")` /
 /// `.without_processor("cost")` / `.without_processor("sensitive-data-filter")`. The cost comes from
 /// the built-in dated price table; a model it does not know gets no cost, and a backend with its own
-/// prices (Langfuse) prices that one itself. (`Builder::default()` of `aitrace_core` has no
-/// processors.)
+/// prices (Langfuse) prices that one itself.
 pub fn builder() -> Builder {
-    with_default_processors(aitrace_core::builder())
+    Builder::default()
 }
 
 /// [`builder`] configured from the `AITRACE_*` environment variables ([`ENV_SETTINGS`]).
 pub fn from_env() -> Result<Builder, ConfigError> {
-    Builder::from_env().map(with_default_processors)
+    Builder::from_env()
 }
 
-fn with_default_processors(b: Builder) -> Builder {
-    // Chunks first, so text and usage they hand to their parent are priced and redacted with it.
-    #[cfg(feature = "filters")]
-    let b = b
-        .processor(filters::ChunkAggregator::new())
-        .processor(filters::CostProcessor::default())
-        .processor(filters::SensitiveDataFilter::default());
-    b
+/// Helpers for your own tests: what `aitrace_core::testing` has, with [`capture`](testing::capture)
+/// building like production does (the default processors included), so a test sees what an exporter
+/// would be sent.
+pub mod testing {
+    pub use aitrace_core::testing::*;
+
+    /// Runs `f` with a thread-local subscriber and returns the spans it produced, built with
+    /// [`crate::builder`] (the default processors, redaction included).
+    pub fn capture(f: impl FnOnce()) -> Vec<aitrace_core::SpanRecord> {
+        capture_with(crate::builder(), f)
+    }
+
+    /// [`capture`] with a builder of your own.
+    pub fn capture_with(
+        builder: crate::Builder,
+        f: impl FnOnce(),
+    ) -> Vec<aitrace_core::SpanRecord> {
+        aitrace_core::testing::capture_with(builder.into_core(), f)
+    }
 }
 
 /// The OpenTelemetry exporter (feature `otel`).

@@ -43,3 +43,35 @@ fn every_exporter_gets_the_same_cost_by_default() {
     });
     assert!(spans[0].cost.is_none());
 }
+
+/// Every public way to build in the facade keeps the SensitiveDataFilter: a secret recorded through
+/// each arrives redacted.
+#[test]
+fn every_way_to_build_redacts_by_default() {
+    let ways: Vec<(&str, aitrace::Builder)> = vec![
+        ("aitrace::builder()", aitrace::builder()),
+        ("aitrace::from_env()", aitrace::from_env().unwrap()),
+        ("aitrace::Builder::default()", aitrace::Builder::default()),
+        ("aitrace::Builder::new()", aitrace::Builder::new()),
+        (
+            "aitrace::Builder::from_env()",
+            aitrace::Builder::from_env().unwrap(),
+        ),
+        (
+            "Builder::default().with_env_vars(..)",
+            aitrace::Builder::default().with_env_vars(|_| None).unwrap(),
+        ),
+    ];
+    for (way, builder) in ways {
+        assert!(
+            builder.processor_names().contains(&"sensitive-data-filter"),
+            "{way}"
+        );
+        assert_eq!(run(builder)["password"], "[REDACTED]", "{way}");
+    }
+    // The testing helpers build like production.
+    let spans = aitrace::testing::capture(|| {
+        tool_span!("login").set_input(serde_json::json!({"password": "hunter2-canary"}));
+    });
+    assert_eq!(spans[0].input.as_ref().unwrap()["password"], "[REDACTED]");
+}

@@ -40,7 +40,7 @@
 //! assert_eq!(chat.usage, Some(Usage::new(10, 2)));
 //! ```
 //!
-//! Your own provider implements [`LlmProvider`] with the [`async_trait`] attribute this crate
+//! Your own provider implements [`LlmProvider`] with the [`async_trait`](macro@async_trait) attribute this crate
 //! re-exports (no dependency of your own needed):
 //!
 //! ```
