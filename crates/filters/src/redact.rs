@@ -79,6 +79,7 @@ struct Indexes {
 pub struct SensitiveDataFilter {
     rules: Vec<KeyRule>,
     patterns: Vec<(String, Regex)>,
+    text: TextShapes,
     style: RedactionStyle,
     token: String,
     indexes: Mutex<Indexes>,
@@ -114,6 +115,31 @@ impl Default for SensitiveDataFilter {
         SensitiveDataFilter::builder()
             .build()
             .unwrap_or_else(|_| unreachable!("the default patterns compile"))
+    }
+}
+
+/// Secrets written into text rather than under a JSON key: a password in a URL
+/// (`postgres://app:hunter2@db/x`), `key=value` pairs (form-encoded bodies, query strings, log
+/// lines), fields of a `Debug`-printed struct (`Config { db_password: "hunter2" }`). The key-based
+/// ones apply only when the key is sensitive, so `max_tokens=100` or `model: "gpt-4o"` stay.
+struct TextShapes {
+    url_userinfo: Regex,
+    key_value: Regex,
+    debug_field: Regex,
+}
+
+impl TextShapes {
+    fn new() -> Self {
+        let re =
+            |r: &str| Regex::new(r).unwrap_or_else(|_| unreachable!("the text shapes compile"));
+        TextShapes {
+            // scheme://user:PASSWORD@host
+            url_userinfo: re(r"(?i)\b[a-z][a-z0-9+.\-]*://[^\s:/@]+:([^\s@/]+)@"),
+            // key=VALUE, up to `&`, whitespace or a quote
+            key_value: re(r#"([A-Za-z0-9_.\-]+)=([^&\s"']+)"#),
+            // field: "VALUE" or field: Some("VALUE"), as `{:?}` prints them
+            debug_field: re(r#"([A-Za-z_][A-Za-z0-9_]*): (?:Some\()?"((?:[^"\\]|\\.)*)""#),
+        }
     }
 }
 
@@ -179,6 +205,7 @@ impl SensitiveDataFilterBuilder {
         Ok(SensitiveDataFilter {
             rules: self.keys.iter().filter_map(|k| KeyRule::new(k)).collect(),
             patterns,
+            text: TextShapes::new(),
             style: self.style,
             token: self.token,
             indexes: Mutex::new(Indexes::default()),
@@ -332,7 +359,80 @@ impl SensitiveDataFilter {
     }
 }
 
+/// Objects and arrays at most looked for inside one text (a bound on the work per string).
+const EMBEDDED_JSON_MAX: usize = 16;
+
 impl Pass<'_> {
+    /// JSON inside a sentence (`request failed: {"api_key":"..."}`): each object or array that
+    /// parses is filtered like JSON and written back in place when something in it changed.
+    fn embedded_json(&self, s: &mut String, depth: usize) -> bool {
+        if !(s.contains("{\"") || s.contains("[{")) {
+            return false;
+        }
+        let mut changed = false;
+        let mut from = 0;
+        let mut tries = 0;
+        while let Some(offset) = s[from..].find(['{', '[']) {
+            let start = from + offset;
+            tries += 1;
+            if tries > EMBEDDED_JSON_MAX {
+                break;
+            }
+            let mut values = serde_json::Deserializer::from_str(&s[start..]).into_iter::<Value>();
+            match values.next() {
+                Some(Ok(mut inner)) if inner.is_object() || inner.is_array() => {
+                    let end = start + values.byte_offset();
+                    if self.value(&mut inner, depth + 1) {
+                        let text = inner.to_string();
+                        s.replace_range(start..end, &text);
+                        from = start + text.len();
+                        changed = true;
+                    } else {
+                        from = end;
+                    }
+                }
+                _ => from = start + 1,
+            }
+        }
+        changed
+    }
+
+    /// Secrets in text shapes: URL passwords, `key=value` pairs, `Debug` struct fields.
+    fn text_shapes(&self, s: &mut String) -> bool {
+        let filter = self.filter;
+        let shapes = &filter.text;
+        let mut changed = false;
+        let mut replace =
+            |s: &mut String, re: &Regex, key_group: Option<usize>, value_group: usize| {
+                let mut edits: Vec<(std::ops::Range<usize>, String)> = Vec::new();
+                for caps in re.captures_iter(s) {
+                    let Some(value) = caps.get(value_group) else {
+                        continue;
+                    };
+                    if filter.is_redaction(value.as_str()) || value.as_str().is_empty() {
+                        continue;
+                    }
+                    let label = match key_group {
+                        Some(k) => match filter.sensitive_rule(&caps[k]) {
+                            Some(rule) => rule.label(),
+                            None => continue,
+                        },
+                        None => "PASSWORD".to_string(),
+                    };
+                    let replacement = filter.replacement(self.trace, &label, value.as_str());
+                    edits.push((value.range(), replacement));
+                }
+                for (range, text) in edits.into_iter().rev() {
+                    s.replace_range(range, &text);
+                    changed = true;
+                }
+            };
+        replace(s, &shapes.url_userinfo, None, 1);
+        replace(s, &shapes.key_value, Some(1), 2);
+        replace(s, &shapes.debug_field, Some(1), 2);
+        changed
+    }
+
     /// Walks a value whose key is not sensitive.
     fn value(&self, v: &mut Value, depth: usize) -> bool {
         if depth > MAX_DEPTH {
@@ -404,6 +504,8 @@ impl Pass<'_> {
                 changed = true;
             }
         }
+        changed |= self.embedded_json(s, depth);
+        changed |= self.text_shapes(s);
         // Text that was not JSON only because of the secret (a raw tab after `Bearer` inside a JSON
         // string) is JSON now: filter it as JSON too, or its sensitive keys would keep their values
         // until a second pass (the fuzzer found this).
@@ -458,6 +560,47 @@ impl Processor for SensitiveDataFilter {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn redacted(text: &str) -> String {
+        let mut v = Value::String(text.to_string());
+        SensitiveDataFilter::default().redact_value(TraceId::from_u128(1), &mut v);
+        v.as_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn secrets_written_into_text_are_redacted_and_look_alikes_stay() {
+        for (text, expected) in [
+            (
+                "connecting to postgres://app:hunter2@db:5432/orders",
+                "connecting to postgres://app:[REDACTED]@db:5432/orders",
+            ),
+            (
+                "body: user=ada&password=hunter2&token=abc123&lang=en",
+                "body: user=ada&password=[REDACTED]&token=[REDACTED]&lang=en",
+            ),
+            (
+                r#"loaded Config { host: "db", db_password: "hunter2", api_key: Some("k-123") }"#,
+                r#"loaded Config { host: "db", db_password: "[REDACTED]", api_key: Some("[REDACTED]") }"#,
+            ),
+            (
+                r#"request failed: {"api_key":"plain-secret-1","model":"gpt-4o"} (retrying)"#,
+                r#"request failed: {"api_key":"[REDACTED]","model":"gpt-4o"} (retrying)"#,
+            ),
+        ] {
+            assert_eq!(redacted(text), expected);
+            assert_eq!(redacted(expected), expected, "idempotent");
+        }
+        for innocent in [
+            "see https://docs.example.com/a:b/c and mail ada@example.com",
+            "http://host:8080/@handle",
+            "max_tokens=100&temperature=0.2&top_p=0.9",
+            r#"Request { model: "gpt-4o", max_tokens: 5, prompt_tokens: 12 }"#,
+            r#"the set {1, 2} and the list [a, b] and {"model":"gpt-4o"}"#,
+            "x = y, a==b, =value, key=",
+        ] {
+            assert_eq!(redacted(innocent), innocent);
+        }
+    }
 
     /// A small deterministic generator of JSON values (no external fuzzing crate needed for this).
     struct Gen(u64);

@@ -119,6 +119,29 @@ fn emit() -> Vec<String> {
         tool.set_error("auth_failed", format!("upstream rejected {}", SHAPED[1]));
     });
     chat.record_usage(aitrace_core::Usage::new(120, 30));
+    // Secrets written into text: a URL password, a form body, a `Debug`-printed struct recorded
+    // with `?value`, JSON inside a sentence; and their innocent look-alikes, which stay.
+    #[derive(Debug)]
+    #[allow(dead_code)]
+    struct Config {
+        host: &'static str,
+        db_password: &'static str,
+        max_tokens: u32,
+    }
+    let config = Config {
+        host: "db",
+        db_password: "CANARYdebugpw77",
+        max_tokens: 512,
+    };
+    let connect = tool_span!("connect", config = ?config);
+    connect.set_input("postgres://app:CANARYurlpw42@db:5432/orders?sslmode=require");
+    connect
+        .set_output("sent user=ada&password=CANARYformpw55&token=CANARYformtok66&max_tokens=100");
+    connect.set_error(
+        "upstream",
+        r#"request failed: {"api_key":"CANARYjsonsentence88","model":"gpt-4o"}"#,
+    );
+    drop(connect);
     canaries.extend(
         [
             "CANARYmetaapikey123",
@@ -129,6 +152,11 @@ fn emit() -> Vec<String> {
             "CANARYclientsecret1",
             "CANARYsessiontok12",
             "CANARYeventpw1234",
+            "CANARYdebugpw77",
+            "CANARYurlpw42",
+            "CANARYformpw55",
+            "CANARYformtok66",
+            "CANARYjsonsentence88",
         ]
         .map(String::from),
     );
@@ -191,7 +219,27 @@ fn no_canary_reaches_any_exporter_and_non_secrets_survive() {
         chat.trace_metadata.contains_key("config"),
         "the top AI span's metadata is the trace's"
     );
-    let tool = spans.iter().find(|s| s.name == "execute_tool").unwrap();
+    let connect = spans
+        .iter()
+        .find(|s| s.tool.as_ref().and_then(|t| t.name.as_deref()) == Some("connect"))
+        .unwrap();
+    assert_eq!(
+        connect.input.as_ref().unwrap(),
+        "postgres://app:[REDACTED]@db:5432/orders?sslmode=require"
+    );
+    assert_eq!(
+        connect.output.as_ref().unwrap(),
+        "sent user=ada&password=[REDACTED]&token=[REDACTED]&max_tokens=100"
+    );
+    let config = connect.attributes["config"].as_str().unwrap();
+    assert!(
+        config.contains(r#"db_password: "[REDACTED]""#) && config.contains("max_tokens: 512"),
+        "{config}"
+    );
+    let tool = spans
+        .iter()
+        .find(|s| s.tool.as_ref().and_then(|t| t.name.as_deref()) == Some("crm"))
+        .unwrap();
     let args = tool.tool.as_ref().unwrap().arguments.as_ref().unwrap();
     assert_eq!(args["q"], "order");
     assert_eq!(args["client_secret"], "[REDACTED]");
