@@ -47,6 +47,11 @@ pub(crate) struct SpanState {
     /// The start of the first model step below and when its first token arrived (Unix ns): a
     /// billable span without a time to first token of its own takes it from its first step.
     first_token_at: Option<(u64, u64)>,
+    /// Usage the streamed chunks below reported (providers send it on the last chunk): the call's
+    /// usage when this span records none itself.
+    chunk_usage: Option<Usage>,
+    /// When the first chunk below started (Unix ns): the time to first token when none was recorded.
+    first_chunk_at: Option<u64>,
 }
 
 impl SpanState {
@@ -463,6 +468,8 @@ where
             ids_adopted,
             default_trace_name: None,
             first_token_at: None,
+            chunk_usage: None,
+            first_chunk_at: None,
         };
         attrs.record(&mut state.filing());
         // Trace-level values known now are on the span even if its ancestors are gone when it closes.
@@ -537,6 +544,7 @@ where
         self.open_ai_spans.closed(&id);
         state.record.end_time_unix_nano = unix_nanos(SystemTime::now());
         inherit_from_ancestors(&mut state, &span, true);
+        take_chunks(&mut state, &span);
         roll_up_first_token(&mut state, &span);
         decide_billing(&mut state, &span);
         self.pipeline.submit(state.record);
@@ -662,6 +670,43 @@ fn merge_tags(into: &mut Vec<String>, from: &[String]) {
         if !into.contains(tag) {
             into.push(tag.clone());
         }
+    }
+}
+
+/// Streamed chunks and the call they belong to, decided when each closes (before billing, so the
+/// usage a provider reports only on the last chunk is billed): a chunk hands its usage (merged,
+/// the later numbers win, as providers report running totals) and its start to the nearest model
+/// step or billable span above it; that span, if it records no usage or time to first token of its
+/// own, takes them.
+fn take_chunks<S>(state: &mut SpanState, span: &SpanRef<'_, S>)
+where
+    S: for<'a> LookupSpan<'a>,
+{
+    let r = &mut state.record;
+    if r.kind == SpanKind::ModelChunk {
+        for ancestor in span.scope().skip(1) {
+            let mut ext = ancestor.extensions_mut();
+            let Some(p) = ext.get_mut::<SpanState>() else {
+                continue;
+            };
+            if p.record.kind != SpanKind::ModelStep && !p.record.kind.is_billable_kind() {
+                continue;
+            }
+            if let Some(u) = &r.usage {
+                let merged = p.chunk_usage.get_or_insert_with(Usage::default);
+                merged.merge_from(u);
+            }
+            let start = r.start_time_unix_nano;
+            p.first_chunk_at = Some(p.first_chunk_at.map_or(start, |t| t.min(start)));
+            return;
+        }
+        return;
+    }
+    if r.usage.is_none() {
+        r.usage = state.chunk_usage.take();
+    }
+    if let (None, Some(at)) = (r.time_to_first_token_s, state.first_chunk_at) {
+        r.time_to_first_token_s = Some(at.saturating_sub(r.start_time_unix_nano) as f64 / 1e9);
     }
 }
 
