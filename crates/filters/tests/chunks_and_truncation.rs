@@ -24,11 +24,10 @@ fn streamed() {
 fn chunks_collapse_into_their_parent_and_usage_totals_are_preserved() {
     let raw = capture_with(builder(), streamed);
     assert_eq!(raw.len(), 51);
-    assert_eq!(
-        total_billable_usage(&raw),
-        Usage::default(),
-        "usage only on a (non-billable) chunk"
-    );
+    // Usage only on the last chunk is the call's: billed once, on the generation, with or without
+    // the aggregator (the chunk keeps it for display, not billed).
+    assert_eq!(total_billable_usage(&raw), Usage::new(300, 50));
+    assert!(raw.iter().find(|s| s.name == "chat").unwrap().billable);
 
     let spans = capture_with(
         builder().processor(ChunkAggregator::new().collect_text(true)),
