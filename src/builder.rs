@@ -107,6 +107,17 @@ impl Builder {
         Builder(self.0.span_level(level))
     }
 
+    /// The content policy: whether exporters receive content (default true; also
+    /// `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`).
+    pub fn capture_content(self, on: bool) -> Self {
+        Builder(self.0.capture_content(on))
+    }
+
+    /// Overrides the content policy for one exporter, by name.
+    pub fn content_for(self, exporter: impl Into<String>, on: bool) -> Self {
+        Builder(self.0.content_for(exporter, on))
+    }
+
     /// How long dropping the [`Guard`] may wait for exporters.
     pub fn shutdown_timeout(self, timeout: Duration) -> Self {
         Builder(self.0.shutdown_timeout(timeout))

@@ -94,6 +94,10 @@ pub struct Builder {
     jsonl_path: Option<PathBuf>,
     /// Where the JSONL path came from, for errors: `AITRACE_JSONL_PATH` or `jsonl`.
     jsonl_setting: &'static str,
+    /// The content policy: whether exporters receive message content (default true).
+    capture_content: bool,
+    /// Per-exporter overrides of the content policy, by exporter name.
+    content_for: Vec<(String, bool)>,
 }
 
 impl Default for Builder {
@@ -108,6 +112,8 @@ impl Default for Builder {
             console: false,
             jsonl_path: None,
             jsonl_setting: "jsonl",
+            capture_content: true,
+            content_for: Vec::new(),
         }
     }
 }
@@ -175,6 +181,10 @@ pub const ENV_SETTINGS: &[(&str, &str)] = &[
     (
         "AITRACE_SPAN_LEVEL",
         "lowest level of AI spans recorded even when no other layer wants that level (default info)",
+    ),
+    (
+        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+        "whether exporters receive message content, tool arguments/results and documents: true/false (default true)",
     ),
     (
         "AITRACE_SHUTDOWN_TIMEOUT_MS",
@@ -266,6 +276,10 @@ impl Builder {
         if let Some(v) = get("AITRACE_SPAN_LEVEL") {
             self.span_level = parse_level("AITRACE_SPAN_LEVEL", &v)?;
         }
+        if let Some(v) = get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT") {
+            self.capture_content =
+                parse_bool("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", &v)?;
+        }
         if let Some(v) = get("AITRACE_SHUTDOWN_TIMEOUT_MS") {
             self.shutdown_timeout =
                 Duration::from_millis(parse_positive("AITRACE_SHUTDOWN_TIMEOUT_MS", &v)? as u64);
@@ -345,6 +359,26 @@ impl Builder {
         self
     }
 
+    /// The content policy: whether exporters receive content (messages, system instructions, tool
+    /// definitions, arguments and results, retrieved documents, embeddings inputs). Default true:
+    /// the backends aitrace feeds (Langfuse, Braintrust, Phoenix) are where users read their
+    /// conversations, and the SensitiveDataFilter redacts secrets in them. False (or
+    /// `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=false`) keeps content out of every
+    /// exporter; usage, models, timing, tool names and errors still flow. Per exporter:
+    /// [`content_for`](Self::content_for); per span: `AiSpanExt::hide_input` / `hide_output`.
+    pub fn capture_content(mut self, on: bool) -> Self {
+        self.capture_content = on;
+        self
+    }
+
+    /// Overrides the content policy for the exporter named `exporter` (`"langfuse"`,
+    /// `"braintrust"`, `"otel"`, `"jsonl"`, `"console"`, ...): full content to a self-hosted backend,
+    /// none to a SaaS one. An exporter added with its own `ExportConfig::capture_content` keeps that.
+    pub fn content_for(mut self, exporter: impl Into<String>, on: bool) -> Self {
+        self.content_for.push((exporter.into(), on));
+        self
+    }
+
     /// How long dropping the [`Guard`] may wait for exporters (default 5 s).
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
@@ -380,14 +414,21 @@ impl Builder {
             added.push((Box::new(jsonl), None));
         }
         added.extend(self.exporters);
+        let (policy, overrides) = (self.capture_content, &self.content_for);
         let exporters = added
             .into_iter()
             .map(|(e, c)| {
-                let config = c.unwrap_or_else(|| {
+                let mut config = c.unwrap_or_else(|| {
                     let mut config = self.export_config.clone();
                     e.configure(&mut config);
                     config
                 });
+                let named = overrides
+                    .iter()
+                    .rev()
+                    .find(|(name, _)| name == e.name())
+                    .map(|(_, on)| *on);
+                config.capture_content = config.capture_content.or(named).or(Some(policy));
                 (e, config)
             })
             .collect();

@@ -133,6 +133,12 @@ pub trait AiSpanExt {
     /// below close. Without it, a trace that runs inside an application span is named after that
     /// span, and one that starts at an AI span after that span.
     fn set_trace_name(&self, name: impl Into<String>) -> bool;
+    /// Keeps this span's input out of every exporter (messages, system instructions, tool definitions,
+    /// tool arguments, the retrieval query), whenever it is recorded: Mastra's `hideInput`. Usage,
+    /// model, timing and errors still flow.
+    fn hide_input(&self) -> bool;
+    /// Keeps this span's output out of every exporter (messages, tool results, documents).
+    fn hide_output(&self) -> bool;
     /// Marks the span failed with an error class (`timeout`, `rate_limited`, `500`) and a message.
     fn set_error(&self, error_type: &str, message: impl fmt::Display) -> bool {
         let (t, m) = (error_type.to_string(), message.to_string());
@@ -263,6 +269,20 @@ impl AiSpanExt for tracing::Span {
         let v = name.into();
         let w = v.clone();
         with_trace_fields(self, |r| r.trace_name = Some(v), |s| s.trace_name = Some(w))
+    }
+
+    fn hide_input(&self) -> bool {
+        walk(self, false, &mut |state, _| {
+            state.hide_input = true;
+            false
+        })
+    }
+
+    fn hide_output(&self) -> bool {
+        walk(self, false, &mut |state, _| {
+            state.hide_output = true;
+            false
+        })
     }
 
     fn with_record(&self, f: impl FnOnce(&mut SpanRecord)) -> bool {

@@ -52,6 +52,10 @@ pub(crate) struct SpanState {
     chunk_usage: Option<Usage>,
     /// When the first chunk below started (Unix ns): the time to first token when none was recorded.
     first_chunk_at: Option<u64>,
+    /// Set by `AiSpanExt::hide_input` / `hide_output`: that content is removed when the span closes,
+    /// whenever it was recorded.
+    pub(crate) hide_input: bool,
+    pub(crate) hide_output: bool,
 }
 
 impl SpanState {
@@ -470,6 +474,8 @@ where
             first_token_at: None,
             chunk_usage: None,
             first_chunk_at: None,
+            hide_input: false,
+            hide_output: false,
         };
         attrs.record(&mut state.filing());
         // Trace-level values known now are on the span even if its ancestors are gone when it closes.
@@ -544,6 +550,12 @@ where
         self.open_ai_spans.closed(&id);
         state.record.end_time_unix_nano = unix_nanos(SystemTime::now());
         inherit_from_ancestors(&mut state, &span, true);
+        if state.hide_input {
+            state.record.strip_input();
+        }
+        if state.hide_output {
+            state.record.strip_output();
+        }
         take_chunks(&mut state, &span);
         roll_up_first_token(&mut state, &span);
         decide_billing(&mut state, &span);

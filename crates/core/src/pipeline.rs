@@ -98,6 +98,9 @@ pub struct ExportConfig {
     /// For exporters that need whole traces: most traces waiting for their root; the oldest is
     /// exported incomplete beyond this (default 1000).
     pub trace_max_pending: usize,
+    /// Whether this exporter receives content (messages, tool arguments and results, documents,
+    /// embeddings inputs). `None`: the builder's policy ([`Builder::capture_content`](crate::Builder::capture_content)).
+    pub capture_content: Option<bool>,
 }
 
 impl Default for ExportConfig {
@@ -113,6 +116,7 @@ impl Default for ExportConfig {
             max_backoff: Duration::from_secs(30),
             trace_max_age: Duration::from_secs(30),
             trace_max_pending: 1000,
+            capture_content: None,
         }
     }
 }
@@ -479,6 +483,7 @@ impl Sink {
         let decode_content =
             exporter.reads_content() || processors.iter().any(|p| p.reads_content());
         let worker = Worker {
+            capture_content: config.capture_content.unwrap_or(true),
             decode_content,
             wake_at,
             processors,
@@ -570,6 +575,8 @@ impl Sink {
 }
 
 struct Worker {
+    /// False when the content policy keeps content away from this exporter.
+    capture_content: bool,
     /// Offloaded processors, run here before batching.
     processors: Vec<Arc<dyn Processor>>,
     /// Regroups spans by trace for exporters that need whole traces.
@@ -720,8 +727,11 @@ impl Worker {
     fn push(&mut self, item: Item, batch: &mut Batch) {
         // The last exporter to receive a record takes it without copying.
         let mut record = Arc::try_unwrap(item.record).unwrap_or_else(|shared| (*shared).clone());
-        let changes =
-            (self.decode_content && record.has_pending_content()) || !self.processors.is_empty();
+        // The content policy first: content this exporter must not get is never parsed or redacted.
+        let stripped = !self.capture_content && record.strip_content();
+        let changes = stripped
+            || (self.decode_content && record.has_pending_content())
+            || !self.processors.is_empty();
         if self.decode_content {
             record.decode_content();
         }

@@ -587,6 +587,21 @@ fn is_zero(v: &u32) -> bool {
     *v == 0
 }
 
+/// Attributes that hold input content, removed with it by [`SpanRecord::strip_input`].
+const CONTENT_INPUT_ATTRIBUTES: &[&str] = &[
+    "gen_ai.retrieval.query.text",
+    "gen_ai.memory.query.text",
+    "gen_ai.prompt",
+    "input.value",
+];
+/// Attributes that hold output content, removed with it by [`SpanRecord::strip_output`].
+const CONTENT_OUTPUT_ATTRIBUTES: &[&str] = &[
+    "gen_ai.retrieval.documents",
+    "gen_ai.memory.records",
+    "gen_ai.completion",
+    "output.value",
+];
+
 /// Exporter names that own a metadata namespace. A metadata key starting with one of these followed by
 /// `.` is routed only to that exporter.
 pub const EXPORTER_NAMESPACES: &[&str] = &["langfuse", "braintrust", "otel", "console", "jsonl"];
@@ -770,6 +785,45 @@ impl SpanRecord {
         named
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| self.display_name())
+    }
+
+    /// Removes the content of the span, what a content policy keeps out of traces: input and output
+    /// (messages, documents, embeddings inputs), system instructions, tool definitions, tool
+    /// arguments and results, and the retrieval query. Usage, model, timing, tool names, status and
+    /// errors stay. Returns whether anything was removed.
+    pub fn strip_content(&mut self) -> bool {
+        self.strip_input() | self.strip_output()
+    }
+
+    /// The input half of [`strip_content`](Self::strip_content).
+    pub fn strip_input(&mut self) -> bool {
+        let mut removed = self.input.take().is_some();
+        removed |= self.system_instructions.take().is_some();
+        removed |= self.tool_definitions.take().is_some();
+        if let Some(tool) = &mut self.tool {
+            removed |= tool.arguments.take().is_some();
+        }
+        for key in CONTENT_INPUT_ATTRIBUTES {
+            removed |= self.attributes.remove(*key).is_some();
+        }
+        self.pending_json &= !(pending::INPUT
+            | pending::SYSTEM
+            | pending::TOOL_DEFINITIONS
+            | pending::TOOL_ARGUMENTS);
+        removed
+    }
+
+    /// The output half of [`strip_content`](Self::strip_content).
+    pub fn strip_output(&mut self) -> bool {
+        let mut removed = self.output.take().is_some();
+        if let Some(tool) = &mut self.tool {
+            removed |= tool.result.take().is_some();
+        }
+        for key in CONTENT_OUTPUT_ATTRIBUTES {
+            removed |= self.attributes.remove(*key).is_some();
+        }
+        self.pending_json &= !(pending::OUTPUT | pending::TOOL_RESULT);
+        removed
     }
 
     /// The metadata an exporter named `exporter` should send: keys of other exporters' namespaces are
