@@ -123,7 +123,7 @@ fn run(builder: aitrace::Builder) -> Run {
         .exporter(aitrace::braintrust::BraintrustExporter::new(bt).unwrap())
         .build_layer()
         .unwrap();
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), workload);
+    aitrace::testing::with_default(tracing_subscriber::registry().with(layer), workload);
     let report = guard.shutdown(Duration::from_secs(30));
     assert_eq!(report.lost, 0, "{report:?}");
     let jsonl = std::fs::read_to_string(&path).unwrap();

@@ -82,7 +82,7 @@ fn run(
     let (tx, rx) = mpsc::channel();
     // The application's side runs on its own thread: if tracing ever blocked it, the watchdog fails.
     std::thread::spawn(move || {
-        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        aitrace::testing::with_default(tracing_subscriber::registry().with(layer), || {
             for _ in 0..2 {
                 let _a = agent_span!("a").entered();
                 for _ in 0..(SPANS / 2 - 1) {
@@ -347,7 +347,7 @@ fn nothing_produced_before_a_clean_shutdown_is_lost() {
             .exporter_with_config(memory.clone(), config)
             .build_layer()
             .unwrap();
-        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        aitrace::testing::with_default(tracing_subscriber::registry().with(layer), || {
             for i in 0..50 {
                 let a = agent_span!("a", i = i);
                 a.in_scope(|| generation_span!("openai", "gpt-4o").record_usage(Usage::new(1, 1)));
@@ -505,7 +505,7 @@ fn a_multi_megabyte_span_is_shortened_to_fit_and_never_fails_its_batch() {
             .build_layer()
             .unwrap();
         let huge = "a".repeat(8 << 20);
-        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        aitrace::testing::with_default(tracing_subscriber::registry().with(layer), || {
             let _a = agent_span!("a").entered();
             let g = generation_span!("openai", "gpt-4o");
             g.set_input(serde_json::json!({ "document": huge }));
@@ -572,7 +572,7 @@ fn retry_after_holds_for_every_request_a_batch_is_split_into() {
             .exporter_with_config(memory.clone(), config)
             .build_layer()
             .unwrap();
-        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        aitrace::testing::with_default(tracing_subscriber::registry().with(layer), || {
             split_trace(target)
         });
         let report = guard.shutdown(Duration::from_secs(60));

@@ -186,6 +186,7 @@ fn each_request_is_one_trace_in_every_exporter() {
         .build_layer()
         .unwrap();
     // The application's own subscriber: a fmt layer at INFO beside aitrace's layer.
+    aitrace::testing::isolate_thread_local_subscribers();
     let dispatch = tracing::Dispatch::new(
         tracing_subscriber::registry()
             .with(tracing_subscriber::fmt::layer().with_writer(std::io::sink))

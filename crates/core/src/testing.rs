@@ -107,13 +107,41 @@ pub fn env_vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
 }
 
 /// Runs `f` with a thread-local subscriber that records AI spans, and returns every record once all
-/// were exported.
-///
-/// Run such tests with `--test-threads=1`: tracing-core caches callsite interest globally, and a
-/// callsite first hit on a thread without a subscriber while another thread registers its subscriber
-/// can be cached as "never", so a parallel test may miss a span.
+/// were exported. Safe in tests that run in parallel (the default test runner): see
+/// [`with_default`].
 pub fn capture(f: impl FnOnce()) -> Vec<SpanRecord> {
     capture_with(crate::builder(), f)
+}
+
+/// `tracing::subscriber::with_default` made safe for tests that run in parallel.
+///
+/// tracing-core caches each callsite's interest globally. While exactly one dispatcher is
+/// registered (one test's thread-local subscriber), it computes the interest of a callsite hit for
+/// the first time from the *current thread's* subscriber: a test thread without one (another test
+/// sharing a helper, a test between two subscribers) caches "never" for it, and the subscriber's
+/// thread then loses those spans (45–87 % in a probe with three such threads). This keeps a second,
+/// never-interested dispatcher registered for the life of the process, so interests are always
+/// combined over the registered dispatchers: a callsite two of them disagree on is "sometimes", and
+/// each thread asks its own subscriber. Only for tests: in an application with one global
+/// subscriber the race cannot happen, and the extra dispatcher would make callsites dynamic.
+pub fn with_default<T>(
+    subscriber: impl tracing::Subscriber + Send + Sync + 'static,
+    f: impl FnOnce() -> T,
+) -> T {
+    isolate_thread_local_subscribers();
+    tracing::subscriber::with_default(subscriber, f)
+}
+
+/// Registers the never-interested dispatcher [`with_default`] relies on (once per process). Call it
+/// before installing a thread-local subscriber some other way (`set_default`, `Dispatch::new`) in a
+/// test that runs in parallel with others.
+pub fn isolate_thread_local_subscribers() {
+    // Two, so tracing-core never takes its one-dispatcher shortcut (which asks the current thread's
+    // subscriber) even before the first test's subscriber is registered.
+    static SENTINELS: std::sync::OnceLock<[tracing::Dispatch; 2]> = std::sync::OnceLock::new();
+    SENTINELS.get_or_init(|| {
+        [(); 2].map(|_| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()))
+    });
 }
 
 /// [`capture`] with a builder of your own (processors, settings); a [`TestExporter`] is added to it.
@@ -125,7 +153,7 @@ pub fn capture_with(builder: crate::Builder, f: impl FnOnce()) -> Vec<SpanRecord
         Err(e) => panic!("capture_with: {e}"),
     };
     let subscriber = tracing_subscriber::registry().with(layer);
-    tracing::subscriber::with_default(subscriber, f);
+    with_default(subscriber, f);
     guard.shutdown(Duration::from_secs(10));
     exporter.spans()
 }

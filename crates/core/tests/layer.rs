@@ -198,7 +198,7 @@ fn extension_methods_are_no_ops_without_the_layer_or_on_plain_spans() {
     // A subscriber without our layer.
     let subscriber = tracing_subscriber::registry()
         .with(tracing_subscriber::fmt::layer().with_writer(std::io::sink));
-    tracing::subscriber::with_default(subscriber, || {
+    aitrace_core::testing::with_default(subscriber, || {
         let span = generation_span!("openai", "gpt-4o");
         assert!(!span.set_model("anthropic", "claude"));
         assert!(span.ai_trace_id().is_none());
@@ -539,7 +539,7 @@ fn restamping_from_a_plain_span_never_stamps_an_agent_and_usage_goes_to_the_bill
     let subscriber = tracing_subscriber::registry()
         .with(tracing_subscriber::fmt::layer().with_writer(std::io::sink))
         .with(layer);
-    tracing::subscriber::with_default(subscriber, || {
+    aitrace_core::testing::with_default(subscriber, || {
         let _agent = agent_span!("a").entered();
         let _plain = tracing::info_span!("client_call").entered();
         // No generation around: the agent must not be stamped with a model.
@@ -725,7 +725,7 @@ fn the_level_hint_keeps_unwanted_callsites_disabled_and_never_hides_wanted_ones(
     let subscriber = tracing_subscriber::registry()
         .with(CountEvents(seen.clone()).with_filter(LevelFilter::DEBUG))
         .with(ai);
-    tracing::subscriber::with_default(subscriber, || {
+    aitrace_core::testing::with_default(subscriber, || {
         tracing::debug!("kept for the application");
         tracing::trace!("nobody wants this");
     });

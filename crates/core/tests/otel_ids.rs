@@ -95,7 +95,7 @@ fn ids_match_when_the_otel_layer_is_added_first() {
     let subscriber = tracing_subscriber::registry()
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
         .with(ai);
-    tracing::subscriber::with_default(subscriber, workload);
+    aitrace_core::testing::with_default(subscriber, workload);
     guard.shutdown(Duration::from_secs(10));
     provider.force_flush().unwrap();
     // The OTel layer (inner) closes a never-entered span before ours sees it: that one keeps our id.
@@ -110,7 +110,7 @@ fn ids_match_when_the_aitrace_layer_is_added_first() {
     let subscriber = tracing_subscriber::registry()
         .with(ai)
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-    tracing::subscriber::with_default(subscriber, workload);
+    aitrace_core::testing::with_default(subscriber, workload);
     guard.shutdown(Duration::from_secs(10));
     provider.force_flush().unwrap();
     check(ours.spans(), &theirs, true);

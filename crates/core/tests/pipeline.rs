@@ -76,7 +76,7 @@ fn a_blocked_exporter_never_blocks_the_app_and_drops_are_counted() {
     let subscriber = tracing_subscriber::registry().with(layer);
     let produced = 1000;
     let guard = must_finish("span creation with a hung exporter", move || {
-        tracing::subscriber::with_default(subscriber, || {
+        aitrace_core::testing::with_default(subscriber, || {
             generation_span!("openai", "gpt-4o").in_scope(|| {});
             // Wait until the worker is stuck inside export, so the rest can only queue or drop.
             entered_rx
@@ -122,7 +122,7 @@ fn shutdown_delivers_everything_produced_before_it() {
         .build_layer()
         .unwrap();
     let subscriber = tracing_subscriber::registry().with(layer);
-    tracing::subscriber::with_default(subscriber, || {
+    aitrace_core::testing::with_default(subscriber, || {
         for i in 0..1000u64 {
             let g = generation_span!("openai", "gpt-4o", i = i);
             g.record_usage(Usage::new(i, 1));
@@ -154,6 +154,7 @@ fn flush_exports_what_is_queued_without_shutting_down() {
         .exporter_with_config(spans.clone(), config)
         .build_layer()
         .unwrap();
+    aitrace_core::testing::isolate_thread_local_subscribers();
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
     tracing::dispatcher::with_default(&dispatch, || tool_span!("a").in_scope(|| {}));
     assert!(guard.flush(Duration::from_secs(10)));
@@ -210,7 +211,7 @@ fn a_panicking_exporter_or_processor_does_not_take_down_the_app() {
         .build_layer()
         .unwrap();
     let subscriber = tracing_subscriber::registry().with(layer);
-    tracing::subscriber::with_default(subscriber, || {
+    aitrace_core::testing::with_default(subscriber, || {
         tool_span!("boom").in_scope(|| {});
         aitrace_core::agent_span!("a").in_scope(|| {});
         generation_span!("openai", "gpt-4o").in_scope(|| {});
@@ -310,7 +311,7 @@ fn run_scripted(
         .exporter_with_config(exporter, config)
         .build_layer()
         .unwrap();
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    aitrace_core::testing::with_default(tracing_subscriber::registry().with(layer), || {
         for n in 0..spans {
             tool_span!("t", n = n).in_scope(|| {});
         }
@@ -416,7 +417,7 @@ fn the_queue_is_capped_by_bytes_too() {
         .build_layer()
         .unwrap();
     let big = "x".repeat(100_000);
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    aitrace_core::testing::with_default(tracing_subscriber::registry().with(layer), || {
         tool_span!("first").in_scope(|| {});
         entered_rx.recv_timeout(Duration::from_secs(30)).unwrap();
         for _ in 0..50 {
@@ -442,6 +443,7 @@ fn many_threads_lose_nothing_when_the_queue_is_large_enough() {
         .exporter_with_config(spans.clone(), config)
         .build_layer()
         .unwrap();
+    aitrace_core::testing::isolate_thread_local_subscribers();
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
     let threads = 8;
     let per_thread = 500;
@@ -496,7 +498,7 @@ fn jsonl_round_trips_every_record() {
         .exporter(memory.clone())
         .build_layer()
         .unwrap();
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    aitrace_core::testing::with_default(tracing_subscriber::registry().with(layer), || {
         let agent = aitrace_core::agent_span!("a");
         agent
             .set_parent_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
@@ -584,6 +586,7 @@ fn whole_trace_exporters_get_each_trace_in_one_batch() {
         .exporter_with_config(exporter.clone(), config)
         .build_layer()
         .unwrap();
+    aitrace_core::testing::isolate_thread_local_subscribers();
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
     let _d = tracing::dispatcher::set_default(&dispatch);
     // Two traces interleaved, each larger than a batch.
@@ -631,6 +634,7 @@ fn spans_whose_root_never_closes_are_released_after_trace_max_age_and_at_shutdow
         .exporter_with_config(exporter.clone(), config)
         .build_layer()
         .unwrap();
+    aitrace_core::testing::isolate_thread_local_subscribers();
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
     let _d = tracing::dispatcher::set_default(&dispatch);
     let open = aitrace_core::agent_span!("long_running");
@@ -649,7 +653,7 @@ fn spans_whose_root_never_closes_are_released_after_trace_max_age_and_at_shutdow
         .exporter_with_config(held.clone(), long)
         .build_layer()
         .unwrap();
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer2), || {
+    aitrace_core::testing::with_default(tracing_subscriber::registry().with(layer2), || {
         let _open = aitrace_core::agent_span!("never_closed_before_shutdown").entered();
         tool_span!("t").in_scope(|| {});
         let report = guard2.shutdown(Duration::from_secs(10));
@@ -704,7 +708,7 @@ fn offloaded_processors_run_on_each_exporter_worker() {
         .build_layer()
         .unwrap();
     let app_thread = std::thread::current().name().unwrap_or("?").to_string();
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    aitrace_core::testing::with_default(tracing_subscriber::registry().with(layer), || {
         for what in ["keep", "drop_me", "boom", "keep"] {
             tool_span!("t", what = what).in_scope(|| {});
         }
@@ -763,7 +767,7 @@ fn content_is_parsed_only_for_exporters_and_processors_that_read_it() {
             });
         }
         let (layer, guard) = b.build_layer().unwrap();
-        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        aitrace_core::testing::with_default(tracing_subscriber::registry().with(layer), || {
             generation_span!("openai", "gpt-4o", gen_ai.input.messages = messages).in_scope(|| {});
         });
         assert!(guard.shutdown(Duration::from_secs(10)).completed);
@@ -801,7 +805,7 @@ fn records_a_stalled_worker_holds_still_count_against_both_caps() {
             .unwrap();
         let input = "x".repeat(content);
         let guard = must_finish("span creation with a stalled backend", move || {
-            tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            aitrace_core::testing::with_default(tracing_subscriber::registry().with(layer), || {
                 // Fill the queue; the worker takes it all and stalls in export.
                 for _ in 0..2000 {
                     tool_span!("t").set_input(input.as_str());

@@ -182,7 +182,7 @@ fn agent_trace(exporter: BraintrustExporter) -> (Vec<SpanRecord>, aitrace_core::
         .exporter(memory.clone())
         .build_layer()
         .unwrap();
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    aitrace_core::testing::with_default(tracing_subscriber::registry().with(layer), || {
         let agent = agent_span!("support-agent");
         agent.set_user("user-1");
         agent.add_tags(["prod"]);
@@ -447,7 +447,7 @@ fn a_continued_trace_keeps_its_remote_parent_on_the_root_row() {
         .exporter_with_config(exporter(&url, KEY), fast())
         .build_layer()
         .unwrap();
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    aitrace_core::testing::with_default(tracing_subscriber::registry().with(layer), || {
         let agent = agent_span!("support-agent");
         agent
             .set_parent_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")

@@ -375,7 +375,7 @@ fn agent_trace(
         .exporter(memory.clone())
         .build_layer()
         .unwrap();
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    aitrace_core::testing::with_default(tracing_subscriber::registry().with(layer), || {
         let agent = agent_span!("support-agent");
         agent.set_user("user-1");
         agent.set_session("session-42");
@@ -785,7 +785,7 @@ fn a_run_longer_than_the_pipeline_holds_a_trace_keeps_its_trace_fields() {
         )
         .build_layer()
         .unwrap();
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    aitrace_core::testing::with_default(tracing_subscriber::registry().with(layer), || {
         let agent = agent_span!("support-agent");
         agent.set_user("user-1");
         agent.set_session("session-42");

@@ -98,7 +98,7 @@ fn export(otel: aitrace_otel::OtelExporterBuilder) -> (Vec<SpanData>, Vec<SpanRe
         .exporter(records.clone())
         .build_layer()
         .unwrap();
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), workload);
+    aitrace_core::testing::with_default(tracing_subscriber::registry().with(layer), workload);
     // Read before shutdown: the in-memory exporter forgets everything when shut down.
     assert!(guard.flush(Duration::from_secs(10)));
     let spans = memory.get_finished_spans().unwrap();

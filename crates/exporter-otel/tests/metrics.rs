@@ -46,7 +46,7 @@ fn token_usage_and_duration_histograms_follow_the_conventions() {
         .exporter(GenAiMetrics::new(&meter))
         .build_layer()
         .unwrap();
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    aitrace_core::testing::with_default(tracing_subscriber::registry().with(layer), || {
         let g = generation_span!("openai", "gpt-4o");
         g.in_scope(|| step_span!(0).record_usage(Usage::new(999, 999)));
         g.record_usage(Usage::new(100, 20));

@@ -80,7 +80,7 @@ fn run(url: &str) -> aitrace_core::ShutdownReport {
         .exporter_with_config(exporter, config())
         .build_layer()
         .unwrap();
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    aitrace_core::testing::with_default(tracing_subscriber::registry().with(layer), || {
         let g = generation_span!("openai", "gpt-4o");
         g.record_usage(Usage::new(10, 2));
         g.in_scope(|| tool_span!("t").in_scope(|| {}));

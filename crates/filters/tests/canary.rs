@@ -172,7 +172,7 @@ fn run(filter: SensitiveDataFilter, jsonl: &std::path::Path) -> (Vec<SpanRecord>
         .build_layer()
         .unwrap();
     let mut canaries = Vec::new();
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    aitrace_core::testing::with_default(tracing_subscriber::registry().with(layer), || {
         canaries = emit()
     });
     assert_eq!(guard.shutdown(Duration::from_secs(10)).lost, 0);
