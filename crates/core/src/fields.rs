@@ -235,6 +235,11 @@ impl Filing<'_> {
             "aitrace.usage.output_audio_tokens" | "gen_ai.usage.audio.output_tokens" => {
                 usage(r).output_audio_tokens = v.as_u64()
             }
+            "gen_ai.usage.text.input_tokens" => usage(r).input_text_tokens = v.as_u64(),
+            "gen_ai.usage.image.input_tokens" => usage(r).input_image_tokens = v.as_u64(),
+            "gen_ai.usage.text.output_tokens" => usage(r).output_text_tokens = v.as_u64(),
+            "gen_ai.usage.image.output_tokens" => usage(r).output_image_tokens = v.as_u64(),
+            "gen_ai.usage.tool_use_prompt_tokens" => usage(r).tool_use_prompt_tokens = v.as_u64(),
             "aitrace.cost_usd" => {
                 if let Some(total) = v.as_f64() {
                     r.cost = Some(crate::record::Cost::usd(total));

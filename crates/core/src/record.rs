@@ -212,6 +212,20 @@ pub struct Usage {
     pub input_audio_tokens: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output_audio_tokens: Option<u64>,
+    /// Per-modality breakdowns (`gen_ai.usage.{text,image}.{input,output}_tokens`), parts of
+    /// `input_tokens` / `output_tokens` like the audio ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_text_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_image_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_text_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_image_tokens: Option<u64>,
+    /// Tokens of the prompts a provider runs for its own tool use (Gemini's
+    /// `toolUsePromptTokenCount`, `gen_ai.usage.tool_use_prompt_tokens`), as reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_use_prompt_tokens: Option<u64>,
 }
 
 impl Usage {
@@ -276,6 +290,11 @@ impl Usage {
             reasoning_tokens: s(self.reasoning_tokens, other.reasoning_tokens),
             input_audio_tokens: s(self.input_audio_tokens, other.input_audio_tokens),
             output_audio_tokens: s(self.output_audio_tokens, other.output_audio_tokens),
+            input_text_tokens: s(self.input_text_tokens, other.input_text_tokens),
+            input_image_tokens: s(self.input_image_tokens, other.input_image_tokens),
+            output_text_tokens: s(self.output_text_tokens, other.output_text_tokens),
+            output_image_tokens: s(self.output_image_tokens, other.output_image_tokens),
+            tool_use_prompt_tokens: s(self.tool_use_prompt_tokens, other.tool_use_prompt_tokens),
         }
     }
     /// Fills the fields `self` lacks from `other` (fields set later win; used for late `record`s).
@@ -291,7 +310,12 @@ impl Usage {
             cache_creation_input_tokens,
             reasoning_tokens,
             input_audio_tokens,
-            output_audio_tokens
+            output_audio_tokens,
+            input_text_tokens,
+            input_image_tokens,
+            output_text_tokens,
+            output_image_tokens,
+            tool_use_prompt_tokens
         );
     }
 }

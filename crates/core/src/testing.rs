@@ -274,6 +274,11 @@ impl Arbitrary {
                 reasoning_tokens: n(self),
                 input_audio_tokens: n(self),
                 output_audio_tokens: n(self),
+                input_text_tokens: n(self),
+                input_image_tokens: n(self),
+                output_text_tokens: n(self),
+                output_image_tokens: n(self),
+                tool_use_prompt_tokens: n(self),
             });
         }
         if self.below(3) == 0 {

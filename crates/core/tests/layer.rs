@@ -838,6 +838,11 @@ fn usage_is_read_under_current_and_earlier_names() {
             gen_ai.usage.cache_write.input_tokens = 30u64,
             gen_ai.usage.audio.input_tokens = 7u64,
             gen_ai.usage.audio.output_tokens = 5u64,
+            gen_ai.usage.text.input_tokens = 60u64,
+            gen_ai.usage.image.input_tokens = 40u64,
+            gen_ai.usage.text.output_tokens = 3u64,
+            gen_ai.usage.image.output_tokens = 2u64,
+            gen_ai.usage.tool_use_prompt_tokens = 11u64,
         );
         drop(current);
         let earlier = tracing::info_span!(
@@ -849,6 +854,16 @@ fn usage_is_read_under_current_and_earlier_names() {
     });
     let a = find(&spans, "a").usage.unwrap();
     assert_eq!(a.cache_creation_input_tokens, Some(30));
+    assert_eq!(
+        (
+            a.input_text_tokens,
+            a.input_image_tokens,
+            a.output_text_tokens,
+            a.output_image_tokens
+        ),
+        (Some(60), Some(40), Some(3), Some(2))
+    );
+    assert_eq!(a.tool_use_prompt_tokens, Some(11));
     assert_eq!(
         (a.input_audio_tokens, a.output_audio_tokens),
         (Some(7), Some(5))

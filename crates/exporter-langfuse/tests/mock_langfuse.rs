@@ -332,6 +332,11 @@ const STEP0: Usage = Usage {
     reasoning_tokens: None,
     input_audio_tokens: None,
     output_audio_tokens: None,
+    input_text_tokens: None,
+    input_image_tokens: None,
+    output_text_tokens: None,
+    output_image_tokens: None,
+    tool_use_prompt_tokens: None,
 };
 const STEP1: Usage = Usage {
     input_tokens: Some(498),
@@ -342,6 +347,11 @@ const STEP1: Usage = Usage {
     reasoning_tokens: Some(5),
     input_audio_tokens: None,
     output_audio_tokens: None,
+    input_text_tokens: None,
+    input_image_tokens: None,
+    output_text_tokens: None,
+    output_image_tokens: None,
+    tool_use_prompt_tokens: None,
 };
 const CUT: Usage = Usage {
     input_tokens: Some(50),
@@ -352,6 +362,11 @@ const CUT: Usage = Usage {
     reasoning_tokens: None,
     input_audio_tokens: None,
     output_audio_tokens: None,
+    input_text_tokens: None,
+    input_image_tokens: None,
+    output_text_tokens: None,
+    output_image_tokens: None,
+    tool_use_prompt_tokens: None,
 };
 const EMBED: Usage = Usage {
     input_tokens: Some(9),
@@ -362,6 +377,11 @@ const EMBED: Usage = Usage {
     reasoning_tokens: None,
     input_audio_tokens: None,
     output_audio_tokens: None,
+    input_text_tokens: None,
+    input_image_tokens: None,
+    output_text_tokens: None,
+    output_image_tokens: None,
+    tool_use_prompt_tokens: None,
 };
 
 /// An agent with a fallback and nested steps; returns the records aitrace produced.

@@ -227,6 +227,16 @@ pub fn attributes(r: &SpanRecord, options: &MappingOptions) -> Vec<KeyValue> {
                 u.cache_creation_input_tokens,
             ),
             ("gen_ai.usage.reasoning.output_tokens", u.reasoning_tokens),
+            ("gen_ai.usage.audio.input_tokens", u.input_audio_tokens),
+            ("gen_ai.usage.audio.output_tokens", u.output_audio_tokens),
+            ("gen_ai.usage.text.input_tokens", u.input_text_tokens),
+            ("gen_ai.usage.image.input_tokens", u.input_image_tokens),
+            ("gen_ai.usage.text.output_tokens", u.output_text_tokens),
+            ("gen_ai.usage.image.output_tokens", u.output_image_tokens),
+            (
+                "gen_ai.usage.tool_use_prompt_tokens",
+                u.tool_use_prompt_tokens,
+            ),
         ];
         for (k, v) in counts {
             if let Some(v) = v {

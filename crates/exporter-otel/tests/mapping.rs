@@ -26,6 +26,11 @@ const CHAT: Usage = Usage {
     reasoning_tokens: Some(5),
     input_audio_tokens: None,
     output_audio_tokens: None,
+    input_text_tokens: None,
+    input_image_tokens: None,
+    output_text_tokens: None,
+    output_image_tokens: None,
+    tool_use_prompt_tokens: None,
 };
 
 fn workload() {

@@ -16,6 +16,11 @@ const TRUTH: Usage = Usage {
     reasoning_tokens: None,
     input_audio_tokens: None,
     output_audio_tokens: None,
+    input_text_tokens: None,
+    input_image_tokens: None,
+    output_text_tokens: None,
+    output_image_tokens: None,
+    tool_use_prompt_tokens: None,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq)]
