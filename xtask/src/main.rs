@@ -12,18 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-/// The test command the README gives; CI runs exactly this. One test thread per binary: tests install
-/// thread-local subscribers, and tracing-core caches callsite interest globally; a callsite first hit
-/// on a thread without a subscriber while another thread registers its subscriber can be cached as
-/// "never" (a race in tracing-core's registration), dropping a span from a parallel test. Apps with one
-/// global subscriber are not exposed to it.
-const TEST_COMMAND: &[&str] = &[
-    "test",
-    "--workspace",
-    "--all-features",
-    "--",
-    "--test-threads=1",
-];
+/// The test command the README gives; CI runs exactly this, in parallel like `cargo test` by default
+/// (the tests install their thread-local subscribers through `aitrace_core::testing::with_default`,
+/// which keeps tracing-core's callsite-interest cache from racing between test threads).
+const TEST_COMMAND: &[&str] = &["test", "--workspace", "--all-features"];
 
 /// The `cargo fuzz` targets in `fuzz/fuzz_targets`.
 const FUZZ_TARGETS: [&str; 3] = ["redact", "json_content", "mappings"];
