@@ -3,7 +3,6 @@
 //! documents or embeddings inputs; usage, models, timing, tool names and errors still flow.
 #![cfg(all(feature = "otel", feature = "langfuse", feature = "braintrust"))]
 
-use std::io::Read;
 use std::time::Duration;
 
 use aitrace::{
@@ -55,29 +54,8 @@ fn workload() {
     chat.record_usage(Usage::new(321, 12));
 }
 
-fn answer(path: &str, body: &[u8]) -> String {
-    if path.contains("/v1/project_logs/") {
-        let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-        let ids: Vec<serde_json::Value> = v["events"]
-            .as_array()
-            .map(|e| e.iter().map(|x| x["id"].clone()).collect())
-            .unwrap_or_default();
-        return serde_json::json!({ "row_ids": ids }).to_string();
-    }
-    "{}".into()
-}
-
 fn body(r: &Request) -> String {
-    let bytes = if r.header("content-encoding") == Some("gzip") {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(r.body.as_slice())
-            .read_to_end(&mut out)
-            .unwrap();
-        out
-    } else {
-        r.body.clone()
-    };
-    String::from_utf8_lossy(&bytes).into_owned()
+    String::from_utf8_lossy(&r.plain_body()).into_owned()
 }
 
 struct Run {
@@ -89,9 +67,18 @@ struct Run {
 
 fn run(builder: aitrace::Builder) -> Run {
     let servers = [
-        ("otel", FaultServer::start(vec![], Fault::Ok, answer)),
-        ("langfuse", FaultServer::start(vec![], Fault::Ok, answer)),
-        ("braintrust", FaultServer::start(vec![], Fault::Ok, answer)),
+        (
+            "otel",
+            FaultServer::start(vec![], Fault::Ok, aitrace_testkit::vendor_answer),
+        ),
+        (
+            "langfuse",
+            FaultServer::start(vec![], Fault::Ok, aitrace_testkit::vendor_answer),
+        ),
+        (
+            "braintrust",
+            FaultServer::start(vec![], Fault::Ok, aitrace_testkit::vendor_answer),
+        ),
     ];
     let path = std::env::temp_dir().join(format!(
         "aitrace-content-{}-{:?}.jsonl",

@@ -4,7 +4,6 @@
 #![cfg(all(feature = "otel", feature = "langfuse", feature = "braintrust"))]
 
 use std::collections::HashSet;
-use std::io::Read;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -24,18 +23,6 @@ enum Target {
 
 const TARGETS: [Target; 3] = [Target::Otlp, Target::Langfuse, Target::Braintrust];
 const SPANS: u64 = 6;
-
-fn answer(path: &str, body: &[u8]) -> String {
-    if path.contains("/v1/project_logs/") {
-        let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-        let ids: Vec<serde_json::Value> = v["events"]
-            .as_array()
-            .map(|e| e.iter().map(|x| x["id"].clone()).collect())
-            .unwrap_or_default();
-        return serde_json::json!({ "row_ids": ids }).to_string();
-    }
-    "{}".into()
-}
 
 fn exporter(target: Target, url: &str, timeout: Duration) -> Box<dyn Exporter> {
     match target {
@@ -122,7 +109,7 @@ fn assert_accounted(report: &ShutdownReport, target: Target) {
 }
 
 fn served(faults: Vec<Fault>) -> FaultServer {
-    FaultServer::start(faults, Fault::Ok, answer)
+    FaultServer::start(faults, Fault::Ok, aitrace_testkit::vendor_answer)
 }
 
 #[test]
@@ -220,7 +207,7 @@ fn bad_credentials_fail_once_with_a_clear_error() {
             let server = FaultServer::start(
                 vec![],
                 Fault::Status(status, None, r#"{"error":"unauthorized"}"#.into()),
-                answer,
+                aitrace_testkit::vendor_answer,
             );
             let report = run(
                 target,
@@ -274,7 +261,7 @@ fn a_malformed_answer_never_crashes_and_is_accounted_for() {
 #[test]
 fn a_backend_that_hangs_forever_never_blocks_shutdown_past_its_deadline() {
     for target in TARGETS {
-        let server = FaultServer::start(vec![], Fault::Hang, answer);
+        let server = FaultServer::start(vec![], Fault::Hang, aitrace_testkit::vendor_answer);
         let report = run(
             target,
             server.url(),
@@ -290,19 +277,6 @@ fn a_backend_that_hangs_forever_never_blocks_shutdown_past_its_deadline() {
     }
 }
 
-/// The request's body, gunzipped if it was sent compressed.
-fn plain_body(r: &aitrace_testkit::Request) -> Vec<u8> {
-    if r.header("content-encoding") == Some("gzip") {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(r.body.as_slice())
-            .read_to_end(&mut out)
-            .unwrap();
-        out
-    } else {
-        r.body.clone()
-    }
-}
-
 fn received_ids(target: Target, server: &FaultServer) -> HashSet<String> {
     let mut ids = HashSet::new();
     for r in server.requests() {
@@ -314,7 +288,7 @@ fn received_ids(target: Target, server: &FaultServer) -> HashSet<String> {
                 }
             }
             Target::Otlp | Target::Langfuse => {
-                let body = plain_body(&r);
+                let body = r.plain_body();
                 let req = opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(body.as_slice()).unwrap();
                 for span in req
                     .resource_spans
@@ -522,7 +496,11 @@ fn a_multi_megabyte_span_is_shortened_to_fit_and_never_fails_its_batch() {
             (SPANS, 0, 0),
             "{target:?}: {e:?}"
         );
-        let bodies: Vec<Vec<u8>> = server.requests().iter().map(plain_body).collect();
+        let bodies: Vec<Vec<u8>> = server
+            .requests()
+            .iter()
+            .map(aitrace_testkit::Request::plain_body)
+            .collect();
         let marker = "…[truncated: kept".as_bytes();
         assert!(
             bodies

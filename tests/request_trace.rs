@@ -4,7 +4,6 @@
 #![cfg(all(feature = "otel", feature = "langfuse", feature = "braintrust"))]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
@@ -12,7 +11,7 @@ use aitrace::{
     agent_span, generation_span, step_span, tool_span, AiSpanExt, ExportConfig, SpanRecord,
     TraceParent, Usage,
 };
-use aitrace_testkit::{Fault, FaultServer, Request};
+use aitrace_testkit::{Fault, FaultServer};
 use prost::Message;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -61,25 +60,13 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn plain_body(r: &Request) -> Vec<u8> {
-    if r.header("content-encoding") == Some("gzip") {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(r.body.as_slice())
-            .read_to_end(&mut out)
-            .unwrap();
-        out
-    } else {
-        r.body.clone()
-    }
-}
-
 /// Span id -> what an OTLP backend received, plus each span's string attributes.
 fn otlp_spans(server: &FaultServer) -> BTreeMap<String, (Seen, BTreeMap<String, String>)> {
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::common::v1::any_value::Value;
     let mut out = BTreeMap::new();
     for r in server.requests() {
-        let req = ExportTraceServiceRequest::decode(plain_body(&r).as_slice()).unwrap();
+        let req = ExportTraceServiceRequest::decode(r.plain_body().as_slice()).unwrap();
         for span in req
             .resource_spans
             .iter()
@@ -131,24 +118,12 @@ fn braintrust_rows(server: &FaultServer) -> BTreeMap<String, (Seen, serde_json::
     out
 }
 
-fn answer(path: &str, body: &[u8]) -> String {
-    if path.contains("/v1/project_logs/") {
-        let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-        let ids: Vec<serde_json::Value> = v["events"]
-            .as_array()
-            .map(|e| e.iter().map(|x| x["id"].clone()).collect())
-            .unwrap_or_default();
-        return serde_json::json!({ "row_ids": ids }).to_string();
-    }
-    "{}".into()
-}
-
 #[test]
 fn each_request_is_one_trace_in_every_exporter() {
     let (otlp, langfuse, braintrust) = (
-        FaultServer::start(vec![], Fault::Ok, answer),
-        FaultServer::start(vec![], Fault::Ok, answer),
-        FaultServer::start(vec![], Fault::Ok, answer),
+        FaultServer::start(vec![], Fault::Ok, aitrace_testkit::vendor_answer),
+        FaultServer::start(vec![], Fault::Ok, aitrace_testkit::vendor_answer),
+        FaultServer::start(vec![], Fault::Ok, aitrace_testkit::vendor_answer),
     );
     let jsonl_path = std::env::temp_dir().join(format!(
         "aitrace-request-trace-{}.jsonl",

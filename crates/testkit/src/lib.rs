@@ -54,6 +54,33 @@ impl Request {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
+
+    /// The body as sent before `Content-Encoding: gzip` (the Langfuse exporter compresses).
+    pub fn plain_body(&self) -> Vec<u8> {
+        use std::io::Read as _;
+        if self.header("content-encoding") != Some("gzip") {
+            return self.body.clone();
+        }
+        let mut out = Vec::new();
+        match flate2::read::GzDecoder::new(self.body.as_slice()).read_to_end(&mut out) {
+            Ok(_) => out,
+            Err(_) => self.body.clone(),
+        }
+    }
+}
+
+/// A normal answer as each vendor gives it: Braintrust's insert acknowledges every row id it got
+/// (`{"row_ids": [...]}`), an OTLP endpoint (OTel, Langfuse) answers `{}`.
+pub fn vendor_answer(path: &str, body: &[u8]) -> String {
+    if path.contains("/v1/project_logs/") {
+        let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let ids: Vec<serde_json::Value> = v["events"]
+            .as_array()
+            .map(|e| e.iter().map(|x| x["id"].clone()).collect())
+            .unwrap_or_default();
+        return serde_json::json!({ "row_ids": ids }).to_string();
+    }
+    "{}".into()
 }
 
 /// The body of a normal answer, from the request's path and body.
