@@ -193,20 +193,10 @@ impl Exporter for Down {
     }
 }
 
-/// The memory promise under a backend that answers every request only after 2 s (the OTLP exporter
-/// over real HTTP), with the record cap lifted so the byte cap binds: what the worker took from the
-/// queue and is still delivering counts against the cap, so the process grows by about the cap.
-fn stalled_backend_memory(cap_bytes: usize) {
-    let slow = slow_sink(|_, _| "{}".into(), Duration::from_secs(2));
-    let config = ExportConfig {
-        queue_capacity: 1 << 20,
-        queue_max_bytes: cap_bytes,
-        ..ExportConfig::default()
-    };
-    let exporter = aitrace::otel::OtelExporter::builder()
-        .endpoint(format!("{slow}/v1/traces"))
-        .build()
-        .unwrap();
+/// Produces 1,000,000 spans into `exporter` (whose backend misbehaves) and prints a table: the cap,
+/// the peak RSS growth of the process while producing, what the exporter held at the end, and the
+/// drops.
+fn memory_under(title: &str, cap: String, exporter: impl Exporter, config: ExportConfig) {
     let (layer, guard) = aitrace::builder()
         .without_processor("sensitive-data-filter")
         .exporter_with_config(exporter, config)
@@ -217,9 +207,9 @@ fn stalled_backend_memory(cap_bytes: usize) {
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || emit(100_000));
     let after = peak_rss_kib();
     let e = guard.stats().exporters[0].clone();
-    println!("| backend answering after 2 s (OTLP), 1,000,000 spans | value |");
+    println!("| {title}, 1,000,000 spans | value |");
     println!("|---|---:|");
-    println!("| byte cap (record cap lifted) | {} MiB |", cap_bytes >> 20);
+    println!("| cap | {cap} |");
     println!(
         "| peak RSS growth | {} MiB |",
         (after.saturating_sub(before)) >> 10
@@ -239,43 +229,37 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo bench` discovery
     }
-    // Bounded memory first, while the process is fresh: 1M spans with the backend down.
+    // Bounded memory first, while the process is fresh: the backend down, then one that answers
+    // every request only after 2 s with the record cap lifted so the byte cap binds (what the
+    // worker took from the queue and is still delivering counts against the cap).
     let cap_bytes = 32usize << 20;
-    let config = ExportConfig {
-        queue_capacity: 10_000,
-        queue_max_bytes: cap_bytes,
-        max_retries: u32::MAX,
-        initial_backoff: Duration::from_millis(50),
-        max_backoff: Duration::from_millis(50),
-        ..ExportConfig::default()
-    };
-    let (layer, guard) = aitrace::builder()
-        .without_processor("sensitive-data-filter")
-        .exporter_with_config(Down, config)
-        .build_layer()
-        .unwrap();
-    reset_peak_rss();
-    let before = peak_rss_kib();
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || emit(100_000));
-    let after = peak_rss_kib();
-    let stats = guard.stats();
-    let e = &stats.exporters[0];
-    println!("| backend down, 1,000,000 spans | value |");
-    println!("|---|---:|");
-    println!("| queue cap | 10,000 records / {} MiB |", cap_bytes >> 20);
-    println!(
-        "| peak RSS growth | {} MiB |",
-        (after.saturating_sub(before)) >> 10
+    memory_under(
+        "backend down",
+        format!("10,000 records / {} MiB", cap_bytes >> 20),
+        Down,
+        ExportConfig {
+            queue_capacity: 10_000,
+            queue_max_bytes: cap_bytes,
+            max_retries: u32::MAX,
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_millis(50),
+            ..ExportConfig::default()
+        },
     );
-    println!(
-        "| queued at the end | {} records, {} MiB |",
-        e.queued,
-        e.queued_bytes >> 20
+    let slow = slow_sink(|_, _| "{}".into(), Duration::from_secs(2));
+    memory_under(
+        "backend answering after 2 s (OTLP over HTTP)",
+        format!("{} MiB (record cap lifted)", cap_bytes >> 20),
+        aitrace::otel::OtelExporter::builder()
+            .endpoint(format!("{slow}/v1/traces"))
+            .build()
+            .unwrap(),
+        ExportConfig {
+            queue_capacity: 1 << 20,
+            queue_max_bytes: cap_bytes,
+            ..ExportConfig::default()
+        },
     );
-    println!("| dropped (queue full) | {} |", e.dropped_queue_full);
-    drop(guard.shutdown(Duration::from_millis(100)));
-    println!();
-    stalled_backend_memory(cap_bytes);
     let dir = std::env::temp_dir().join(format!("aitrace-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let otlp = sink(|_, _| "{}".into());
