@@ -667,7 +667,8 @@ where
         let default = request_name(span)
             .map(str::to_string)
             .or(top_ai)
-            .or_else(|| first_ai.then(|| r.what_ran()))
+            // A span at the top names its trace itself; at start that waits for its close.
+            .or_else(|| (first_ai && at_close).then(|| r.what_ran()))
             .or_else(|| state.default_trace_name.take());
         if at_close {
             r.trace_name = default;

@@ -743,9 +743,11 @@ impl Worker {
                 return;
             }
         }
-        // From here on the record no longer changes, so its size is what the worker holds and what
-        // leaves the caps' count when it is exported or dropped.
-        let size = if changes {
+        // From here on the record no longer changes. Without an assembler the admitted size leaves
+        // the caps' count with the record; an assembler hands records back with their size estimated
+        // again, so the count moves to that estimate now (the record no longer changes, so the two
+        // agree) and what leaves is exactly what was counted.
+        let size = if changes && self.assembler.is_some() {
             let now = record.estimated_size();
             if now >= item.size {
                 self.counters.held_bytes.fetch_add(now - item.size, Relaxed);

@@ -112,8 +112,10 @@ impl PriceTable {
     /// entries win ties; a provider given on both sides must agree.
     pub fn lookup(&self, provider: Option<&str>, model: &str) -> Option<&ModelPrice> {
         let model = model.trim();
-        let provider_ok = |p: &ModelPrice| match (&p.provider, provider) {
-            (Some(a), Some(b)) => *a == normalize_provider(b),
+        // Normalized once, not once per entry (each normalization allocates).
+        let provider = provider.map(normalize_provider);
+        let provider_ok = |p: &ModelPrice| match (&p.provider, &provider) {
+            (Some(a), Some(b)) => a == b,
             _ => true,
         };
         let suffix_ok = |p: &ModelPrice| {
@@ -205,6 +207,11 @@ impl CostProcessor {
 impl Processor for CostProcessor {
     fn name(&self) -> &str {
         "cost"
+    }
+
+    /// Pricing runs on the exporters' workers, not on the thread that closed the span.
+    fn offload(&self) -> bool {
+        true
     }
 
     fn reads_content(&self) -> bool {
