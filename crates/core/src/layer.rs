@@ -607,7 +607,9 @@ where
     };
     // What the outermost AI ancestor ran (the trace's name when nothing else names it).
     let mut top_ai: Option<String> = None;
+    let mut has_ancestors = false;
     for ancestor in span.scope().skip(1) {
+        has_ancestors = true;
         let ext = ancestor.extensions();
         if let Some(p) = ext.get::<SpanState>() {
             if first_ai {
@@ -632,7 +634,9 @@ where
                 add_all(&mut trace_metadata, &p.record.metadata);
             }
             add_all(&mut trace_metadata, &p.record.trace_metadata);
-            top_ai = Some(p.record.what_ran());
+            if r.trace_name.is_none() {
+                top_ai = Some(p.record.what_ran());
+            }
         } else if let Some(scope) = ext.get::<TraceScope>() {
             inherit_value(&mut r.session_id, &scope.session_id);
             inherit_value(&mut r.user_id, &scope.user_id);
@@ -654,17 +658,21 @@ where
             }
         }
     }
-    if first_ai {
+    if first_ai && !r.metadata.is_empty() {
         // The top-level AI span: its own metadata is the trace's, before the request's.
         let mut own = r.metadata.clone();
         add_all(&mut own, &trace_metadata);
         trace_metadata = own;
     }
     // Fresh values win over those seen at start; those seen at start stay if an ancestor is gone.
-    add_all(&mut trace_metadata, &r.trace_metadata);
+    if !r.trace_metadata.is_empty() {
+        add_all(&mut trace_metadata, &r.trace_metadata);
+    }
     r.trace_metadata = trace_metadata;
     if r.trace_name.is_none() {
-        let default = request_name(span)
+        let default = has_ancestors
+            .then(|| request_name(span))
+            .flatten()
             .map(str::to_string)
             .or(top_ai)
             // A span at the top names its trace itself; at start that waits for its close.
