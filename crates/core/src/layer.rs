@@ -4,7 +4,8 @@
 //! because an AI span's trace is decided by them. Every AI span under the same outermost application
 //! span (a request, a job) joins one trace, whatever spans sit between; a span's parent is its
 //! nearest AI ancestor. For the application's own spans the layer does almost nothing: a field-name
-//! check when a span is created, and a look-up when it is recorded or closed (see docs/PERFORMANCE.md).
+//! check when a span is created, and one atomic load of a counting filter over open AI span ids when
+//! it is recorded or closed (see docs/PERFORMANCE.md).
 //!
 //! A global layer cannot abstain from a callsite (its `Interest::never` would disable the callsite for
 //! every other layer too), so it never says `never`; it keeps the application's disabled callsites
