@@ -94,11 +94,11 @@ fn streamed_usage_is_billed_once_wherever_it_was_reported() {
     for shape in shapes {
         for at in places {
             // A place the shape does not have is not a case.
-            let applies = match (shape, at) {
-                (Shape::AStepAlone, Where::Generation) => false,
-                (Shape::ChunksUnderAGeneration, Where::Step) => false,
-                _ => true,
-            };
+            let applies = !matches!(
+                (shape, at),
+                (Shape::AStepAlone, Where::Generation)
+                    | (Shape::ChunksUnderAGeneration, Where::Step)
+            );
             if !applies {
                 continue;
             }
