@@ -504,8 +504,15 @@ impl Pass<'_> {
                 changed = true;
             }
         }
-        changed |= self.embedded_json(s, depth);
-        changed |= self.text_shapes(s);
+        // Text shapes first: a secret they cut can be what kept a JSON object in the text from
+        // parsing. Then again until nothing changes (bounded), so a second pass finds nothing left.
+        for _ in 0..4 {
+            let round = self.text_shapes(s) | self.embedded_json(s, depth);
+            changed |= round;
+            if !round {
+                break;
+            }
+        }
         // Text that was not JSON only because of the secret (a raw tab after `Bearer` inside a JSON
         // string) is JSON now: filter it as JSON too, or its sensitive keys would keep their values
         // until a second pass (the fuzzer found this).
@@ -590,6 +597,15 @@ mod tests {
             assert_eq!(redacted(text), expected);
             assert_eq!(redacted(expected), expected, "idempotent");
         }
+        // Found by the fuzzer: a secret with a control character kept the object from parsing, so
+        // the object inside was filtered only on a second pass.
+        let text = "{\"a\":\"token=ab\u{0}c\",\"b\":\"[{\\\"token\\\":\\\"t\\\"}]\"}}";
+        let once = redacted(text);
+        assert_eq!(redacted(&once), once, "idempotent: {once}");
+        assert!(
+            !once.contains("ab\u{0}c") && once.contains("[REDACTED]"),
+            "{once}"
+        );
         for innocent in [
             "see https://docs.example.com/a:b/c and mail ada@example.com",
             "http://host:8080/@handle",
