@@ -304,39 +304,48 @@ fn received_ids(target: Target, server: &FaultServer) -> HashSet<String> {
     ids
 }
 
+/// Runs `workload` with `target`'s exporter (against `server`, requests timing out after `timeout`)
+/// beside an in-memory one, both holding batches until shutdown; asserts the clean shutdown lost
+/// nothing and returns the ids of the spans produced.
+fn produce_through(
+    target: Target,
+    server: &FaultServer,
+    timeout: Duration,
+    workload: impl FnOnce(),
+) -> HashSet<String> {
+    let memory = aitrace::testing::TestExporter::new();
+    let config = ExportConfig {
+        max_batch_age: Duration::from_secs(3600),
+        ..fast()
+    };
+    let (layer, guard) = aitrace::builder()
+        .exporter_with_config(exporter(target, server.url(), timeout), config.clone())
+        .exporter_with_config(memory.clone(), config)
+        .build_layer()
+        .unwrap();
+    aitrace::testing::with_default(tracing_subscriber::registry().with(layer), workload);
+    let report = guard.shutdown(Duration::from_secs(60));
+    assert!(
+        report.completed && report.lost == 0,
+        "{target:?}: {report:?}"
+    );
+    memory
+        .spans()
+        .iter()
+        .map(|s| s.span_id.to_string())
+        .collect()
+}
+
 #[test]
 fn nothing_produced_before_a_clean_shutdown_is_lost() {
     for target in TARGETS {
         let server = served(vec![]);
-        let memory = aitrace::testing::TestExporter::new();
-        let config = ExportConfig {
-            max_batch_age: Duration::from_secs(3600),
-            ..fast()
-        };
-        let (layer, guard) = aitrace::builder()
-            .exporter_with_config(
-                exporter(target, server.url(), Duration::from_secs(5)),
-                config.clone(),
-            )
-            .exporter_with_config(memory.clone(), config)
-            .build_layer()
-            .unwrap();
-        aitrace::testing::with_default(tracing_subscriber::registry().with(layer), || {
+        let produced = produce_through(target, &server, Duration::from_secs(5), || {
             for i in 0..50 {
                 let a = agent_span!("a", i = i);
                 a.in_scope(|| generation_span!("openai", "gpt-4o").record_usage(Usage::new(1, 1)));
             }
         });
-        let report = guard.shutdown(Duration::from_secs(30));
-        assert!(
-            report.completed && report.lost == 0,
-            "{target:?}: {report:?}"
-        );
-        let produced: HashSet<String> = memory
-            .spans()
-            .iter()
-            .map(|s| s.span_id.to_string())
-            .collect();
         assert_eq!(produced.len(), 100);
         assert_eq!(
             received_ids(target, &server),
@@ -537,27 +546,9 @@ fn split_trace(target: Target) {
 fn retry_after_holds_for_every_request_a_batch_is_split_into() {
     for target in [Target::Braintrust, Target::Langfuse] {
         let server = served(vec![Fault::Status(503, Some(1), "busy".into())]);
-        let memory = aitrace::testing::TestExporter::new();
-        let config = ExportConfig {
-            max_batch_age: Duration::from_secs(3600),
-            ..fast()
-        };
-        let (layer, guard) = aitrace::builder()
-            .exporter_with_config(
-                exporter(target, server.url(), Duration::from_secs(10)),
-                config.clone(),
-            )
-            .exporter_with_config(memory.clone(), config)
-            .build_layer()
-            .unwrap();
-        aitrace::testing::with_default(tracing_subscriber::registry().with(layer), || {
+        let produced = produce_through(target, &server, Duration::from_secs(10), || {
             split_trace(target)
         });
-        let report = guard.shutdown(Duration::from_secs(60));
-        assert!(
-            report.completed && report.lost == 0,
-            "{target:?}: {report:?}"
-        );
         let requests = server.requests();
         assert!(
             requests.len() >= 3,
@@ -572,11 +563,6 @@ fn retry_after_holds_for_every_request_a_batch_is_split_into() {
                 "{target:?}: request {i} went out {gap:?} after a 503 with Retry-After: 1"
             );
         }
-        let produced: HashSet<String> = memory
-            .spans()
-            .iter()
-            .map(|s| s.span_id.to_string())
-            .collect();
         assert_eq!(received_ids(target, &server), produced, "{target:?}");
     }
 }
