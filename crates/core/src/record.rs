@@ -229,26 +229,49 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// Input and output tokens.
-    pub fn new(input_tokens: u64, output_tokens: u64) -> Self {
+    /// No counts (a `const` [`Default`]).
+    pub const EMPTY: Usage = Usage {
+        input_tokens: None,
+        output_tokens: None,
+        total_tokens: None,
+        cache_read_input_tokens: None,
+        cache_creation_input_tokens: None,
+        reasoning_tokens: None,
+        input_audio_tokens: None,
+        output_audio_tokens: None,
+        input_text_tokens: None,
+        input_image_tokens: None,
+        output_text_tokens: None,
+        output_image_tokens: None,
+        tool_use_prompt_tokens: None,
+    };
+    /// Input and output tokens (usable in `const`s, like the `with_*` methods).
+    pub const fn new(input_tokens: u64, output_tokens: u64) -> Self {
         Usage {
             input_tokens: Some(input_tokens),
             output_tokens: Some(output_tokens),
-            ..Usage::default()
+            ..Usage::EMPTY
+        }
+    }
+    /// Input tokens only (an embeddings call has no output).
+    pub const fn input_only(input_tokens: u64) -> Self {
+        Usage {
+            input_tokens: Some(input_tokens),
+            ..Usage::EMPTY
         }
     }
     /// Sets the cache-read part of the input.
-    pub fn with_cache_read(mut self, tokens: u64) -> Self {
+    pub const fn with_cache_read(mut self, tokens: u64) -> Self {
         self.cache_read_input_tokens = Some(tokens);
         self
     }
     /// Sets the cache-creation part of the input.
-    pub fn with_cache_creation(mut self, tokens: u64) -> Self {
+    pub const fn with_cache_creation(mut self, tokens: u64) -> Self {
         self.cache_creation_input_tokens = Some(tokens);
         self
     }
     /// Sets the reasoning part of the output.
-    pub fn with_reasoning(mut self, tokens: u64) -> Self {
+    pub const fn with_reasoning(mut self, tokens: u64) -> Self {
         self.reasoning_tokens = Some(tokens);
         self
     }

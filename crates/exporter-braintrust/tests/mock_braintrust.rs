@@ -133,66 +133,13 @@ fn fast() -> ExportConfig {
     }
 }
 
-const STEP0: Usage = Usage {
-    input_tokens: Some(412),
-    output_tokens: Some(23),
-    total_tokens: None,
-    cache_read_input_tokens: Some(128),
-    cache_creation_input_tokens: None,
-    reasoning_tokens: None,
-    input_audio_tokens: None,
-    output_audio_tokens: None,
-    input_text_tokens: None,
-    input_image_tokens: None,
-    output_text_tokens: None,
-    output_image_tokens: None,
-    tool_use_prompt_tokens: None,
-};
-const STEP1: Usage = Usage {
-    input_tokens: Some(498),
-    output_tokens: Some(17),
-    total_tokens: None,
-    cache_read_input_tokens: Some(384),
-    cache_creation_input_tokens: Some(7),
-    reasoning_tokens: Some(5),
-    input_audio_tokens: None,
-    output_audio_tokens: None,
-    input_text_tokens: None,
-    input_image_tokens: None,
-    output_text_tokens: None,
-    output_image_tokens: None,
-    tool_use_prompt_tokens: None,
-};
-const CUT: Usage = Usage {
-    input_tokens: Some(50),
-    output_tokens: Some(256),
-    total_tokens: None,
-    cache_read_input_tokens: None,
-    cache_creation_input_tokens: None,
-    reasoning_tokens: None,
-    input_audio_tokens: None,
-    output_audio_tokens: None,
-    input_text_tokens: None,
-    input_image_tokens: None,
-    output_text_tokens: None,
-    output_image_tokens: None,
-    tool_use_prompt_tokens: None,
-};
-const EMBED: Usage = Usage {
-    input_tokens: Some(9),
-    output_tokens: None,
-    total_tokens: None,
-    cache_read_input_tokens: None,
-    cache_creation_input_tokens: None,
-    reasoning_tokens: None,
-    input_audio_tokens: None,
-    output_audio_tokens: None,
-    input_text_tokens: None,
-    input_image_tokens: None,
-    output_text_tokens: None,
-    output_image_tokens: None,
-    tool_use_prompt_tokens: None,
-};
+const STEP0: Usage = Usage::new(412, 23).with_cache_read(128);
+const STEP1: Usage = Usage::new(498, 17)
+    .with_cache_read(384)
+    .with_cache_creation(7)
+    .with_reasoning(5);
+const CUT: Usage = Usage::new(50, 256);
+const EMBED: Usage = Usage::input_only(9);
 
 /// An agent with a fallback, steps, streamed chunks and a tool.
 fn agent_trace(exporter: BraintrustExporter) -> (Vec<SpanRecord>, aitrace_core::ShutdownReport) {

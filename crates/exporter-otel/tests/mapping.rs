@@ -17,21 +17,10 @@ use serde_json::json;
 use tracing_subscriber::layer::SubscriberExt;
 
 /// The true usage of the workload's model calls.
-const CHAT: Usage = Usage {
-    input_tokens: Some(500),
-    output_tokens: Some(60),
-    total_tokens: None,
-    cache_read_input_tokens: Some(200),
-    cache_creation_input_tokens: Some(10),
-    reasoning_tokens: Some(5),
-    input_audio_tokens: None,
-    output_audio_tokens: None,
-    input_text_tokens: None,
-    input_image_tokens: None,
-    output_text_tokens: None,
-    output_image_tokens: None,
-    tool_use_prompt_tokens: None,
-};
+const CHAT: Usage = Usage::new(500, 60)
+    .with_cache_read(200)
+    .with_cache_creation(10)
+    .with_reasoning(5);
 
 fn workload() {
     let agent = agent_span!("support", gen_ai.agent.id = "ag-1");

@@ -14,21 +14,7 @@ use aitrace_fallback::{
 use futures::executor::block_on;
 use futures::StreamExt;
 
-const BACKUP_USAGE: Usage = Usage {
-    input_tokens: Some(120),
-    output_tokens: Some(30),
-    total_tokens: None,
-    cache_read_input_tokens: Some(20),
-    cache_creation_input_tokens: None,
-    reasoning_tokens: None,
-    input_audio_tokens: None,
-    output_audio_tokens: None,
-    input_text_tokens: None,
-    input_image_tokens: None,
-    output_text_tokens: None,
-    output_image_tokens: None,
-    tool_use_prompt_tokens: None,
-};
+const BACKUP_USAGE: Usage = Usage::new(120, 30).with_cache_read(20);
 
 fn config() -> LlmFallbackConfig {
     LlmFallbackConfig {

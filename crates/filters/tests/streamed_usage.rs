@@ -7,21 +7,7 @@ use aitrace_core::testing::{capture_with, total_billable_usage};
 use aitrace_core::{chunk_span, generation_span, step_span, AiSpanExt, SpanKind, Usage};
 use aitrace_filters::ChunkAggregator;
 
-const TRUTH: Usage = Usage {
-    input_tokens: Some(333),
-    output_tokens: Some(33),
-    total_tokens: None,
-    cache_read_input_tokens: None,
-    cache_creation_input_tokens: None,
-    reasoning_tokens: None,
-    input_audio_tokens: None,
-    output_audio_tokens: None,
-    input_text_tokens: None,
-    input_image_tokens: None,
-    output_text_tokens: None,
-    output_image_tokens: None,
-    tool_use_prompt_tokens: None,
-};
+const TRUTH: Usage = Usage::new(333, 33);
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Shape {
