@@ -56,6 +56,28 @@ struct Seen {
     user: Option<String>,
 }
 
+impl Seen {
+    /// What a record says, the remote parent left out when the exporter shows none.
+    fn of(r: &SpanRecord, drop_remote_parent: bool) -> Self {
+        let parent = r
+            .parent_span_id
+            .filter(|_| !(drop_remote_parent && r.parent_is_remote));
+        Seen {
+            trace: r.trace_id.to_string(),
+            parent: parent.map(|p| p.to_string()),
+            user: r.user_id.clone(),
+        }
+    }
+}
+
+/// Span id -> what was seen, dropping whatever else a backend's reader kept beside it.
+fn seen_only<T>(spans: &BTreeMap<String, (Seen, T)>) -> BTreeMap<String, Seen> {
+    spans
+        .iter()
+        .map(|(k, (s, _))| (k.clone(), s.clone()))
+        .collect()
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -244,19 +266,7 @@ fn each_request_is_one_trace_in_every_exporter() {
     let expected = |drop_remote_parent: bool| -> BTreeMap<String, Seen> {
         spans
             .iter()
-            .map(|s| {
-                let parent = s
-                    .parent_span_id
-                    .filter(|_| !(drop_remote_parent && s.parent_is_remote));
-                (
-                    s.span_id.to_string(),
-                    Seen {
-                        trace: s.trace_id.to_string(),
-                        parent: parent.map(|p| p.to_string()),
-                        user: s.user_id.clone(),
-                    },
-                )
-            })
+            .map(|s| (s.span_id.to_string(), Seen::of(s, drop_remote_parent)))
             .collect()
     };
     let jsonl: BTreeMap<String, Seen> = std::fs::read_to_string(&jsonl_path)
@@ -265,32 +275,16 @@ fn each_request_is_one_trace_in_every_exporter() {
         .map(|line| {
             let r: SpanRecord = serde_json::from_str(line).unwrap();
             assert_eq!(r.trace_name.as_deref(), Some("handle_request"));
-            (
-                r.span_id.to_string(),
-                Seen {
-                    trace: r.trace_id.to_string(),
-                    parent: r.parent_span_id.map(|p| p.to_string()),
-                    user: r.user_id.clone(),
-                },
-            )
+            (r.span_id.to_string(), Seen::of(&r, false))
         })
         .collect();
     let _ = std::fs::remove_file(&jsonl_path);
     assert_eq!(jsonl, expected(false), "jsonl");
 
-    let otel = otlp_spans(&otlp);
-    let otel_seen: BTreeMap<String, Seen> = otel
-        .iter()
-        .map(|(k, (s, _))| (k.clone(), s.clone()))
-        .collect();
-    assert_eq!(otel_seen, expected(false), "otel");
+    assert_eq!(seen_only(&otlp_spans(&otlp)), expected(false), "otel");
 
     let lf = otlp_spans(&langfuse);
-    let lf_seen: BTreeMap<String, Seen> = lf
-        .iter()
-        .map(|(k, (s, _))| (k.clone(), s.clone()))
-        .collect();
-    assert_eq!(lf_seen, expected(false), "langfuse");
+    assert_eq!(seen_only(&lf), expected(false), "langfuse");
     for (id, (_, attrs)) in &lf {
         assert_eq!(
             attrs.get("langfuse.trace.name").map(String::as_str),
@@ -300,10 +294,9 @@ fn each_request_is_one_trace_in_every_exporter() {
     }
 
     // Braintrust links rows within a trace; a remote parent is not a row, so it is left out.
-    let bt = braintrust_rows(&braintrust);
-    let bt_seen: BTreeMap<String, Seen> = bt
-        .iter()
-        .map(|(k, (s, _))| (k.clone(), s.clone()))
-        .collect();
-    assert_eq!(bt_seen, expected(true), "braintrust");
+    assert_eq!(
+        seen_only(&braintrust_rows(&braintrust)),
+        expected(true),
+        "braintrust"
+    );
 }
