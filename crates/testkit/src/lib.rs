@@ -9,6 +9,8 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub mod openai;
+
 /// How the server answers one request.
 #[derive(Debug, Clone)]
 pub enum Fault {
@@ -99,9 +101,9 @@ struct Script {
 }
 
 /// Method, path, headers and body of one request.
-type RawRequest = (String, String, Vec<(String, String)>, Vec<u8>);
+pub(crate) type RawRequest = (String, String, Vec<(String, String)>, Vec<u8>);
 
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<RawRequest> {
+pub(crate) fn read_request(reader: &mut BufReader<TcpStream>) -> Option<RawRequest> {
     let mut line = String::new();
     if reader.read_line(&mut line).ok()? == 0 {
         return None;
