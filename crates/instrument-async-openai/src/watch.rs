@@ -30,7 +30,11 @@ pub(crate) struct Watch {
 
 impl Watch {
     /// Opens the call's span (a child of the current span) and records the request.
-    pub(crate) fn open(endpoint: Endpoint, request: &reqwest::Request, settings: &Settings) -> Self {
+    pub(crate) fn open(
+        endpoint: Endpoint,
+        request: &reqwest::Request,
+        settings: &Settings,
+    ) -> Self {
         let url = request.url();
         let provider = settings
             .provider
@@ -141,7 +145,8 @@ impl Watch {
     /// Hands back the response with a body that records the answer as the client reads it.
     pub(crate) fn response(self, response: reqwest::Response) -> reqwest::Response {
         let status = response.status();
-        self.span.record("http.response.status_code", status.as_u16());
+        self.span
+            .record("http.response.status_code", status.as_u16());
         let streamed = status.is_success()
             && response
                 .headers()
@@ -195,7 +200,10 @@ impl Watch {
             let fields = [
                 ("gen_ai.usage.input_tokens", u.input_tokens),
                 ("gen_ai.usage.output_tokens", u.output_tokens),
-                ("gen_ai.usage.cache_read.input_tokens", u.cache_read_input_tokens),
+                (
+                    "gen_ai.usage.cache_read.input_tokens",
+                    u.cache_read_input_tokens,
+                ),
                 ("gen_ai.usage.reasoning.output_tokens", u.reasoning_tokens),
             ];
             for (name, value) in fields {
@@ -309,10 +317,7 @@ impl Watched {
             Reading::Unary(buf, false) => match serde_json::from_slice(buf) {
                 Ok(v) => Outcome::from_answer(watch.endpoint, &v),
                 Err(_) if matches!(how, End::Complete) => Outcome {
-                    error: Some((
-                        "invalid_response".into(),
-                        "the answer is not JSON".into(),
-                    )),
+                    error: Some(("invalid_response".into(), "the answer is not JSON".into())),
                     ..Outcome::default()
                 },
                 Err(_) => Outcome::default(),

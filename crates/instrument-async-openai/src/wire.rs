@@ -352,7 +352,11 @@ pub(crate) fn usage(u: &Value) -> Option<Usage> {
     if !u.is_object() {
         return None;
     }
-    let n = |paths: &[&str]| paths.iter().find_map(|p| u.pointer(p).and_then(Value::as_u64));
+    let n = |paths: &[&str]| {
+        paths
+            .iter()
+            .find_map(|p| u.pointer(p).and_then(Value::as_u64))
+    };
     let usage = Usage {
         input_tokens: n(&["/prompt_tokens", "/input_tokens"]),
         output_tokens: n(&["/completion_tokens", "/output_tokens"]),
@@ -495,7 +499,10 @@ pub(crate) fn responses_answer(v: &Value) -> Outcome {
     if status == "failed" {
         let err = &v["error"];
         out.error = Some((
-            err["code"].as_str().unwrap_or("response_failed").to_string(),
+            err["code"]
+                .as_str()
+                .unwrap_or("response_failed")
+                .to_string(),
             err["message"]
                 .as_str()
                 .unwrap_or("the response failed")
@@ -606,7 +613,10 @@ impl StreamSoFar {
                 .entry(c["index"].as_u64().unwrap_or(0))
                 .or_default();
             let delta = &c["delta"];
-            if let Some(t) = delta["content"].as_str().or_else(|| delta["refusal"].as_str()) {
+            if let Some(t) = delta["content"]
+                .as_str()
+                .or_else(|| delta["refusal"].as_str())
+            {
                 content |= !t.is_empty();
                 push_capped(&mut choice.text, t);
             }
@@ -803,7 +813,10 @@ mod tests {
         });
         let r = CallRequest::parse(Endpoint::Chat, body.to_string().as_bytes());
         assert_eq!(r.model.as_deref(), Some("gpt-4o-mini"));
-        assert_eq!((r.temperature, r.max_tokens, r.seed), (Some(0.2), Some(100), Some(7)));
+        assert_eq!(
+            (r.temperature, r.max_tokens, r.seed),
+            (Some(0.2), Some(100), Some(7))
+        );
         assert_eq!(r.stop, vec!["END"]);
         assert!(r.stream);
         assert_eq!(r.output_type, Some("json"));
@@ -819,7 +832,9 @@ mod tests {
         );
         assert_eq!(
             r.tools,
-            Some(json!([{"type": "function", "name": "look", "description": "d", "parameters": {"type": "object"}}]))
+            Some(
+                json!([{"type": "function", "name": "look", "description": "d", "parameters": {"type": "object"}}])
+            )
         );
     }
 
@@ -831,7 +846,10 @@ mod tests {
                       {"type": "function_call_output", "call_id": "c1", "output": "42"}]});
         let r = CallRequest::parse(Endpoint::Responses, body.to_string().as_bytes());
         assert_eq!(r.max_tokens, Some(50));
-        assert_eq!(r.system_instructions, Some(json!([{"type": "text", "content": "be kind"}])));
+        assert_eq!(
+            r.system_instructions,
+            Some(json!([{"type": "text", "content": "be kind"}]))
+        );
         assert_eq!(r.input.len(), 3);
         assert_eq!(r.input[2].role, "tool");
         assert_eq!(r.input[2].parts, vec![Part::tool_result("c1", json!(42))]);
@@ -847,7 +865,12 @@ mod tests {
         .unwrap();
         assert_eq!(chat, resp);
         assert_eq!(
-            (chat.input_tokens, chat.output_tokens, chat.cache_read_input_tokens, chat.reasoning_tokens),
+            (
+                chat.input_tokens,
+                chat.output_tokens,
+                chat.cache_read_input_tokens,
+                chat.reasoning_tokens
+            ),
             (Some(10), Some(5), Some(4), Some(2))
         );
         assert_eq!(usage(&Value::Null), None);
@@ -859,11 +882,23 @@ mod tests {
         let chunk = |delta: Value, finish: Value| {
             json!({"id": "x1", "model": "m-1", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}).to_string()
         };
-        assert_eq!(s.absorb(&chunk(json!({"role": "assistant", "content": ""}), Value::Null)), Event::Other);
-        assert_eq!(s.absorb(&chunk(json!({"content": "Hel"}), Value::Null)), Event::Content);
+        assert_eq!(
+            s.absorb(&chunk(
+                json!({"role": "assistant", "content": ""}),
+                Value::Null
+            )),
+            Event::Other
+        );
+        assert_eq!(
+            s.absorb(&chunk(json!({"content": "Hel"}), Value::Null)),
+            Event::Content
+        );
         s.absorb(&chunk(json!({"content": "lo"}), Value::Null));
         s.absorb(&chunk(json!({"tool_calls": [{"index": 0, "id": "c1", "function": {"name": "f", "arguments": "{\"a\""}}]}), Value::Null));
-        s.absorb(&chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": ":1}"}}]}), Value::Null));
+        s.absorb(&chunk(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": ":1}"}}]}),
+            Value::Null,
+        ));
         s.absorb(&chunk(json!({}), json!("tool_calls")));
         s.absorb(&json!({"id": "x1", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4}}).to_string());
         assert_eq!(s.absorb("[DONE]"), Event::End);
@@ -873,8 +908,14 @@ mod tests {
         assert_eq!(out.finish_reasons, vec!["tool_calls"]);
         assert_eq!(
             out.output,
-            vec![ChatMessage::new("assistant", vec![Part::text("Hello"), Part::tool_call("c1", "f", json!({"a": 1}))])
-                .with_finish_reason("tool_call")]
+            vec![ChatMessage::new(
+                "assistant",
+                vec![
+                    Part::text("Hello"),
+                    Part::tool_call("c1", "f", json!({"a": 1}))
+                ]
+            )
+            .with_finish_reason("tool_call")]
         );
     }
 
@@ -898,16 +939,28 @@ mod tests {
 
     #[test]
     fn error_bodies_name_the_api_error_or_the_status() {
-        let e = Outcome::from_error(429, br#"{"error":{"message":"slow down","type":"rate_limit_error"}}"#);
-        assert_eq!(e.error, Some(("rate_limit_error".into(), "slow down".into())));
+        let e = Outcome::from_error(
+            429,
+            br#"{"error":{"message":"slow down","type":"rate_limit_error"}}"#,
+        );
+        assert_eq!(
+            e.error,
+            Some(("rate_limit_error".into(), "slow down".into()))
+        );
         let e = Outcome::from_error(502, b"bad gateway");
-        assert_eq!(e.error, Some(("502".into(), "HTTP 502: bad gateway".into())));
+        assert_eq!(
+            e.error,
+            Some(("502".into(), "HTTP 502: bad gateway".into()))
+        );
     }
 
     #[test]
     fn hosts_map_to_providers() {
         assert_eq!(provider_for_host("api.openai.com"), "openai");
-        assert_eq!(provider_for_host("myco.openai.azure.com"), "azure.ai.openai");
+        assert_eq!(
+            provider_for_host("myco.openai.azure.com"),
+            "azure.ai.openai"
+        );
         assert_eq!(provider_for_host("api.groq.com"), "groq");
         assert_eq!(provider_for_host("127.0.0.1"), "openai");
     }

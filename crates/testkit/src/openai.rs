@@ -169,6 +169,8 @@ pub struct FakeModel {
     pub gap: Duration,
     /// Width of the vectors `/embeddings` returns (unless the request names `dimensions`).
     pub dimensions: usize,
+    /// Calls answered, shared by clones: numbers the response ids.
+    pub calls: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Default for FakeModel {
@@ -177,6 +179,7 @@ impl Default for FakeModel {
             first_token: Duration::from_millis(40),
             gap: Duration::from_millis(5),
             dimensions: 8,
+            calls: Arc::default(),
         }
     }
 }
@@ -221,11 +224,16 @@ impl FakeModel {
     /// The reply to one request.
     pub fn reply(&self, path: &str, body: &Value) -> Reply {
         let model = body["model"].as_str().unwrap_or("fake-model").to_string();
-        if model.starts_with("fail-") {
-            let code: u16 = model[5..].parse().unwrap_or(500);
+        if let Some(code) = model.strip_prefix("fail-") {
+            let code: u16 = code.parse().unwrap_or(500);
+            let kind = if code == 429 {
+                "rate_limit_error"
+            } else {
+                "invalid_request_error"
+            };
             return Reply::Json(
                 code,
-                json!({"error": {"message": format!("scripted failure {code}"), "type": "rate_limit_error", "code": "rate_limit_exceeded"}}),
+                json!({"error": {"message": format!("scripted failure {code}"), "type": kind, "code": null}}),
             );
         }
         if path.ends_with("/chat/completions") {
@@ -242,9 +250,17 @@ impl FakeModel {
         }
     }
 
+    fn next_call(&self) -> u64 {
+        self.calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1
+    }
+
     fn answer(last_role: &str, last_text: &str, tools: &Value) -> Answer {
         match (last_role, first_tool(tools)) {
-            ("user", Some((name, prop))) => Answer::Tool(name, json!({ prop: last_text }).to_string()),
+            ("user", Some((name, prop))) => {
+                Answer::Tool(name, json!({ prop: last_text }).to_string())
+            }
             ("tool", _) => Answer::Text(format!("The tool answered: {last_text}")),
             _ => Answer::Text(format!("You said: {last_text}")),
         }
@@ -278,7 +294,7 @@ impl FakeModel {
             "prompt_tokens_details": {"cached_tokens": cached},
             "completion_tokens_details": {"reasoning_tokens": reasoning}
         });
-        let id = format!("chatcmpl-{}", prompt * 1000 + output);
+        let id = format!("chatcmpl-{}", self.next_call());
         let created = 1_700_000_000;
         let response_model = format!("{model}-2024-08-06");
         if body["stream"] == json!(true) {
@@ -286,11 +302,18 @@ impl FakeModel {
                 json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": response_model,
                        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
             };
-            let mut events = vec![chunk(json!({"role": "assistant", "content": ""}), Value::Null)];
+            let mut events = vec![chunk(
+                json!({"role": "assistant", "content": ""}),
+                Value::Null,
+            )];
             let finish = match &answer {
                 Answer::Text(text) => {
                     for (i, word) in text.split(' ').enumerate() {
-                        let piece = if i == 0 { word.to_string() } else { format!(" {word}") };
+                        let piece = if i == 0 {
+                            word.to_string()
+                        } else {
+                            format!(" {word}")
+                        };
                         events.push(chunk(json!({"content": piece}), Value::Null));
                     }
                     "stop"
@@ -312,8 +335,10 @@ impl FakeModel {
             };
             events.push(chunk(json!({}), json!(finish)));
             if body.pointer("/stream_options/include_usage") == Some(&json!(true)) {
-                events.push(json!({"id": id, "object": "chat.completion.chunk", "created": created,
-                                   "model": response_model, "choices": [], "usage": usage}));
+                events.push(
+                    json!({"id": id, "object": "chat.completion.chunk", "created": created,
+                                   "model": response_model, "choices": [], "usage": usage}),
+                );
             }
             events.push(json!("[DONE]"));
             return Reply::Sse {
@@ -365,12 +390,16 @@ impl FakeModel {
             Answer::Tool(_, args) => args.clone(),
         };
         let (input, output, cached, reasoning) = Self::usage_numbers(prompt, &spoken);
-        let id = format!("resp_{}", prompt * 1000 + output);
+        let id = format!("resp_{}", self.next_call());
         let item = match &answer {
-            Answer::Text(text) => json!({"type": "message", "id": "msg_1", "status": "completed", "role": "assistant",
-                "content": [{"type": "output_text", "text": text, "annotations": []}]}),
-            Answer::Tool(name, args) => json!({"type": "function_call", "id": "fc_1", "call_id": "call_1",
-                "name": name, "arguments": args, "status": "completed"}),
+            Answer::Text(text) => {
+                json!({"type": "message", "id": "msg_1", "status": "completed", "role": "assistant",
+                "content": [{"type": "output_text", "text": text, "annotations": []}]})
+            }
+            Answer::Tool(name, args) => {
+                json!({"type": "function_call", "id": "fc_1", "call_id": "call_1",
+                "name": name, "arguments": args, "status": "completed"})
+            }
         };
         let response = json!({"id": id, "object": "response", "created_at": 1_700_000_000, "status": "completed",
             "model": format!("{model}-2024-08-06"), "output": [item],
@@ -382,19 +411,31 @@ impl FakeModel {
             created["status"] = json!("in_progress");
             created["output"] = json!([]);
             created["usage"] = Value::Null;
-            let mut events = vec![json!({"type": "response.created", "sequence_number": 0, "response": created})];
+            let mut events = vec![
+                json!({"type": "response.created", "sequence_number": 0, "response": created}),
+            ];
             if let Answer::Text(text) = &answer {
                 for (i, word) in text.split(' ').enumerate() {
-                    let piece = if i == 0 { word.to_string() } else { format!(" {word}") };
-                    events.push(json!({"type": "response.output_text.delta", "sequence_number": i + 1,
-                        "item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": piece}));
+                    let piece = if i == 0 {
+                        word.to_string()
+                    } else {
+                        format!(" {word}")
+                    };
+                    events.push(
+                        json!({"type": "response.output_text.delta", "sequence_number": i + 1,
+                        "item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": piece}),
+                    );
                 }
             } else {
-                events.push(json!({"type": "response.function_call_arguments.delta", "sequence_number": 1,
-                    "item_id": "fc_1", "output_index": 0, "delta": spoken}));
+                events.push(
+                    json!({"type": "response.function_call_arguments.delta", "sequence_number": 1,
+                    "item_id": "fc_1", "output_index": 0, "delta": spoken}),
+                );
             }
             let n = events.len();
-            events.push(json!({"type": "response.completed", "sequence_number": n, "response": response}));
+            events.push(
+                json!({"type": "response.completed", "sequence_number": n, "response": response}),
+            );
             return Reply::Sse {
                 events,
                 first: self.first_token,
@@ -409,7 +450,11 @@ impl FakeModel {
             Value::String(s) => vec![s.clone()],
             Value::Array(items) => items
                 .iter()
-                .map(|i| i.as_str().map(str::to_string).unwrap_or_else(|| i.to_string()))
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| i.to_string())
+                })
                 .collect(),
             _ => Vec::new(),
         };
@@ -421,7 +466,9 @@ impl FakeModel {
             .iter()
             .enumerate()
             .map(|(i, text)| {
-                let seed = text.bytes().fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
+                let seed = text
+                    .bytes()
+                    .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
                 let v: Vec<f64> = (0..dims)
                     .map(|d| ((seed >> (d % 32)) & 0xff) as f64 / 255.0)
                     .collect();
