@@ -92,3 +92,13 @@ pub use aitrace_braintrust as braintrust;
 /// The Langfuse exporter (feature `langfuse`).
 #[cfg(feature = "langfuse")]
 pub use aitrace_langfuse as langfuse;
+
+/// Zero-code spans for async-openai 0.43 (feature `async-openai`): one tower layer in the client's
+/// construction traces every chat, Responses and embeddings call.
+#[cfg(feature = "async-openai")]
+pub use aitrace_async_openai as async_openai;
+
+/// rig 0.44 helpers (feature `rig`): time to first token on streams, and an agent span for runs
+/// inside your own spans.
+#[cfg(feature = "rig")]
+pub use aitrace_rig as rig;

@@ -248,9 +248,15 @@ impl Style {
         if let Some(c) = s.cost.as_ref().and_then(|c| c.total()) {
             parts.push(fmt_cost(c));
         }
-        parts.push(fmt_duration(
-            s.end_time_unix_nano.saturating_sub(s.start_time_unix_nano),
-        ));
+        let took = fmt_duration(s.end_time_unix_nano.saturating_sub(s.start_time_unix_nano));
+        parts.push(match s.time_to_first_token_s {
+            // Streams: when the first token came, then the whole call.
+            Some(ttft) => format!(
+                "first token {} of {took}",
+                fmt_duration((ttft.max(0.0) * 1e9) as u64)
+            ),
+            None => took,
+        });
         parts.push(match &s.status {
             Status::Error {
                 message,
@@ -296,6 +302,8 @@ mod tests {
         g.cost = Some(Cost::usd(0.5));
         g.finish_reasons = vec!["length".into()];
         g.start_time_unix_nano = root.start_time_unix_nano + 1;
+        g.end_time_unix_nano = g.start_time_unix_nano + 900_000_000;
+        g.time_to_first_token_s = Some(0.25);
         let mut step = SpanRecord::new("step", SpanKind::ModelStep);
         step.trace_id = root.trace_id;
         step.parent_span_id = Some(g.span_id);
@@ -327,6 +335,7 @@ mod tests {
             "{text}"
         );
         assert!(lines[2].contains("⚠ length"), "{text}");
+        assert!(lines[2].contains("first token 250ms of 900ms"), "{text}");
         assert!(
             lines[3].starts_with("   └─ model_step") && lines[3].contains("(not billed here)"),
             "{text}"
