@@ -112,13 +112,24 @@ fn genai_spans_are_read_as_the_server_answered() {
         if r.params.stream != Some(true) {
             assert_eq!(r.response_model.as_deref(), Some("gpt-4o-mini-2024-08-06"));
         }
-        assert_eq!(r.model(), Some(r.response_model.as_deref().unwrap_or("gpt-4o-mini")));
+        assert_eq!(
+            r.model(),
+            Some(r.response_model.as_deref().unwrap_or("gpt-4o-mini"))
+        );
         assert_eq!(r.parent_span_id, None);
         let want = as_usage(&reply_usage(&ex.reply));
         let got = r.usage.expect("usage");
         assert_eq!(
-            (got.input_tokens, got.output_tokens, got.cache_read_input_tokens),
-            (want.input_tokens, want.output_tokens, want.cache_read_input_tokens),
+            (
+                got.input_tokens,
+                got.output_tokens,
+                got.cache_read_input_tokens
+            ),
+            (
+                want.input_tokens,
+                want.output_tokens,
+                want.cache_read_input_tokens
+            ),
         );
         assert_eq!(got.reasoning_tokens, want.reasoning_tokens);
         assert!(r.billable);
@@ -136,10 +147,11 @@ fn genai_spans_are_read_as_the_server_answered() {
     );
     assert!(first.tool_definitions.is_some());
     // The stream: time to first token no earlier than the server's first event.
-    let streamed = chats.iter().find(|r| r.params.stream == Some(true)).unwrap();
-    let ttft = streamed
-        .time_to_first_token_s
-        .expect("time to first token");
+    let streamed = chats
+        .iter()
+        .find(|r| r.params.stream == Some(true))
+        .unwrap();
+    let ttft = streamed.time_to_first_token_s.expect("time to first token");
     assert!(ttft >= 0.06, "{ttft}");
     let emb = records
         .iter()

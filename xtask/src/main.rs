@@ -1,6 +1,6 @@
 //! Project tasks:
 //! - `cargo xtask ci`: every check CI runs, cheapest failure first (fmt, clippy, tests, docs,
-//!   quickstart, a short run of each fuzz target, the Phoenix end-to-end test).
+//!   quickstart and the client-library examples, a short run of each fuzz target, the Phoenix end-to-end test).
 //! - `cargo xtask e2e`: the end-to-end test against a real OpenTelemetry backend (Arize Phoenix).
 //! - `cargo xtask test`: the README's test command.
 //! - `cargo xtask bench [--peers]`: benchmarks, written to docs/PERFORMANCE.md.
@@ -90,6 +90,17 @@ fn ci() -> Result<(), String> {
         &["run", "--quiet", "--example", "quickstart"],
         &[],
     )?;
+    // The client-library examples, offline against their built-in test server: never a real
+    // endpoint from CI, whatever the machine's environment holds.
+    std::env::remove_var("OPENAI_API_KEY");
+    std::env::remove_var("OPENAI_BASE_URL");
+    for example in ["async_openai", "rig"] {
+        run_cargo(
+            &format!("example {example}"),
+            &["run", "--quiet", "--example", example],
+            &[],
+        )?;
+    }
     // A short, reproducible run of each fuzz target (fixed seed and count, so CI never fails by
     // chance): keeps them building and catches what the seeds' neighbourhood holds. Longer, randomly
     // seeded runs: `cargo xtask fuzz`.
@@ -764,7 +775,7 @@ fn main() -> ExitCode {
             eprintln!(
                 "  bench [--peers] run the benchmarks, write docs/PERFORMANCE.md (ratios from one run); --peers adds the Langfuse Python SDK comparison"
             );
-            eprintln!("  ci    fmt --check, clippy -D warnings, tests, docs (warnings denied), quickstart, e2e");
+            eprintln!("  ci    fmt --check, clippy -D warnings, tests, docs (warnings denied), examples, e2e");
             eprintln!("  e2e   install Arize Phoenix (PyPI), export the quickstart to it, check what it stored");
             eprintln!("  test  cargo {}", TEST_COMMAND.join(" "));
             eprintln!("  fuzz [N] [S]  property tests with N iterations and a fresh seed, then each cargo-fuzz target for S seconds");

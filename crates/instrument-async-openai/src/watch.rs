@@ -156,7 +156,10 @@ impl Watch {
         let reading = if !status.is_success() {
             Reading::Error(status.as_u16(), Vec::new())
         } else if streamed {
-            Reading::Stream(SseSplitter::default(), StreamSoFar::new(self.endpoint))
+            Reading::Stream(Box::new((
+                SseSplitter::default(),
+                StreamSoFar::new(self.endpoint),
+            )))
         } else {
             Reading::Unary(Vec::new(), false)
         };
@@ -241,7 +244,7 @@ enum Reading {
     /// A JSON answer, collected up to [`MAX_UNARY`] (the flag: it was larger).
     Unary(Vec<u8>, bool),
     /// Server-sent events, assembled as they come.
-    Stream(SseSplitter, StreamSoFar),
+    Stream(Box<(SseSplitter, StreamSoFar)>),
     /// An error answer's body (kept up to 64 KiB).
     Error(u16, Vec<u8>),
 }
@@ -290,17 +293,20 @@ impl Watched {
                 buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
                 false
             }
-            Reading::Stream(sse, so_far) => sse.feed(bytes, |data| match so_far.absorb(data) {
-                Event::Content => {
-                    if !watch.first_content_seen {
-                        watch.first_content_seen = true;
-                        watch.first_chunk();
+            Reading::Stream(stream) => {
+                let (sse, so_far) = &mut **stream;
+                sse.feed(bytes, |data| match so_far.absorb(data) {
+                    Event::Content => {
+                        if !watch.first_content_seen {
+                            watch.first_content_seen = true;
+                            watch.first_chunk();
+                        }
+                        false
                     }
-                    false
-                }
-                Event::Other => false,
-                Event::End => true,
-            }),
+                    Event::Other => false,
+                    Event::End => true,
+                })
+            }
         };
         if over {
             self.end(End::Complete);
@@ -322,7 +328,7 @@ impl Watched {
                 },
                 Err(_) => Outcome::default(),
             },
-            Reading::Stream(_, so_far) => so_far.outcome(),
+            Reading::Stream(stream) => stream.1.outcome(),
             Reading::Error(status, buf) => Outcome::from_error(*status, buf),
         };
         if outcome.error.is_none() {
