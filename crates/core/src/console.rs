@@ -16,8 +16,8 @@ use std::io::{self, IsTerminal, Write};
 
 use crate::assembler::{group_by_trace, Trace};
 use crate::export::{ExportError, Exporter};
+use crate::record::total_billable_usage;
 use crate::record::{SpanRecord, Status};
-use crate::testing::total_billable_usage;
 
 /// Prints each finished trace as a tree.
 pub struct ConsoleExporter {

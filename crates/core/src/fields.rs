@@ -149,16 +149,7 @@ impl FieldValue<'_> {
     }
 }
 
-/// Parses strings that look like JSON objects or arrays; other strings stay strings.
-pub fn parse_json_or_string(s: String) -> Value {
-    let t = s.trim_start();
-    if t.starts_with('{') || t.starts_with('[') {
-        if let Ok(v) = serde_json::from_str::<Value>(&s) {
-            return v;
-        }
-    }
-    Value::String(s)
-}
+pub use crate::record::parse_json_or_string;
 
 /// Per-span state kept by the layer besides the record itself.
 pub(crate) struct Filing<'a> {

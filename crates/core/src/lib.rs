@@ -96,9 +96,9 @@ pub use message::{
 pub use pipeline::{stats, ExportConfig, ExporterStats, Processor, ShutdownReport, Stats, Verdict};
 pub use provider::normalize_provider;
 pub use record::{
-    json_text, rfc3339, text_or_json, truncate_strings, truncation_marker, unix_nanos, AgentInfo,
-    Cost, ModelParams, SpanEvent, SpanKind, SpanRecord, Status, ToolInfo, Usage,
-    EXPORTER_NAMESPACES,
+    json_text, rfc3339, text_or_json, total_billable_usage, truncate_strings, truncation_marker,
+    unix_nanos, AgentInfo, Cost, ModelParams, SpanEvent, SpanKind, SpanRecord, Status, ToolInfo,
+    Usage, EXPORTER_NAMESPACES,
 };
 
 #[doc(hidden)]

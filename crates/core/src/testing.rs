@@ -78,13 +78,7 @@ impl TestExporter {
     }
 }
 
-/// Sums the usage of the billable records among `spans`.
-pub fn total_billable_usage<'a>(spans: impl IntoIterator<Item = &'a SpanRecord>) -> Usage {
-    spans
-        .into_iter()
-        .filter_map(SpanRecord::billable_usage)
-        .fold(Usage::default(), |acc, u| acc.add(u))
-}
+pub use crate::record::total_billable_usage;
 
 impl Exporter for TestExporter {
     fn name(&self) -> &str {
