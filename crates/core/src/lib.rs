@@ -68,6 +68,7 @@
 mod assembler;
 mod builder;
 pub mod console;
+mod error;
 mod export;
 mod ext;
 pub mod fields;
@@ -82,8 +83,9 @@ mod record;
 pub mod testing;
 
 pub use assembler::{group_by_trace, trace_views, Trace, TraceAssembler, TraceView};
-pub use builder::{builder, Builder, ConfigError, Guard, InstallError, ENV_SETTINGS};
+pub use builder::{builder, Builder, Guard, ENV_SETTINGS};
 pub use console::ConsoleExporter;
+pub use error::{ConfigError, InstallError};
 pub use export::{parse_retry_after, ExportError, Exporter, SplitExport};
 pub use ext::{AiSpanExt, SetParentError};
 pub use ids::{IdParseError, SpanId, TraceId, TraceParent};
