@@ -1,0 +1,60 @@
+//! `cargo xtask ci`: every check CI runs, cheapest failure first.
+
+use crate::e2e::e2e;
+use crate::fuzz::fuzz_targets;
+use crate::{root, run_cargo, TEST_COMMAND};
+
+pub(crate) fn ci() -> Result<(), String> {
+    run_cargo("format", &["fmt", "--all", "--", "--check"], &[])?;
+    run_cargo(
+        "clippy",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+    // Vendor OpenAPI specs for payload validation live beside the repository in CI. Tests validate
+    // against them when AITRACE_SPECS_DIR is set and fail if it is set but missing: so CI (CI=true)
+    // always sets it, and a local run sets it when the folder is there.
+    let specs = root().join("..").join("shared").join("specs");
+    let env: Vec<(&str, String)> = if std::env::var_os("CI").is_some() || specs.is_dir() {
+        vec![("AITRACE_SPECS_DIR", specs.to_string_lossy().into_owned())]
+    } else {
+        println!("    (no ../shared/specs: payload checks against the vendors' OpenAPI specs are skipped)");
+        vec![]
+    };
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    run_cargo("tests", TEST_COMMAND, &env)?;
+    run_cargo(
+        "docs",
+        &["doc", "--workspace", "--all-features", "--no-deps"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
+    run_cargo(
+        "quickstart",
+        &["run", "--quiet", "--example", "quickstart"],
+        &[],
+    )?;
+    // The client-library examples, offline against their built-in test server: never a real
+    // endpoint from CI, whatever the machine's environment holds.
+    std::env::remove_var("OPENAI_API_KEY");
+    std::env::remove_var("OPENAI_BASE_URL");
+    for example in ["async_openai", "rig"] {
+        run_cargo(
+            &format!("example {example}"),
+            &["run", "--quiet", "--example", example],
+            &[],
+        )?;
+    }
+    // A short, reproducible run of each fuzz target (fixed seed and count, so CI never fails by
+    // chance): keeps them building and catches what the seeds' neighbourhood holds. Longer, randomly
+    // seeded runs: `cargo xtask fuzz`.
+    fuzz_targets("100000 runs, seed 1", &["-seed=1", "-runs=100000"])?;
+    e2e()
+}

@@ -1,0 +1,126 @@
+//! `cargo xtask e2e`: the quickstart exported to a real OpenTelemetry backend (Arize Phoenix), and what
+//! it stored checked.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::net::{free_port, python_venv, Service};
+use crate::{root, run_cargo};
+
+/// Phoenix version the end-to-end test is pinned to (installed from PyPI into a cached venv).
+pub(crate) const PHOENIX_VERSION: &str = "20.26.1";
+
+pub(crate) fn install_phoenix(dir: &Path) -> Result<PathBuf, String> {
+    let venv = python_venv(
+        dir,
+        &format!("phoenix-{PHOENIX_VERSION}"),
+        &[format!("arize-phoenix=={PHOENIX_VERSION}")],
+    )?;
+    let phoenix = venv.join("bin").join("phoenix");
+    if !phoenix.exists() {
+        return Err(format!("{} has no phoenix command", venv.display()));
+    }
+    Ok(phoenix)
+}
+
+/// A running Phoenix: its HTTP base URL (UI, REST, OTLP/HTTP) and its OTLP/gRPC port.
+pub(crate) struct Phoenix {
+    pub(crate) service: Service,
+    pub(crate) url: String,
+    pub(crate) grpc_port: u16,
+}
+
+pub(crate) fn start_phoenix(phoenix: &Path, dir: &Path) -> Result<Phoenix, String> {
+    let port = free_port()?;
+    let grpc_port = free_port()?;
+    let data = dir.join(format!("phoenix-data-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
+    let addr = format!("127.0.0.1:{port}");
+    let mut cmd = Command::new(phoenix);
+    cmd.arg("serve")
+        .env("PHOENIX_HOST", "127.0.0.1")
+        .env("PHOENIX_PORT", port.to_string())
+        .env("PHOENIX_GRPC_PORT", grpc_port.to_string())
+        .env("PHOENIX_WORKING_DIR", &data)
+        .env("PHOENIX_TELEMETRY_ENABLED", "false");
+    let service = Service::start(
+        cmd,
+        "phoenix",
+        dir.join("phoenix.log"),
+        &addr,
+        "/healthz",
+        Duration::from_secs(180),
+    )?;
+    println!("<== phoenix healthy on {addr} (gRPC on {grpc_port})");
+    Ok(Phoenix {
+        service,
+        url: format!("http://{addr}"),
+        grpc_port,
+    })
+}
+
+/// Exports the quickstart trace to Phoenix over one protocol, then checks what Phoenix stored against
+/// the JSONL file of the same run.
+pub(crate) fn e2e_run(
+    phoenix: &Phoenix,
+    protocol: &str,
+    features: &str,
+    endpoint: &str,
+) -> Result<(), String> {
+    let project = format!("aitrace-e2e-{protocol}-{}", std::process::id()).replace('/', "-");
+    let jsonl = root().join("quickstart.jsonl");
+    let resource = format!("openinference.project.name={project}");
+    run_cargo(
+        &format!("quickstart over OTLP {protocol} to Phoenix"),
+        &[
+            "run",
+            "--quiet",
+            "--features",
+            features,
+            "--example",
+            "quickstart",
+        ],
+        &[
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", endpoint),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+            ("OTEL_SERVICE_NAME", "aitrace-quickstart"),
+            ("OTEL_RESOURCE_ATTRIBUTES", &resource),
+        ],
+    )?;
+    run_cargo(
+        &format!("phoenix end-to-end test ({protocol})"),
+        &[
+            "test",
+            "--features",
+            features,
+            "--test",
+            "phoenix_e2e",
+            "--",
+            "--ignored",
+        ],
+        &[
+            ("AITRACE_E2E_PHOENIX_URL", &phoenix.url),
+            ("AITRACE_E2E_PROJECT", &project),
+            ("AITRACE_E2E_JSONL", &jsonl.to_string_lossy()),
+        ],
+    )
+}
+
+pub(crate) fn e2e() -> Result<(), String> {
+    let dir = root().join("target").join("e2e");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let phoenix_bin = install_phoenix(&dir)?;
+    let phoenix = start_phoenix(&phoenix_bin, &dir)?;
+    let http = format!("{}/v1/traces", phoenix.url);
+    let grpc = format!("http://127.0.0.1:{}", phoenix.grpc_port);
+    let result = e2e_run(&phoenix, "http/protobuf", "otel", &http)
+        .and_then(|_| e2e_run(&phoenix, "grpc", "otel-grpc", &grpc));
+    if result.is_err() {
+        eprintln!("phoenix log (last lines):\n{}", phoenix.service.log_tail());
+    }
+    drop(phoenix);
+    let _ = std::fs::remove_dir_all(dir.join(format!("phoenix-data-{}", std::process::id())));
+    result
+}
