@@ -1,0 +1,277 @@
+//! What the layer settles when a span starts and closes: values inherited from the spans above it,
+//! usage and first-token times handed up from chunks and steps, and which span is billed.
+
+use serde_json::{Map, Value};
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
+
+use super::state::{SpanState, TraceScope};
+use crate::fields::is_ai_callsite;
+use crate::record::{SpanKind, Usage};
+
+/// Fills in what the span's ancestors say about it, when it starts and again when it closes (the
+/// latest values win; at start, so nothing is lost if an ancestor closes first):
+///
+/// - parent ids are read again (a `traceparent` or another layer may have changed them since the
+///   span was created);
+/// - agent, session, user and the remote sampled flag flow down from the nearest ancestor that has
+///   them to spans that don't name their own, so every chat span an agent makes says which agent,
+///   conversation and user it belongs to;
+/// - what belongs to the whole trace reaches every span, however late the root closes: tags (merged),
+///   the trace's metadata (the top-level AI span's metadata and the request span's), and its name;
+/// - what the application set on its own spans (user, session, tags, metadata, trace name) reaches
+///   every AI span below them, the span's own values first.
+pub(super) fn inherit_from_ancestors<S>(
+    state: &mut SpanState,
+    span: &SpanRef<'_, S>,
+    at_close: bool,
+) where
+    S: for<'a> LookupSpan<'a>,
+{
+    let r = &mut state.record;
+    let mut first_ai = true;
+    let mut explicit_seen = false;
+    // The trace's metadata, nearest first (a key found first wins).
+    let mut trace_metadata = Map::new();
+    let add_all = |into: &mut Map<String, Value>, from: &Map<String, Value>| {
+        for (k, v) in from {
+            if !into.contains_key(k) {
+                into.insert(k.clone(), v.clone());
+            }
+        }
+    };
+    // What the outermost AI ancestor ran (the trace's name when nothing else names it).
+    let mut top_ai: Option<String> = None;
+    let mut has_ancestors = false;
+    for ancestor in span.scope().skip(1) {
+        has_ancestors = true;
+        let ext = ancestor.extensions();
+        if let Some(p) = ext.get::<SpanState>() {
+            if first_ai {
+                first_ai = false;
+                if !state.ids_adopted || r.trace_id == p.record.trace_id {
+                    r.trace_id = p.record.trace_id;
+                    r.parent_span_id = Some(p.record.span_id);
+                    r.parent_is_remote = false;
+                }
+            }
+            if r.kind != SpanKind::AgentRun && r.agent.is_none() {
+                r.agent.clone_from(&p.record.agent);
+            }
+            inherit_value(&mut r.session_id, &p.record.session_id);
+            inherit_value(&mut r.user_id, &p.record.user_id);
+            inherit_value(&mut r.trace_name, &p.record.trace_name);
+            if r.remote_sampled.is_none() {
+                r.remote_sampled = p.record.remote_sampled;
+            }
+            merge_tags(&mut r.tags, &p.record.tags);
+            if p.record.is_local_root() {
+                add_all(&mut trace_metadata, &p.record.metadata);
+            }
+            add_all(&mut trace_metadata, &p.record.trace_metadata);
+            if r.trace_name.is_none() {
+                top_ai = Some(p.record.what_ran());
+            }
+        } else if let Some(scope) = ext.get::<TraceScope>() {
+            inherit_value(&mut r.session_id, &scope.session_id);
+            inherit_value(&mut r.user_id, &scope.user_id);
+            inherit_value(&mut r.trace_name, &scope.trace_name);
+            merge_tags(&mut r.tags, &scope.tags);
+            add_all(&mut r.metadata, &scope.metadata);
+            add_all(&mut trace_metadata, &scope.metadata);
+            if r.remote_sampled.is_none() {
+                r.remote_sampled = scope.remote_sampled;
+            }
+            if first_ai && !explicit_seen && scope.explicit {
+                explicit_seen = true;
+                // A top-level span: a traceparent set on its request after it was created.
+                if let (false, Some(trace_id)) = (state.ids_adopted, scope.trace_id) {
+                    r.trace_id = trace_id;
+                    r.parent_span_id = scope.remote_parent;
+                    r.parent_is_remote = scope.remote_parent.is_some();
+                }
+            }
+        }
+    }
+    if first_ai && !r.metadata.is_empty() {
+        // The top-level AI span: its own metadata is the trace's, before the request's.
+        let mut own = r.metadata.clone();
+        add_all(&mut own, &trace_metadata);
+        trace_metadata = own;
+    }
+    // Fresh values win over those seen at start; those seen at start stay if an ancestor is gone.
+    if !r.trace_metadata.is_empty() {
+        add_all(&mut trace_metadata, &r.trace_metadata);
+    }
+    r.trace_metadata = trace_metadata;
+    if r.trace_name.is_none() {
+        let default = has_ancestors
+            .then(|| request_name(span))
+            .flatten()
+            .map(str::to_string)
+            .or(top_ai)
+            // A span at the top names its trace itself; at start that waits for its close.
+            .or_else(|| (first_ai && at_close).then(|| r.what_ran()))
+            .or_else(|| state.default_trace_name.take());
+        if at_close {
+            r.trace_name = default;
+        } else {
+            state.default_trace_name = default;
+        }
+    }
+}
+
+pub(super) fn merge_tags(into: &mut Vec<String>, from: &[String]) {
+    for tag in from {
+        if !into.contains(tag) {
+            into.push(tag.clone());
+        }
+    }
+}
+
+/// Streamed chunks and the call they belong to, decided when each closes (before billing, so the
+/// usage a provider reports only on the last chunk is billed): a chunk hands its usage (merged,
+/// the later numbers win, as providers report running totals) and its start to the nearest model
+/// step or billable span above it; that span, if it records no usage or time to first token of its
+/// own, takes them.
+pub(super) fn take_chunks<S>(state: &mut SpanState, span: &SpanRef<'_, S>)
+where
+    S: for<'a> LookupSpan<'a>,
+{
+    let r = &mut state.record;
+    if r.kind == SpanKind::ModelChunk {
+        for ancestor in span.scope().skip(1) {
+            let mut ext = ancestor.extensions_mut();
+            let Some(p) = ext.get_mut::<SpanState>() else {
+                continue;
+            };
+            if p.record.kind != SpanKind::ModelStep && !p.record.kind.is_billable_kind() {
+                continue;
+            }
+            if let Some(u) = &r.usage {
+                let merged = p.chunk_usage.get_or_insert_with(Usage::default);
+                merged.merge_from(u);
+            }
+            let start = r.start_time_unix_nano;
+            p.first_chunk_at = Some(p.first_chunk_at.map_or(start, |t| t.min(start)));
+            return;
+        }
+        return;
+    }
+    if r.usage.is_none() {
+        r.usage = state.chunk_usage.take();
+    }
+    if let (None, Some(at)) = (r.time_to_first_token_s, state.first_chunk_at) {
+        r.time_to_first_token_s = Some(at.saturating_sub(r.start_time_unix_nano) as f64 / 1e9);
+    }
+}
+
+/// A billable span with no time to first token of its own takes it from its first model step: the
+/// first token of the call arrived when its first step's did, measured from the span's own start.
+pub(super) fn roll_up_first_token<S>(state: &mut SpanState, span: &SpanRef<'_, S>)
+where
+    S: for<'a> LookupSpan<'a>,
+{
+    let r = &mut state.record;
+    if r.kind.is_billable_kind() && r.time_to_first_token_s.is_none() {
+        if let Some((_, at)) = state.first_token_at {
+            let waited = at.saturating_sub(r.start_time_unix_nano);
+            r.time_to_first_token_s = Some(waited as f64 / 1e9);
+        }
+    }
+    let Some(ttft) = r
+        .time_to_first_token_s
+        .filter(|t| r.kind == SpanKind::ModelStep && t.is_finite() && *t >= 0.0)
+    else {
+        return;
+    };
+    let at = r.start_time_unix_nano.saturating_add((ttft * 1e9) as u64);
+    for ancestor in span.scope().skip(1) {
+        let mut ext = ancestor.extensions_mut();
+        if let Some(p) = ext.get_mut::<SpanState>() {
+            if p.record.kind.is_billable_kind() {
+                let step = (r.start_time_unix_nano, at);
+                if p.first_token_at.is_none_or(|(start, _)| step.0 < start) {
+                    p.first_token_at = Some(step);
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// The name of the application span a trace runs in: among the application spans above the
+/// outermost AI span, the nearest one that starts a trace explicitly, else the outermost. `None` when
+/// an AI span is at the top (it names its own trace).
+pub(super) fn request_name<S>(span: &SpanRef<'_, S>) -> Option<&'static str>
+where
+    S: for<'a> LookupSpan<'a>,
+{
+    let mut name = None;
+    for s in span.scope().from_root() {
+        if is_ai_callsite(s.metadata().fields()) {
+            break;
+        }
+        let explicit = s
+            .extensions()
+            .get::<TraceScope>()
+            .is_some_and(|scope| scope.explicit);
+        if name.is_none() || explicit {
+            name = Some(s.name());
+        }
+    }
+    name
+}
+
+pub(super) fn inherit_value(mine: &mut Option<String>, theirs: &Option<String>) {
+    if mine.is_none() {
+        mine.clone_from(theirs);
+    }
+}
+
+/// The usage invariant: a model call's usage is billed on exactly one span.
+///
+/// - A billable-kind span (generation, embedding, STT, TTS) is billable unless a billable span with
+///   usage closed below it (then that inner span is the model call, and this one only displays usage).
+/// - A billable span that records no usage itself bills the sum of its model steps' usage.
+/// - A model step is billable only when no billable-kind span encloses it (it is then the only record
+///   of the call); otherwise its usage is displayed and rolled up into that span.
+/// - Chunks, fallback attempts and every other kind are never billable.
+pub(super) fn decide_billing<S>(state: &mut SpanState, span: &SpanRef<'_, S>)
+where
+    S: for<'a> LookupSpan<'a>,
+{
+    let kind = state.record.kind;
+    let r = &mut state.record;
+    let billable_ancestor = || {
+        span.scope().skip(1).find(|a| {
+            a.extensions()
+                .get::<SpanState>()
+                .is_some_and(|s| s.record.kind.is_billable_kind())
+        })
+    };
+    if kind.is_billable_kind() {
+        r.billable = !state.has_billable_descendant;
+        if r.billable && r.usage.is_none() {
+            r.usage = state.step_usage.take();
+        }
+    } else if kind == SpanKind::ModelStep && r.usage.is_some() && !state.has_billable_descendant {
+        match billable_ancestor() {
+            Some(a) => {
+                if let Some(s) = a.extensions_mut().get_mut::<SpanState>() {
+                    let usage = r.usage.unwrap_or_default();
+                    s.step_usage = Some(s.step_usage.map_or(usage, |u| u.add(&usage)));
+                }
+            }
+            None => r.billable = true,
+        }
+    } else {
+        r.billable = false;
+    }
+    if (r.billable && r.usage.is_some()) || state.has_billable_descendant {
+        for a in span.scope().skip(1) {
+            if let Some(s) = a.extensions_mut().get_mut::<SpanState>() {
+                s.has_billable_descendant = true;
+            }
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! The `tracing` layer: turns AI spans into [`SpanRecord`]s and hands closed ones to the pipeline.
+//!
+//! [`AiLayer`] is a *global* layer (no per-layer filter): it sees the application's own spans too,
+//! because an AI span's trace is decided by them. Every AI span under the same outermost application
+//! span (a request, a job) joins one trace, whatever spans sit between; a span's parent is its
+//! nearest AI ancestor. For the application's own spans the layer does almost nothing: a field-name
+//! check when a span is created, and one atomic load of a counting filter over open AI span ids when
+//! it is recorded or closed (see docs/PERFORMANCE.md).
+//!
+//! A global layer cannot abstain from a callsite (its `Interest::never` would disable the callsite for
+//! every other layer too), so it never says `never`; it keeps the application's disabled callsites
+//! disabled through its level hint instead: it wants spans down to `span_level` and events down to
+//! `event_level` (both `INFO` by default), and its hint never asks for more than the layers beside it
+//! already do.
+
+mod close;
+mod state;
+
+pub(crate) use state::{SpanState, StateAccess, TraceScope};
+
+use std::any::TypeId;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
+
+use tracing_core::span::{Attributes, Id, Record};
+use tracing_core::{Dispatch, Event, Level, LevelFilter, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::{LookupSpan, Registry, SpanRef};
+
+use crate::fields::{is_ai_callsite, EventFields};
+#[cfg(feature = "tracing-opentelemetry")]
+use crate::ids::{SpanId, TraceId};
+use crate::pipeline::Pipeline;
+use crate::record::{unix_nanos, SpanEvent, SpanKind, SpanRecord};
+use close::{decide_billing, inherit_from_ancestors, roll_up_first_token, take_chunks};
+use state::{origin, resolve_parent, scope, walk, Parent};
+
+/// Events kept per span; later ones are counted in [`SpanRecord::dropped_events`].
+pub const MAX_EVENTS_PER_SPAN: usize = 128;
+
+/// Slots of [`OpenAiSpans`]: 16 KiB per layer.
+const OPEN_SPAN_SLOTS: usize = 4096;
+
+/// A counting filter over the ids of open AI spans. A zero slot proves a span is not an AI span, so
+/// the application's own spans are recorded and closed without a span look-up; a non-zero slot (an AI
+/// span, or another span sharing its slot) falls back to the look-up. Never a false "not AI".
+struct OpenAiSpans {
+    slots: Box<[AtomicU32; OPEN_SPAN_SLOTS]>,
+    total: AtomicUsize,
+}
+
+impl OpenAiSpans {
+    fn new() -> Self {
+        OpenAiSpans {
+            slots: Box::new(std::array::from_fn(|_| AtomicU32::new(0))),
+            total: AtomicUsize::new(0),
+        }
+    }
+
+    #[inline]
+    fn slot(&self, id: &Id) -> &AtomicU32 {
+        // Fibonacci hashing spreads the registry's packed slab indices over the slots.
+        let hash = id.into_u64().wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        &self.slots[(hash >> (64 - OPEN_SPAN_SLOTS.trailing_zeros())) as usize]
+    }
+
+    fn opened(&self, id: &Id) {
+        self.slot(id).fetch_add(1, Ordering::Release);
+        self.total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn closed(&self, id: &Id) {
+        self.slot(id).fetch_sub(1, Ordering::Release);
+        self.total.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    #[inline]
+    fn may_be_ai(&self, id: &Id) -> bool {
+        self.slot(id).load(Ordering::Acquire) != 0
+    }
+
+    fn any(&self) -> bool {
+        self.total.load(Ordering::Relaxed) != 0
+    }
+}
+
+/// The layer to add to a `tracing_subscriber::registry()`. Build it with
+/// [`Builder::build_layer`](crate::Builder::build_layer).
+pub struct AiLayer<S> {
+    pipeline: Arc<Pipeline>,
+    access: StateAccess,
+    event_level: LevelFilter,
+    span_level: LevelFilter,
+    /// Computed in `on_layer` from the layers beside this one.
+    hint: Option<LevelFilter>,
+    /// AI spans open now: the application's spans and events skip the span look-up.
+    open_ai_spans: OpenAiSpans,
+    dispatch: OnceLock<tracing_core::dispatcher::WeakDispatch>,
+    _subscriber: PhantomData<fn(S)>,
+}
+
+impl<S> std::fmt::Debug for AiLayer<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AiLayer")
+            .field("event_level", &self.event_level)
+            .field("span_level", &self.span_level)
+            .field("stats", &self.pipeline.stats())
+            .finish()
+    }
+}
+
+impl<S> AiLayer<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    pub(crate) fn new(
+        pipeline: Arc<Pipeline>,
+        event_level: LevelFilter,
+        span_level: LevelFilter,
+    ) -> Self {
+        AiLayer {
+            pipeline,
+            access: StateAccess {
+                walk: walk::<S>,
+                scope: scope::<S>,
+                origin: origin::<S>,
+            },
+            event_level,
+            span_level,
+            hint: Some(std::cmp::max(event_level, span_level)),
+            open_ai_spans: OpenAiSpans::new(),
+            dispatch: OnceLock::new(),
+            _subscriber: PhantomData,
+        }
+    }
+
+    #[cfg(feature = "tracing-opentelemetry")]
+    fn adopt_otel_ids(&self, span: &SpanRef<'_, S>) {
+        use opentelemetry::trace::TraceContextExt;
+        {
+            let ext = span.extensions();
+            match ext.get::<SpanState>() {
+                Some(state) if !state.ids_adopted => {}
+                _ => return,
+            }
+        }
+        let Some(dispatch) = self.dispatch.get().and_then(|d| d.upgrade()) else {
+            return;
+        };
+        let otel_ids = |id: &Id| {
+            let cx = tracing_opentelemetry::get_otel_context(id, &dispatch)?;
+            let sc = cx.span().span_context().clone();
+            sc.is_valid().then(|| {
+                (
+                    TraceId::from_u128(u128::from_be_bytes(sc.trace_id().to_bytes())),
+                    SpanId::from_u64(u64::from_be_bytes(sc.span_id().to_bytes())),
+                )
+            })
+        };
+        let Some((trace_id, span_id)) = otel_ids(&span.id()) else {
+            return;
+        };
+        // A top-level AI span's parent is the application span tracing-opentelemetry exports: not
+        // recorded by aitrace, so it is marked remote (exporters treat the span as a local root).
+        let mut app_parent = None;
+        for ancestor in span.scope().skip(1) {
+            if ancestor.extensions().get::<SpanState>().is_some() {
+                break;
+            }
+            if let Some((t, s)) = otel_ids(&ancestor.id()) {
+                app_parent = (t == trace_id).then_some(s);
+                break;
+            }
+        }
+        let mut ext = span.extensions_mut();
+        if let Some(state) = ext.get_mut::<SpanState>() {
+            state.record.trace_id = trace_id;
+            state.record.span_id = span_id;
+            if let Some(parent) = app_parent {
+                state.record.parent_span_id = Some(parent);
+                state.record.parent_is_remote = true;
+            }
+            state.ids_adopted = true;
+        }
+    }
+
+    /// The span `id` when it is an AI span (checked on the callsite's field names, no lock taken).
+    #[inline]
+    fn ai_span<'a>(&self, id: &Id, ctx: &'a Context<'_, S>) -> Option<SpanRef<'a, S>> {
+        if !self.open_ai_spans.may_be_ai(id) {
+            return None;
+        }
+        ctx.span(id)
+            .filter(|span| is_ai_callsite(span.metadata().fields()))
+    }
+}
+
+impl<S> Layer<S> for AiLayer<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_layer(&mut self, inner: &mut S) {
+        // Never ask for more than the layers beside this one already do, except for what aitrace
+        // itself records: a `None` (no opinion) from them stays `None`.
+        let ours = std::cmp::max(self.event_level, self.span_level);
+        self.hint = if TypeId::of::<S>() == TypeId::of::<Registry>() {
+            Some(ours)
+        } else {
+            inner
+                .max_level_hint()
+                .map(|theirs| std::cmp::max(theirs, ours))
+        };
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        self.hint
+    }
+
+    fn on_register_dispatch(&self, subscriber: &Dispatch) {
+        let _ = self.dispatch.set(subscriber.downgrade());
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let meta = attrs.metadata();
+        if !is_ai_callsite(meta.fields()) {
+            return;
+        }
+        let Some(span) = ctx.span(id) else { return };
+        let mut record = SpanRecord::new(meta.name(), SpanKind::Generic);
+        let mut ids_adopted = false;
+        match resolve_parent(&span, false) {
+            Parent::Ai { trace_id, span_id } => {
+                record.trace_id = trace_id;
+                record.parent_span_id = Some(span_id);
+            }
+            Parent::App(origin) => {
+                record.trace_id = origin.trace_id;
+                record.parent_span_id = origin.remote_parent;
+                record.parent_is_remote = origin.remote_parent.is_some();
+                ids_adopted = origin.explicit;
+            }
+            Parent::None => {}
+        }
+        let mut state = SpanState {
+            record,
+            explicit_kind: false,
+            has_billable_descendant: false,
+            step_usage: None,
+            ids_adopted,
+            default_trace_name: None,
+            first_token_at: None,
+            chunk_usage: None,
+            first_chunk_at: None,
+            hide_input: false,
+            hide_output: false,
+        };
+        attrs.record(&mut state.filing());
+        // Trace-level values known now are on the span even if its ancestors are gone when it closes.
+        inherit_from_ancestors(&mut state, &span, false);
+        span.extensions_mut().replace(state);
+        self.open_ai_spans.opened(id);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = self.ai_span(id, &ctx) else {
+            return;
+        };
+        let mut ext = span.extensions_mut();
+        if let Some(state) = ext.get_mut::<SpanState>() {
+            values.record(&mut state.filing());
+        }
+    }
+
+    #[cfg(feature = "tracing-opentelemetry")]
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        if let Some(span) = self.ai_span(id, &ctx) {
+            self.adopt_otel_ids(&span);
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let meta = event.metadata();
+        if *meta.level() > self.event_level || !self.open_ai_spans.any() {
+            return;
+        }
+        let Some(current) = ctx.event_span(event) else {
+            return;
+        };
+        // The nearest AI span keeps the event (found on field names, no lock taken on the way).
+        let Some(span) = current
+            .scope()
+            .find(|s| is_ai_callsite(s.metadata().fields()))
+        else {
+            return;
+        };
+        let mut ext = span.extensions_mut();
+        let Some(state) = ext.get_mut::<SpanState>() else {
+            return;
+        };
+        if state.record.events.len() >= MAX_EVENTS_PER_SPAN {
+            state.record.dropped_events = state.record.dropped_events.saturating_add(1);
+            return;
+        }
+        let mut fields = EventFields {
+            message: None,
+            attributes: serde_json::Map::new(),
+        };
+        event.record(&mut fields);
+        state.record.events.push(SpanEvent {
+            name: fields.message.unwrap_or_else(|| meta.name().to_string()),
+            time_unix_nano: unix_nanos(SystemTime::now()),
+            level: level_name(meta.level()).to_string(),
+            target: meta.target().to_string(),
+            attributes: fields.attributes,
+        });
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = self.ai_span(&id, &ctx) else {
+            return;
+        };
+        #[cfg(feature = "tracing-opentelemetry")]
+        self.adopt_otel_ids(&span);
+        let Some(mut state) = span.extensions_mut().remove::<SpanState>() else {
+            return;
+        };
+        self.open_ai_spans.closed(&id);
+        state.record.end_time_unix_nano = unix_nanos(SystemTime::now());
+        inherit_from_ancestors(&mut state, &span, true);
+        if state.hide_input {
+            state.record.strip_input();
+        }
+        if state.hide_output {
+            state.record.strip_output();
+        }
+        take_chunks(&mut state, &span);
+        roll_up_first_token(&mut state, &span);
+        decide_billing(&mut state, &span);
+        self.pipeline.submit(state.record);
+    }
+
+    // SAFETY: we return pointers to fields of `self` (or `self` itself) only when asked for exactly
+    // their type, so the caller's cast back to that type is valid for as long as `self` lives, which is
+    // what `downcast_raw`'s contract requires.
+    #[allow(unsafe_code)]
+    unsafe fn downcast_raw(&self, id: TypeId) -> Option<*const ()> {
+        if id == TypeId::of::<Self>() {
+            Some(self as *const Self as *const ())
+        } else if id == TypeId::of::<StateAccess>() {
+            Some(&self.access as *const StateAccess as *const ())
+        } else {
+            None
+        }
+    }
+}
+
+fn level_name(level: &Level) -> &'static str {
+    match *level {
+        Level::ERROR => "ERROR",
+        Level::WARN => "WARN",
+        Level::INFO => "INFO",
+        Level::DEBUG => "DEBUG",
+        Level::TRACE => "TRACE",
+    }
+}

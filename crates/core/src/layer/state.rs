@@ -1,0 +1,240 @@
+//! What the layer keeps on each span while it is open, and how a span finds its parent and trace.
+
+use serde_json::{Map, Value};
+use tracing_core::span::Id;
+use tracing_core::{Dispatch, Subscriber};
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
+
+use crate::fields::Filing;
+use crate::ids::{SpanId, TraceId};
+use crate::record::{SpanRecord, Usage};
+
+/// What the layer keeps in each AI span's extensions while it is open.
+pub(crate) struct SpanState {
+    pub(crate) record: SpanRecord,
+    pub(crate) explicit_kind: bool,
+    /// A billable span with usage closed below this one: this one must not bill the same call again.
+    pub(super) has_billable_descendant: bool,
+    /// Usage of model steps below this span, billed here if the span records no usage itself.
+    pub(super) step_usage: Option<Usage>,
+    /// Ids set from a `traceparent` or another layer: the parent must not overwrite them.
+    pub(crate) ids_adopted: bool,
+    /// The trace's name as known when the span started, used at close if its ancestors are gone.
+    pub(super) default_trace_name: Option<String>,
+    /// The start of the first model step below and when its first token arrived (Unix ns): a
+    /// billable span without a time to first token of its own takes it from its first step.
+    pub(super) first_token_at: Option<(u64, u64)>,
+    /// Usage the streamed chunks below reported (providers send it on the last chunk): the call's
+    /// usage when this span records none itself.
+    pub(super) chunk_usage: Option<Usage>,
+    /// When the first chunk below started (Unix ns): the time to first token when none was recorded.
+    pub(super) first_chunk_at: Option<u64>,
+    /// Set by `AiSpanExt::hide_input` / `hide_output`: that content is removed when the span closes,
+    /// whenever it was recorded.
+    pub(crate) hide_input: bool,
+    pub(crate) hide_output: bool,
+}
+
+impl SpanState {
+    pub(crate) fn filing(&mut self) -> Filing<'_> {
+        Filing {
+            record: &mut self.record,
+            explicit_kind: &mut self.explicit_kind,
+        }
+    }
+}
+
+/// What belongs to the whole trace, kept on an application (non-AI) span: set through
+/// [`AiSpanExt`](crate::AiSpanExt) on a request span, or the trace id its first AI span assigned.
+/// Every AI span below it carries these values.
+#[derive(Debug, Default)]
+pub(crate) struct TraceScope {
+    /// The trace of the AI spans below: explicit (a `traceparent`, `set_trace_id`) or assigned.
+    pub(crate) trace_id: Option<TraceId>,
+    /// Set by a `traceparent` or `set_trace_id`: a trace starts here even under other spans.
+    pub(crate) explicit: bool,
+    /// The remote parent of a `traceparent`: the parent of the trace's top-level AI spans.
+    pub(crate) remote_parent: Option<SpanId>,
+    pub(crate) remote_sampled: Option<bool>,
+    pub(crate) user_id: Option<String>,
+    pub(crate) session_id: Option<String>,
+    pub(crate) tags: Vec<String>,
+    pub(crate) metadata: Map<String, Value>,
+    pub(crate) trace_name: Option<String>,
+}
+
+/// Where a top-level AI span's trace comes from.
+pub(crate) struct TraceOrigin {
+    pub(crate) trace_id: TraceId,
+    pub(crate) remote_parent: Option<SpanId>,
+    pub(crate) explicit: bool,
+}
+
+/// Lets [`AiSpanExt`](crate::AiSpanExt) reach the state of a span through a type-erased `Dispatch`,
+/// the same pattern `tracing-opentelemetry` uses: the layer hands out function pointers monomorphized
+/// for its subscriber type.
+#[derive(Clone, Copy)]
+pub(crate) struct StateAccess {
+    pub(super) walk: WalkFn,
+    pub(super) scope: ScopeFn,
+    pub(super) origin: OriginFn,
+}
+
+/// `f(state, is_self)`: `is_self` is true for the span the walk started at.
+pub(super) type WalkFn =
+    fn(&Dispatch, &Id, bool, &mut dyn FnMut(&mut SpanState, bool) -> bool) -> bool;
+pub(super) type ScopeFn = fn(&Dispatch, &Id, &mut dyn FnMut(&mut TraceScope)) -> bool;
+pub(super) type OriginFn = fn(&Dispatch, &Id) -> Option<TraceId>;
+
+impl StateAccess {
+    /// Calls `f` on the state of span `id`, then (when `ancestors`) on each enclosing AI span, nearest
+    /// first, while `f` returns true. Returns whether `f` was called at all.
+    pub(crate) fn walk(
+        &self,
+        dispatch: &Dispatch,
+        id: &Id,
+        ancestors: bool,
+        f: &mut dyn FnMut(&mut SpanState, bool) -> bool,
+    ) -> bool {
+        (self.walk)(dispatch, id, ancestors, f)
+    }
+
+    /// Calls `f` on the trace scope of application span `id` (created when missing). False when `id`
+    /// is an AI span or unknown.
+    pub(crate) fn scope(
+        &self,
+        dispatch: &Dispatch,
+        id: &Id,
+        f: &mut dyn FnMut(&mut TraceScope),
+    ) -> bool {
+        (self.scope)(dispatch, id, f)
+    }
+
+    /// The trace id AI spans created under application span `id` will have.
+    pub(crate) fn trace_of_app_span(&self, dispatch: &Dispatch, id: &Id) -> Option<TraceId> {
+        (self.origin)(dispatch, id)
+    }
+}
+
+pub(super) fn walk<S>(
+    dispatch: &Dispatch,
+    id: &Id,
+    ancestors: bool,
+    f: &mut dyn FnMut(&mut SpanState, bool) -> bool,
+) -> bool
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let Some(subscriber) = dispatch.downcast_ref::<S>() else {
+        return false;
+    };
+    let mut called = false;
+    let mut span = subscriber.span(id);
+    let mut is_self = true;
+    while let Some(s) = span {
+        if let Some(state) = s.extensions_mut().get_mut::<SpanState>() {
+            called = true;
+            if !f(state, is_self) {
+                break;
+            }
+        }
+        is_self = false;
+        if !ancestors {
+            break;
+        }
+        span = s.parent();
+    }
+    called
+}
+
+pub(super) fn scope<S>(dispatch: &Dispatch, id: &Id, f: &mut dyn FnMut(&mut TraceScope)) -> bool
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let Some(span) = dispatch.downcast_ref::<S>().and_then(|s| s.span(id)) else {
+        return false;
+    };
+    let mut ext = span.extensions_mut();
+    if ext.get_mut::<SpanState>().is_some() {
+        return false;
+    }
+    if ext.get_mut::<TraceScope>().is_none() {
+        ext.insert(TraceScope::default());
+    }
+    if let Some(scope) = ext.get_mut::<TraceScope>() {
+        f(scope);
+    }
+    true
+}
+
+pub(super) fn origin<S>(dispatch: &Dispatch, id: &Id) -> Option<TraceId>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let span = dispatch.downcast_ref::<S>()?.span(id)?;
+    if let Some(state) = span.extensions().get::<SpanState>() {
+        return Some(state.record.trace_id);
+    }
+    match resolve_parent(&span, true) {
+        Parent::Ai { trace_id, .. } => Some(trace_id),
+        Parent::App(origin) => Some(origin.trace_id),
+        Parent::None => None,
+    }
+}
+
+/// What a new AI span hangs under.
+pub(super) enum Parent {
+    /// Its nearest AI ancestor.
+    Ai { trace_id: TraceId, span_id: SpanId },
+    /// No AI ancestor, but application spans: the trace of the request they form.
+    App(TraceOrigin),
+    /// Nothing: it starts a trace of its own.
+    None,
+}
+
+/// Finds what the span `from` (and its ancestors when `include_self`, else only its ancestors) puts
+/// a new AI span under: the nearest AI ancestor; else the nearest application span that starts a
+/// trace explicitly (`traceparent`, `set_trace_id`); else the outermost application span, whose trace
+/// id is assigned here on first use, so every AI span of one request shares it.
+pub(super) fn resolve_parent<S>(from: &SpanRef<'_, S>, include_self: bool) -> Parent
+where
+    S: for<'a> LookupSpan<'a>,
+{
+    let mut outermost = None;
+    let skip = usize::from(!include_self);
+    for ancestor in from.scope().skip(skip) {
+        {
+            let ext = ancestor.extensions();
+            if let Some(p) = ext.get::<SpanState>() {
+                return Parent::Ai {
+                    trace_id: p.record.trace_id,
+                    span_id: p.record.span_id,
+                };
+            }
+            if let Some(scope) = ext.get::<TraceScope>() {
+                if let (true, Some(trace_id)) = (scope.explicit, scope.trace_id) {
+                    return Parent::App(TraceOrigin {
+                        trace_id,
+                        remote_parent: scope.remote_parent,
+                        explicit: true,
+                    });
+                }
+            }
+        }
+        outermost = Some(ancestor);
+    }
+    let Some(root) = outermost else {
+        return Parent::None;
+    };
+    let mut ext = root.extensions_mut();
+    if ext.get_mut::<TraceScope>().is_none() {
+        ext.insert(TraceScope::default());
+    }
+    let scope = ext.get_mut::<TraceScope>().expect("inserted above");
+    let trace_id = *scope.trace_id.get_or_insert_with(TraceId::random);
+    Parent::App(TraceOrigin {
+        trace_id,
+        remote_parent: None,
+        explicit: false,
+    })
+}
