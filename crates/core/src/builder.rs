@@ -358,6 +358,8 @@ impl Builder {
         let exporters = added
             .into_iter()
             .map(|(e, c)| {
+                // Its name is a metadata namespace: `name.key` metadata goes to it alone.
+                crate::record::register_metadata_namespace(e.name());
                 let mut config = c.unwrap_or_else(|| {
                     let mut config = self.export_config.clone();
                     e.configure(&mut config);

@@ -98,9 +98,9 @@ pub use message::{
 pub use pipeline::{stats, ExportConfig, ExporterStats, Processor, ShutdownReport, Stats, Verdict};
 pub use provider::normalize_provider;
 pub use record::{
-    json_text, rfc3339, text_or_json, total_billable_usage, truncate_strings, truncation_marker,
-    unix_nanos, AgentInfo, Cost, ModelParams, SpanEvent, SpanKind, SpanRecord, Status, ToolInfo,
-    Usage, EXPORTER_NAMESPACES,
+    is_metadata_namespace, json_text, register_metadata_namespace, rfc3339, text_or_json,
+    total_billable_usage, truncate_strings, truncation_marker, unix_nanos, AgentInfo, Cost,
+    ModelParams, SpanEvent, SpanKind, SpanRecord, Status, ToolInfo, Usage,
 };
 
 #[doc(hidden)]

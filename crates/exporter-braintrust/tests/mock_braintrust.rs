@@ -172,6 +172,8 @@ fn agent_trace(exporter: BraintrustExporter) -> (Vec<SpanRecord>, aitrace_core::
             ChatMessage::tool_result("call_1", json!({"status": "shipped"})),
         ]);
         gen.set_metadata("braintrust.experiment_note", "bt-only");
+        // The app also exports to Langfuse (which registers its namespace): its keys stay there.
+        aitrace_core::register_metadata_namespace("langfuse");
         gen.set_metadata("langfuse.promptName", "never-here");
         let _g = gen.enter();
         for (i, usage) in [STEP0, STEP1].into_iter().enumerate() {

@@ -79,6 +79,8 @@ fn workload() {
     )
     .with_finish_reason("stop")]);
     gen.set_metadata("otel.team", "search");
+    // The app also exports to Langfuse (which registers its namespace): its keys stay there.
+    aitrace_core::register_metadata_namespace("langfuse");
     gen.set_metadata("langfuse.promptName", "never-in-otel");
     drop(_g);
     workflow_span!("ingest").in_scope(|| {});

@@ -31,9 +31,34 @@ const CONTENT_OUTPUT_ATTRIBUTES: &[&str] = &[
     "output.value",
 ];
 
-/// Exporter names that own a metadata namespace. A metadata key starting with one of these followed by
-/// `.` is routed only to that exporter.
-pub const EXPORTER_NAMESPACES: &[&str] = &["langfuse", "braintrust", "otel", "console", "jsonl"];
+/// Most namespaces remembered: exporter names are few, so this only bounds a misuse.
+const MAX_NAMESPACES: usize = 256;
+
+/// The metadata namespaces: the names of the exporters built in this process. A metadata key
+/// `name.rest` goes only to the exporter called `name` (as `rest`); core knows no exporter by name, so
+/// a third-party exporter owns its namespace the same way.
+static NAMESPACES: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
+
+/// Makes `name` a metadata namespace (the builder registers every exporter it builds). A name
+/// without `.` only; registering twice does nothing.
+pub fn register_metadata_namespace(name: &str) {
+    if name.is_empty() || name.contains('.') || is_metadata_namespace(name) {
+        return;
+    }
+    if let Ok(mut names) = NAMESPACES.write() {
+        if names.len() < MAX_NAMESPACES && !names.iter().any(|n| n == name) {
+            names.push(name.to_string());
+        }
+    }
+}
+
+/// Whether `name` is a registered metadata namespace.
+pub fn is_metadata_namespace(name: &str) -> bool {
+    NAMESPACES
+        .read()
+        .map(|names| names.iter().any(|n| n == name))
+        .unwrap_or(false)
+}
 
 /// Metadata an exporter named `exporter` should send: keys of other exporters' namespaces are removed,
 /// keys of its own namespace lose the prefix, everything else passes unchanged.
@@ -44,7 +69,7 @@ fn route_metadata(metadata: &Map<String, Value>, exporter: &str) -> Map<String, 
             Some((ns, rest)) if ns == exporter => {
                 out.insert(rest.to_string(), v.clone());
             }
-            Some((ns, _)) if EXPORTER_NAMESPACES.contains(&ns) => {}
+            Some((ns, _)) if is_metadata_namespace(ns) => {}
             _ => {
                 out.entry(k.clone()).or_insert_with(|| v.clone());
             }
@@ -165,6 +190,10 @@ mod tests {
 
     #[test]
     fn metadata_namespaces_route_to_one_exporter() {
+        register_metadata_namespace("langfuse");
+        register_metadata_namespace("braintrust");
+        register_metadata_namespace("bad.name");
+        assert!(!is_metadata_namespace("bad.name") && !is_metadata_namespace("customer"));
         let mut r = SpanRecord::new("x", SpanKind::Generic);
         r.metadata.insert("langfuse.promptName".into(), "p".into());
         r.metadata

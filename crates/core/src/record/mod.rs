@@ -11,7 +11,10 @@ mod time;
 mod usage;
 
 pub(crate) use content::pending;
-pub use content::{json_text, parse_json_or_string, text_or_json, EXPORTER_NAMESPACES};
+pub use content::{
+    is_metadata_namespace, json_text, parse_json_or_string, register_metadata_namespace,
+    text_or_json,
+};
 pub use kind::SpanKind;
 pub use size::{truncate_strings, truncation_marker};
 pub use time::{rfc3339, unix_nanos};
