@@ -91,10 +91,7 @@ pub use ext::{AiSpanExt, SetParentError};
 pub use ids::{IdParseError, SpanId, TraceId, TraceParent};
 pub use jsonl::JsonlExporter;
 pub use layer::{AiLayer, MAX_EVENTS_PER_SPAN};
-pub use message::{
-    messages_from_value, messages_to_value, openai_chat, to_openai_messages, ChatMessage,
-    KnownPart, Part,
-};
+pub use message::{messages_from_value, messages_to_value, ChatMessage, KnownPart, Part};
 pub use pipeline::{stats, ExportConfig, ExporterStats, Processor, ShutdownReport, Stats, Verdict};
 pub use provider::normalize_provider;
 pub use record::{

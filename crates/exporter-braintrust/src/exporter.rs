@@ -8,7 +8,7 @@ use aitrace_core::{
     json_text, parse_retry_after, truncate_strings, ConfigError, ExportConfig, ExportError,
     Exporter, SpanRecord, SplitExport,
 };
-use aitrace_otel::settings::{validate_header, validate_http_url};
+use aitrace_exporter_kit::settings::{validate_header, validate_http_url};
 use serde::Serialize;
 use serde_json::{json, Value};
 

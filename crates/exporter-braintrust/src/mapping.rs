@@ -9,7 +9,8 @@
 
 use std::borrow::Cow;
 
-use aitrace_core::{openai_chat, rfc3339, SpanId, SpanKind, SpanRecord, Status};
+use aitrace_core::{rfc3339, SpanId, SpanKind, SpanRecord, Status};
+use aitrace_exporter_kit::chat::openai_chat;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Map, Value};
 
@@ -77,7 +78,7 @@ impl<'a> Row<'a> {
         Row {
             record: r,
             ty,
-            name: aitrace_otel::mapping::span_name(r),
+            name: r.display_name(),
             input,
             output,
             metadata: metadata(r, ty == "llm"),

@@ -8,9 +8,10 @@ use std::time::Duration;
 use aitrace_core::{
     trace_views, ConfigError, ExportConfig, ExportError, Exporter, SpanRecord, SplitExport, TraceId,
 };
-use aitrace_otel::http::{LastResponse, RetryAfterClient};
+use aitrace_exporter_kit::settings::{first_set, validate_http_url};
+use aitrace_exporter_kit::status::is_auth_status;
+use aitrace_otel::http::{LastResponse, Notes, RetryAfterClient};
 use aitrace_otel::mapping::span_data_with;
-use aitrace_otel::settings::{first_set, validate_http_url};
 use aitrace_otel::{classify, partial_success_error, MappingOptions};
 use base64::Engine as _;
 use opentelemetry::KeyValue;
@@ -304,26 +305,22 @@ impl<E: SpanExporter> LangfuseExporter<E> {
 
     /// A failed request as an export error: with the server's `Retry-After` when retryable; a 401/403
     /// starts (or doubles) the pause before the next try and names the key variables.
-    fn request_error(&mut self, e: opentelemetry_sdk::error::OTelSdkError) -> ExportError {
-        let mut e = classify(e);
-        if let Some(d) = self
-            .last_response
-            .as_ref()
-            .and_then(LastResponse::take_retry_after)
-            .filter(|_| e.retryable)
-        {
+    fn request_error(
+        &mut self,
+        e: opentelemetry_sdk::error::OTelSdkError,
+        notes: &Notes,
+    ) -> ExportError {
+        let mut e = classify(e, notes.status);
+        if let Some(d) = notes.retry_after.filter(|_| e.retryable) {
             e = e.with_retry_after(d);
         }
-        if let Some(status) = ["status code: 401", "status code: 403"]
-            .iter()
-            .find(|s| e.message.contains(**s))
-        {
+        if let Some(status) = notes.status.filter(|s| is_auth_status(*s)) {
             let pause = match self.auth_pause {
                 Some((_, last)) => (last * 2).min(AUTH_COOLDOWN_MAX),
                 None => self.auth_cooldown,
             };
             self.auth_pause = Some((std::time::Instant::now() + pause, pause));
-            e = self.auth_error(status.trim_start_matches("status code: "));
+            e = self.auth_error(&status.to_string());
         } else {
             self.auth_pause = None;
         }
@@ -431,20 +428,22 @@ impl<E: SpanExporter + 'static> Exporter for LangfuseExporter<E> {
                 continue;
             }
             let spans = request.into_iter().map(|(_, s)| s).collect();
-            match futures_executor::block_on(self.inner.export(spans)) {
+            let result = futures_executor::block_on(self.inner.export(spans));
+            let notes = self
+                .last_response
+                .as_ref()
+                .map(LastResponse::take)
+                .unwrap_or_default();
+            match result {
                 Ok(()) => {
-                    if let Some(rejected) = self
-                        .last_response
-                        .as_ref()
-                        .and_then(LastResponse::take_rejected)
-                    {
+                    if let Some(rejected) = notes.rejected {
                         let e = partial_success_error(&rejected, indices.into_iter());
                         let rejected = e.failed.clone().unwrap_or_default();
                         outcome.failed(rejected, e);
                     }
                 }
                 Err(e) => {
-                    let e = self.request_error(e);
+                    let e = self.request_error(e, &notes);
                     outcome.failed(indices, e);
                 }
             }
@@ -453,11 +452,11 @@ impl<E: SpanExporter + 'static> Exporter for LangfuseExporter<E> {
     }
 
     fn flush(&mut self) -> Result<(), ExportError> {
-        self.inner.force_flush().map_err(classify)
+        self.inner.force_flush().map_err(|e| classify(e, None))
     }
 
     fn shutdown(&mut self) -> Result<(), ExportError> {
-        self.inner.shutdown().map_err(classify)
+        self.inner.shutdown().map_err(|e| classify(e, None))
     }
 }
 

@@ -12,8 +12,9 @@
 //! tags and trace metadata on every span of the trace.
 
 use aitrace_core::{
-    json_text, openai_chat, rfc3339, text_or_json, SpanKind, SpanRecord, Status, TraceView, Usage,
+    json_text, rfc3339, text_or_json, SpanKind, SpanRecord, Status, TraceView, Usage,
 };
+use aitrace_exporter_kit::chat::openai_chat;
 use opentelemetry::{Array, KeyValue, StringValue, Value};
 use serde_json::{json, Map, Value as Json};
 

@@ -12,6 +12,8 @@ use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::trace::SpanExporter;
 use opentelemetry_sdk::Resource;
 
+use aitrace_exporter_kit::status::status_error;
+
 use crate::http::{LastResponse, RetryAfterClient};
 use crate::mapping::{to_span_data, Dialect, MappingOptions};
 use crate::openinference::OpenInference;
@@ -462,33 +464,20 @@ impl OtelExporter {
     }
 }
 
-/// Maps the SDK's error to retryable or not. The OTLP exporter reports HTTP failures as
-/// "... status code: N" and connection failures as "network error".
-pub fn classify(e: OTelSdkError) -> ExportError {
+/// Maps the SDK's error to retryable or not, from the HTTP status the client saw (`None`: no answer
+/// came, or the transport has no HTTP status). A status decides as [`status_error`] does; no answer
+/// (connection refused or reset, DNS, a timeout) is worth retrying. Nothing is read from the error's
+/// text.
+pub fn classify(e: OTelSdkError, status: Option<u16>) -> ExportError {
     match e {
         OTelSdkError::Timeout(d) => ExportError::retryable(format!("export timed out after {d:?}")),
         OTelSdkError::AlreadyShutdown => {
             ExportError::fatal("the OpenTelemetry exporter was shut down")
         }
-        OTelSdkError::InternalFailure(msg) => {
-            let status = msg
-                .rsplit("status code: ")
-                .next()
-                .filter(|_| msg.contains("status code: "))
-                .and_then(|s| s.trim().split(|c: char| !c.is_ascii_digit()).next())
-                .and_then(|s| s.parse::<u16>().ok());
-            let retryable = match status {
-                Some(code) => code == 408 || code == 429 || code >= 500,
-                None => {
-                    msg.contains("network error") || msg.to_ascii_lowercase().contains("timed out")
-                }
-            };
-            if retryable {
-                ExportError::retryable(msg)
-            } else {
-                ExportError::fatal(msg)
-            }
-        }
+        OTelSdkError::InternalFailure(msg) => match status {
+            Some(code) if !(200..300).contains(&code) => status_error(code, msg, None),
+            _ => ExportError::retryable(msg),
+        },
     }
 }
 
@@ -528,33 +517,31 @@ impl<E: SpanExporter + 'static> Exporter for OtelExporter<E> {
             .iter()
             .map(|r| to_span_data(r, &self.options, &self.dialects))
             .collect();
-        futures_executor::block_on(self.inner.export(spans)).map_err(|e| {
-            let e = classify(e);
-            match self
-                .last_response
-                .as_ref()
-                .and_then(LastResponse::take_retry_after)
-            {
+        let result = futures_executor::block_on(self.inner.export(spans));
+        let notes = self
+            .last_response
+            .as_ref()
+            .map(LastResponse::take)
+            .unwrap_or_default();
+        result.map_err(|e| {
+            let e = classify(e, notes.status);
+            match notes.retry_after {
                 Some(d) if e.retryable => e.with_retry_after(d),
                 _ => e,
             }
         })?;
-        match self
-            .last_response
-            .as_ref()
-            .and_then(LastResponse::take_rejected)
-        {
+        match notes.rejected {
             Some(rejected) => Err(partial_success_error(&rejected, 0..batch.len())),
             None => Ok(()),
         }
     }
 
     fn flush(&mut self) -> Result<(), ExportError> {
-        self.inner.force_flush().map_err(classify)
+        self.inner.force_flush().map_err(|e| classify(e, None))
     }
 
     fn shutdown(&mut self) -> Result<(), ExportError> {
-        self.inner.shutdown().map_err(classify)
+        self.inner.shutdown().map_err(|e| classify(e, None))
     }
 }
 
@@ -563,15 +550,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn http_errors_are_classified() {
-        let f = |m: &str| classify(OTelSdkError::InternalFailure(m.into())).retryable;
-        assert!(f("HTTP export failed with status code: 503"));
-        assert!(f("HTTP export failed with status code: 429"));
-        assert!(f("HTTP export failed: network error"));
-        assert!(!f("HTTP export failed with status code: 401"));
-        assert!(!f("HTTP export failed with status code: 400"));
-        assert!(classify(OTelSdkError::Timeout(Duration::from_secs(1))).retryable);
-        assert!(!classify(OTelSdkError::AlreadyShutdown).retryable);
+    fn http_errors_are_classified_by_status() {
+        // The text is never read: a message that names another status changes nothing.
+        let f = |status: Option<u16>| {
+            classify(
+                OTelSdkError::InternalFailure("status code: 401".into()),
+                status,
+            )
+            .retryable
+        };
+        assert!(f(Some(503)) && f(Some(429)) && f(Some(408)));
+        assert!(f(None), "no answer: worth retrying");
+        assert!(!f(Some(401)) && !f(Some(400)) && !f(Some(413)));
+        assert!(classify(OTelSdkError::Timeout(Duration::from_secs(1)), None).retryable);
+        assert!(!classify(OTelSdkError::AlreadyShutdown, None).retryable);
     }
 
     #[test]

@@ -21,33 +21,35 @@ pub struct Rejected {
     pub message: String,
 }
 
-#[derive(Debug, Default)]
-struct Notes {
-    retry_after: Option<Duration>,
-    rejected: Option<Rejected>,
+/// What the HTTP client saw of the last answer, which the OTLP exporter's results do not carry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Notes {
+    /// The HTTP status; `None` when no answer came (connection refused, reset, timeout).
+    pub status: Option<u16>,
+    /// The answer's `Retry-After`.
+    pub retry_after: Option<Duration>,
+    /// The answer's OTLP partial success, on a success status.
+    pub rejected: Option<Rejected>,
 }
 
-/// What the last response said beyond its status: `Retry-After` and partial success.
+/// The [`Notes`] of the last answer, shared by the client that writes them and the exporter that
+/// reads them once per request.
 #[derive(Debug, Clone, Default)]
 pub struct LastResponse(Arc<Mutex<Notes>>);
 
 impl LastResponse {
-    /// Takes the last `Retry-After` (so it applies to one failure only).
-    pub fn take_retry_after(&self) -> Option<Duration> {
-        self.0.lock().ok().and_then(|mut n| n.retry_after.take())
+    /// Takes the notes of the last answer, so they apply to one request only: a request that gets
+    /// no answer then finds none.
+    pub fn take(&self) -> Notes {
+        self.0
+            .lock()
+            .map(|mut n| std::mem::take(&mut *n))
+            .unwrap_or_default()
     }
 
-    /// Takes the last partial success (so it applies to one request only).
-    pub fn take_rejected(&self) -> Option<Rejected> {
-        self.0.lock().ok().and_then(|mut n| n.rejected.take())
-    }
-
-    fn set(&self, retry_after: Option<Duration>, rejected: Option<Rejected>) {
+    fn set(&self, notes: Notes) {
         if let Ok(mut n) = self.0.lock() {
-            *n = Notes {
-                retry_after,
-                rejected,
-            };
+            *n = notes;
         }
     }
 }
@@ -135,7 +137,11 @@ impl HttpClient for RetryAfterClient {
         } else {
             None
         };
-        self.seen.set(after, rejected);
+        self.seen.set(Notes {
+            status: Some(response.status().as_u16()),
+            retry_after: after,
+            rejected,
+        });
         Ok(response)
     }
 }

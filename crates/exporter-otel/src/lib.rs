@@ -59,7 +59,8 @@ pub mod mapping;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 mod openinference;
-pub mod settings;
+/// Settings validation shared by the HTTP exporters (from `aitrace-exporter-kit`).
+pub use aitrace_exporter_kit::settings;
 
 pub use exporter::{
     classify, partial_success_error, OtelExporter, OtelExporterBuilder, OtlpTransport,

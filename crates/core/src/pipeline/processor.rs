@@ -8,7 +8,7 @@ pub enum Verdict {
     /// Pass the (possibly modified) span on.
     Keep,
     /// Drop the span; later processors and the exporters never see it. Counted in
-    /// [`Stats::dropped_by_processors`].
+    /// [`Stats::dropped_by_processors`](crate::Stats::dropped_by_processors).
     Drop,
 }
 
@@ -16,7 +16,7 @@ pub enum Verdict {
 /// sees it: redaction, sampling, cost, truncation. Keep it cheap: it runs on the application's thread.
 ///
 /// A processor that panics drops the span (fail closed: a crashed redactor must not let a secret
-/// through) and is counted in [`Stats::processor_panics`].
+/// through) and is counted in [`Stats::processor_panics`](crate::Stats::processor_panics).
 pub trait Processor: Send + Sync + 'static {
     /// Inspects or modifies the span.
     fn process(&self, span: &mut SpanRecord) -> Verdict;
@@ -30,7 +30,7 @@ pub trait Processor: Send + Sync + 'static {
     /// True to run on each exporter's worker thread instead of the span-close path: for expensive
     /// work (regex-heavy scans, lookups) that must not slow the application. Offloaded processors run
     /// after the inline ones, once per exporter; their drops and panics are counted per exporter in
-    /// [`ExporterStats::dropped_by_processors`]. Default false.
+    /// [`ExporterStats::dropped_by_processors`](crate::ExporterStats::dropped_by_processors). Default false.
     fn offload(&self) -> bool {
         false
     }

@@ -10,7 +10,7 @@ use serde::Serialize;
 /// waiting_for_trace + in_flight`, and every record offered to the exporter is either `enqueued` or `dropped_queue_full`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ExporterStats {
-    /// The exporter's [`Exporter::name`].
+    /// The exporter's [`Exporter::name`](crate::Exporter::name).
     pub name: String,
     /// Records accepted into the queue.
     pub enqueued: u64,

@@ -13,7 +13,7 @@ pub fn validate_http_url(setting: &str, url: &str) -> Result<(), ConfigError> {
     if authority.is_empty() || authority.starts_with('/') {
         return Err(bad("it has no host"));
     }
-    let parsed = reqwest::Url::parse(url.trim()).map_err(|e| bad(&e.to_string()))?;
+    let parsed = url::Url::parse(url.trim()).map_err(|e| bad(&e.to_string()))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(bad("the scheme must be http or https"));
     }
@@ -39,9 +39,9 @@ pub fn parse_timeout_ms(setting: &str, value: &str) -> Result<Duration, ConfigEr
 
 /// Checks a request header given in code or by a variable.
 pub fn validate_header(setting: &str, name: &str, value: &str) -> Result<(), ConfigError> {
-    reqwest::header::HeaderName::from_bytes(name.trim().as_bytes())
+    http::header::HeaderName::from_bytes(name.trim().as_bytes())
         .map_err(|_| ConfigError::new(setting, format!("{name:?} is not a valid header name")))?;
-    reqwest::header::HeaderValue::from_str(value.trim()).map_err(|_| {
+    http::header::HeaderValue::from_str(value.trim()).map_err(|_| {
         ConfigError::new(
             setting,
             format!("the value of header {name:?} is not a valid header value"),

@@ -1,0 +1,11 @@
+//! What aitrace's exporters to vendor backends share, so each is written once:
+//!
+//! - [`settings`]: validation of the settings every HTTP exporter takes (URLs, timeouts, headers),
+//!   at build time, naming the setting the user set;
+//! - [`status`]: HTTP outcomes as retryable or fatal export errors, from the status value;
+//! - [`chat`]: the OpenAI chat shape vendor UIs render as a conversation, from GenAI messages.
+#![deny(unsafe_code)]
+
+pub mod chat;
+pub mod settings;
+pub mod status;
