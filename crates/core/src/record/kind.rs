@@ -154,7 +154,7 @@ impl SpanKind {
     }
 
     /// Kinds whose usage is billed: one model call each. Whether a given record *is* billable is
-    /// [`SpanRecord::billable`], decided when it closes (see the usage invariant in the crate docs).
+    /// [`SpanRecord::billable`](crate::SpanRecord::billable), decided when it closes (see the usage invariant in the crate docs).
     pub fn is_billable_kind(self) -> bool {
         matches!(
             self,
