@@ -13,7 +13,7 @@ use crate::ids::{IdParseError, SpanId, TraceId, TraceParent};
 use crate::layer::{SpanState, StateAccess, TraceScope};
 use crate::message::{messages_to_value, ChatMessage};
 use crate::provider::normalize_provider;
-use crate::record::{Cost, SpanRecord, Status, Usage};
+use crate::record::{Cost, SpanKind, SpanRecord, Status, Usage};
 
 /// Why [`AiSpanExt::set_parent_traceparent`] did nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +103,11 @@ pub trait AiSpanExt {
     /// Records usage on the nearest billable span (this one, or the generation / embedding / STT /
     /// TTS span enclosing it), where it is billed once. False when there is none.
     fn record_billable_usage(&self, usage: Usage) -> bool;
+    /// Adds the usage of one more model call made under this span: a step keeps it (the layer bills a
+    /// generation the sum of its steps); anywhere else it adds to the nearest billable span, so
+    /// several calls under one generation add up. Where the usage lands is then billed exactly once
+    /// by the layer. False when there is neither a step here nor a billable span.
+    fn add_billable_usage(&self, usage: Usage) -> bool;
     /// Whether this span or an enclosing one is a billable span (generation, embedding, STT, TTS).
     fn in_billable_span(&self) -> bool {
         let mut found = false;
@@ -328,6 +333,20 @@ impl AiSpanExt for tracing::Span {
                     .usage
                     .get_or_insert_with(Usage::default)
                     .merge_from(&usage);
+                done = true;
+                return false;
+            }
+            true
+        });
+        done
+    }
+
+    fn add_billable_usage(&self, usage: Usage) -> bool {
+        let mut done = false;
+        walk(self, true, &mut |state, is_self| {
+            let r = &mut state.record;
+            if (is_self && r.kind == SpanKind::ModelStep) || r.kind.is_billable_kind() {
+                r.usage = Some(r.usage.map_or(usage, |have| have.add(&usage)));
                 done = true;
                 return false;
             }

@@ -4,6 +4,8 @@
 //! define one, the identifying value given as argument, and the fields usually filled later declared
 //! as `Empty` (so `span.record("gen_ai.usage.input_tokens", 42)` works). Extra fields follow, in the
 //! usual `tracing` syntax: `generation_span!("openai", "gpt-4o", customer = %id)`.
+//! Each also takes an explicit parent first, as `tracing`'s macros do:
+//! `generation_span!(parent: &caller, "openai", "gpt-4o")`.
 //! The span *name* is fixed per kind (`chat`, `invoke_agent`, `execute_tool`, ...): stable names group
 //! well in dashboards; the model, agent or tool is an attribute, and exporters build
 //! `chat gpt-4o`-style names from it where the backend expects that.
@@ -11,6 +13,29 @@
 /// A model call (the billable unit): `generation_span!(provider, model, extra fields...)`.
 #[macro_export]
 macro_rules! generation_span {
+    (parent: $parent:expr, $provider:expr, $model:expr $(, $($fields:tt)*)?) => {
+        $crate::__private::tracing::info_span!(
+            parent: $parent,
+            "chat",
+            aitrace.kind = "model_generation",
+            gen_ai.operation.name = "chat",
+            gen_ai.provider.name = %$provider,
+            gen_ai.request.model = %$model,
+            gen_ai.response.model = $crate::__private::tracing::field::Empty,
+            gen_ai.response.id = $crate::__private::tracing::field::Empty,
+            gen_ai.response.finish_reasons = $crate::__private::tracing::field::Empty,
+            gen_ai.response.time_to_first_chunk = $crate::__private::tracing::field::Empty,
+            gen_ai.usage.input_tokens = $crate::__private::tracing::field::Empty,
+            gen_ai.usage.output_tokens = $crate::__private::tracing::field::Empty,
+            gen_ai.usage.cache_read.input_tokens = $crate::__private::tracing::field::Empty,
+            gen_ai.usage.cache_write.input_tokens = $crate::__private::tracing::field::Empty,
+            gen_ai.usage.cache_creation.input_tokens = $crate::__private::tracing::field::Empty,
+            gen_ai.usage.reasoning.output_tokens = $crate::__private::tracing::field::Empty,
+            gen_ai.conversation.id = $crate::__private::tracing::field::Empty,
+            error.type = $crate::__private::tracing::field::Empty,
+            $($($fields)*)?
+        )
+    };
     ($provider:expr, $model:expr $(, $($fields:tt)*)?) => {
         $crate::__private::tracing::info_span!(
             "chat",
@@ -38,6 +63,21 @@ macro_rules! generation_span {
 /// An embeddings call (billable): `embedding_span!(provider, model, extra fields...)`.
 #[macro_export]
 macro_rules! embedding_span {
+    (parent: $parent:expr, $provider:expr, $model:expr $(, $($fields:tt)*)?) => {
+        $crate::__private::tracing::info_span!(
+            parent: $parent,
+            "embeddings",
+            aitrace.kind = "embedding",
+            gen_ai.operation.name = "embeddings",
+            gen_ai.provider.name = %$provider,
+            gen_ai.request.model = %$model,
+            gen_ai.response.model = $crate::__private::tracing::field::Empty,
+            gen_ai.usage.input_tokens = $crate::__private::tracing::field::Empty,
+            gen_ai.embeddings.dimension.count = $crate::__private::tracing::field::Empty,
+            error.type = $crate::__private::tracing::field::Empty,
+            $($($fields)*)?
+        )
+    };
     ($provider:expr, $model:expr $(, $($fields:tt)*)?) => {
         $crate::__private::tracing::info_span!(
             "embeddings",
@@ -57,6 +97,20 @@ macro_rules! embedding_span {
 /// An agent run: `agent_span!(agent_name, extra fields...)`.
 #[macro_export]
 macro_rules! agent_span {
+    (parent: $parent:expr, $agent:expr $(, $($fields:tt)*)?) => {
+        $crate::__private::tracing::info_span!(
+            parent: $parent,
+            "invoke_agent",
+            aitrace.kind = "agent_run",
+            gen_ai.operation.name = "invoke_agent",
+            gen_ai.agent.name = %$agent,
+            gen_ai.agent.id = $crate::__private::tracing::field::Empty,
+            gen_ai.conversation.id = $crate::__private::tracing::field::Empty,
+            user.id = $crate::__private::tracing::field::Empty,
+            error.type = $crate::__private::tracing::field::Empty,
+            $($($fields)*)?
+        )
+    };
     ($agent:expr $(, $($fields:tt)*)?) => {
         $crate::__private::tracing::info_span!(
             "invoke_agent",
@@ -75,6 +129,21 @@ macro_rules! agent_span {
 /// A tool call: `tool_span!(tool_name, extra fields...)`.
 #[macro_export]
 macro_rules! tool_span {
+    (parent: $parent:expr, $tool:expr $(, $($fields:tt)*)?) => {
+        $crate::__private::tracing::info_span!(
+            parent: $parent,
+            "execute_tool",
+            aitrace.kind = "tool_call",
+            gen_ai.operation.name = "execute_tool",
+            gen_ai.tool.name = %$tool,
+            gen_ai.tool.call.id = $crate::__private::tracing::field::Empty,
+            gen_ai.tool.type = $crate::__private::tracing::field::Empty,
+            gen_ai.tool.call.arguments = $crate::__private::tracing::field::Empty,
+            gen_ai.tool.call.result = $crate::__private::tracing::field::Empty,
+            error.type = $crate::__private::tracing::field::Empty,
+            $($($fields)*)?
+        )
+    };
     ($tool:expr $(, $($fields:tt)*)?) => {
         $crate::__private::tracing::info_span!(
             "execute_tool",
@@ -94,6 +163,22 @@ macro_rules! tool_span {
 /// A tool called through an MCP server: `mcp_tool_span!(tool_name, server, extra fields...)`.
 #[macro_export]
 macro_rules! mcp_tool_span {
+    (parent: $parent:expr, $tool:expr, $server:expr $(, $($fields:tt)*)?) => {
+        $crate::__private::tracing::info_span!(
+            parent: $parent,
+            "execute_tool",
+            aitrace.kind = "mcp_tool_call",
+            gen_ai.operation.name = "execute_tool",
+            gen_ai.tool.name = %$tool,
+            gen_ai.tool.type = "extension",
+            mcp.server = %$server,
+            gen_ai.tool.call.id = $crate::__private::tracing::field::Empty,
+            gen_ai.tool.call.arguments = $crate::__private::tracing::field::Empty,
+            gen_ai.tool.call.result = $crate::__private::tracing::field::Empty,
+            error.type = $crate::__private::tracing::field::Empty,
+            $($($fields)*)?
+        )
+    };
     ($tool:expr, $server:expr $(, $($fields:tt)*)?) => {
         $crate::__private::tracing::info_span!(
             "execute_tool",
@@ -114,6 +199,18 @@ macro_rules! mcp_tool_span {
 /// A retrieval: `retrieval_span!(data_source_id, extra fields...)`.
 #[macro_export]
 macro_rules! retrieval_span {
+    (parent: $parent:expr, $source:expr $(, $($fields:tt)*)?) => {
+        $crate::__private::tracing::info_span!(
+            parent: $parent,
+            "retrieval",
+            aitrace.kind = "retrieval",
+            gen_ai.operation.name = "retrieval",
+            gen_ai.data_source.id = %$source,
+            gen_ai.retrieval.query.text = $crate::__private::tracing::field::Empty,
+            error.type = $crate::__private::tracing::field::Empty,
+            $($($fields)*)?
+        )
+    };
     ($source:expr $(, $($fields:tt)*)?) => {
         $crate::__private::tracing::info_span!(
             "retrieval",
@@ -130,6 +227,17 @@ macro_rules! retrieval_span {
 /// A rerank call: `rerank_span!(provider, model, extra fields...)`.
 #[macro_export]
 macro_rules! rerank_span {
+    (parent: $parent:expr, $provider:expr, $model:expr $(, $($fields:tt)*)?) => {
+        $crate::__private::tracing::info_span!(
+            parent: $parent,
+            "rerank",
+            aitrace.kind = "rerank",
+            gen_ai.provider.name = %$provider,
+            gen_ai.request.model = %$model,
+            error.type = $crate::__private::tracing::field::Empty,
+            $($($fields)*)?
+        )
+    };
     ($provider:expr, $model:expr $(, $($fields:tt)*)?) => {
         $crate::__private::tracing::info_span!(
             "rerank",
@@ -146,6 +254,21 @@ macro_rules! rerank_span {
 /// generation encloses it; its usage is displayed, and billed on the generation.
 #[macro_export]
 macro_rules! step_span {
+    (parent: $parent:expr, $index:expr $(, $($fields:tt)*)?) => {
+        $crate::__private::tracing::info_span!(
+            parent: $parent,
+            "step",
+            aitrace.kind = "model_step",
+            aitrace.step = $index,
+            gen_ai.request.model = $crate::__private::tracing::field::Empty,
+            gen_ai.provider.name = $crate::__private::tracing::field::Empty,
+            gen_ai.usage.input_tokens = $crate::__private::tracing::field::Empty,
+            gen_ai.usage.output_tokens = $crate::__private::tracing::field::Empty,
+            gen_ai.response.finish_reasons = $crate::__private::tracing::field::Empty,
+            error.type = $crate::__private::tracing::field::Empty,
+            $($($fields)*)?
+        )
+    };
     ($index:expr $(, $($fields:tt)*)?) => {
         $crate::__private::tracing::info_span!(
             "step",
@@ -165,6 +288,14 @@ macro_rules! step_span {
 /// One streamed chunk: `chunk_span!(extra fields...)`. Never billable.
 #[macro_export]
 macro_rules! chunk_span {
+    (parent: $parent:expr $(, $($fields:tt)*)?) => {
+        $crate::__private::tracing::info_span!(
+            parent: $parent,
+            "chunk",
+            aitrace.kind = "model_chunk",
+            $($($fields)*)?
+        )
+    };
     ($($fields:tt)*) => {
         $crate::__private::tracing::info_span!(
             "chunk",
@@ -177,6 +308,18 @@ macro_rules! chunk_span {
 /// A workflow run: `workflow_span!(workflow_name, extra fields...)`.
 #[macro_export]
 macro_rules! workflow_span {
+    (parent: $parent:expr, $name:expr $(, $($fields:tt)*)?) => {
+        $crate::__private::tracing::info_span!(
+            parent: $parent,
+            "invoke_workflow",
+            aitrace.kind = "workflow_run",
+            gen_ai.operation.name = "invoke_workflow",
+            gen_ai.workflow.name = %$name,
+            gen_ai.conversation.id = $crate::__private::tracing::field::Empty,
+            error.type = $crate::__private::tracing::field::Empty,
+            $($($fields)*)?
+        )
+    };
     ($name:expr $(, $($fields:tt)*)?) => {
         $crate::__private::tracing::info_span!(
             "invoke_workflow",
@@ -193,6 +336,16 @@ macro_rules! workflow_span {
 /// A step of a workflow: `workflow_step_span!(step_name, extra fields...)`.
 #[macro_export]
 macro_rules! workflow_step_span {
+    (parent: $parent:expr, $name:expr $(, $($fields:tt)*)?) => {
+        $crate::__private::tracing::info_span!(
+            parent: $parent,
+            "workflow_step",
+            aitrace.kind = "workflow_step",
+            aitrace.step.name = %$name,
+            error.type = $crate::__private::tracing::field::Empty,
+            $($($fields)*)?
+        )
+    };
     ($name:expr $(, $($fields:tt)*)?) => {
         $crate::__private::tracing::info_span!(
             "workflow_step",
@@ -207,6 +360,18 @@ macro_rules! workflow_step_span {
 /// A speech-to-text call: `stt_span!(provider, model, extra fields...)`.
 #[macro_export]
 macro_rules! stt_span {
+    (parent: $parent:expr, $provider:expr, $model:expr $(, $($fields:tt)*)?) => {
+        $crate::__private::tracing::info_span!(
+            parent: $parent,
+            "speech_to_text",
+            aitrace.kind = "speech_to_text",
+            gen_ai.provider.name = %$provider,
+            gen_ai.request.model = %$model,
+            aitrace.audio.duration_s = $crate::__private::tracing::field::Empty,
+            error.type = $crate::__private::tracing::field::Empty,
+            $($($fields)*)?
+        )
+    };
     ($provider:expr, $model:expr $(, $($fields:tt)*)?) => {
         $crate::__private::tracing::info_span!(
             "speech_to_text",
@@ -223,6 +388,18 @@ macro_rules! stt_span {
 /// A text-to-speech call: `tts_span!(provider, model, extra fields...)`.
 #[macro_export]
 macro_rules! tts_span {
+    (parent: $parent:expr, $provider:expr, $model:expr $(, $($fields:tt)*)?) => {
+        $crate::__private::tracing::info_span!(
+            parent: $parent,
+            "text_to_speech",
+            aitrace.kind = "text_to_speech",
+            gen_ai.provider.name = %$provider,
+            gen_ai.request.model = %$model,
+            aitrace.tts.characters = $crate::__private::tracing::field::Empty,
+            error.type = $crate::__private::tracing::field::Empty,
+            $($($fields)*)?
+        )
+    };
     ($provider:expr, $model:expr $(, $($fields:tt)*)?) => {
         $crate::__private::tracing::info_span!(
             "text_to_speech",
@@ -240,6 +417,19 @@ macro_rules! tts_span {
 /// billable; the adapter re-stamps the enclosing span with the provider that answered.
 #[macro_export]
 macro_rules! attempt_span {
+    (parent: $parent:expr, $index:expr, $provider:expr, $model:expr $(, $($fields:tt)*)?) => {
+        $crate::__private::tracing::info_span!(
+            parent: $parent,
+            "fallback_attempt",
+            aitrace.kind = "fallback_attempt",
+            aitrace.attempt = $index,
+            gen_ai.provider.name = %$provider,
+            gen_ai.request.model = %$model,
+            aitrace.time_to_first_token_ms = $crate::__private::tracing::field::Empty,
+            error.type = $crate::__private::tracing::field::Empty,
+            $($($fields)*)?
+        )
+    };
     ($index:expr, $provider:expr, $model:expr $(, $($fields:tt)*)?) => {
         $crate::__private::tracing::info_span!(
             "fallback_attempt",
@@ -247,6 +437,7 @@ macro_rules! attempt_span {
             aitrace.attempt = $index,
             gen_ai.provider.name = %$provider,
             gen_ai.request.model = %$model,
+            aitrace.time_to_first_token_ms = $crate::__private::tracing::field::Empty,
             error.type = $crate::__private::tracing::field::Empty,
             $($($fields)*)?
         )
@@ -256,6 +447,16 @@ macro_rules! attempt_span {
 /// A guardrail / moderation check: `guardrail_span!(name, extra fields...)`.
 #[macro_export]
 macro_rules! guardrail_span {
+    (parent: $parent:expr, $name:expr $(, $($fields:tt)*)?) => {
+        $crate::__private::tracing::info_span!(
+            parent: $parent,
+            "guardrail",
+            aitrace.kind = "guardrail",
+            aitrace.guardrail.name = %$name,
+            error.type = $crate::__private::tracing::field::Empty,
+            $($($fields)*)?
+        )
+    };
     ($name:expr $(, $($fields:tt)*)?) => {
         $crate::__private::tracing::info_span!(
             "guardrail",

@@ -919,3 +919,54 @@ fn every_genai_operation_has_a_kind_and_provider_billed_calls_are_billable() {
     let billed = spans.iter().filter_map(|s| s.billable_usage()).count();
     assert_eq!(billed, ops.iter().filter(|o| o.2).count());
 }
+
+#[test]
+fn add_billable_usage_bills_each_call_once_where_core_decides() {
+    let call = Usage::new(10, 2);
+    let spans = capture(|| {
+        // Two calls under one generation add up on it.
+        let gen = generation_span!("openai", "gpt-4o");
+        let wrapper = tracing::info_span!(parent: &gen, "adapter");
+        assert!(wrapper.add_billable_usage(call));
+        assert!(wrapper.add_billable_usage(call));
+        // A call under a step stays on the step; the generation is billed the sum of its steps.
+        let gen2 = generation_span!("openai", "gpt-4o", aitrace.name = "stepped");
+        let step = step_span!(parent: &gen2, 0u32);
+        assert!(step.add_billable_usage(call));
+        drop(step);
+        drop(gen2);
+        drop(wrapper);
+        drop(gen);
+        // Nothing billable around: nothing recorded.
+        assert!(!tracing::info_span!("plain").add_billable_usage(call));
+    });
+    let total = aitrace_core::total_billable_usage(&spans);
+    assert_eq!(
+        (total.input_tokens, total.output_tokens),
+        (Some(30), Some(6))
+    );
+    assert_eq!(find(&spans, "chat").usage.unwrap().input_tokens, Some(20));
+    assert_eq!(
+        find(&spans, "stepped").usage.unwrap().input_tokens,
+        Some(10)
+    );
+}
+
+#[test]
+fn span_macros_take_an_explicit_parent() {
+    let spans = capture(|| {
+        let agent = agent_span!("support");
+        // Created outside the agent's scope, parented to it explicitly.
+        let tool = tool_span!(parent: &agent, "lookup");
+        let attempt = attempt_span!(parent: &agent, 1u32, "anthropic", "claude");
+        drop((tool, attempt));
+    });
+    let agent = find(&spans, "invoke_agent");
+    for name in ["execute_tool", "fallback_attempt"] {
+        assert_eq!(
+            find(&spans, name).parent_span_id,
+            Some(agent.span_id),
+            "{name}"
+        );
+    }
+}

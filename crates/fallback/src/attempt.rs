@@ -75,19 +75,6 @@ pub(crate) struct Tries {
     pub errors: Vec<(String, ProviderError)>,
 }
 
-pub(crate) fn attempt_span(caller: &Span, index: u32, provider: &str, model: &str) -> Span {
-    tracing::info_span!(
-        parent: caller,
-        "fallback_attempt",
-        aitrace.kind = "fallback_attempt",
-        aitrace.attempt = index,
-        gen_ai.provider.name = provider,
-        gen_ai.request.model = model,
-        aitrace.time_to_first_token_ms = tracing::field::Empty,
-        error.type = tracing::field::Empty,
-    )
-}
-
 impl Tries {
     /// Records a failed try on its span and in the list.
     pub(crate) fn failed(&mut self, who: &Candidate, span: &Span, e: ProviderError) {
@@ -122,7 +109,12 @@ impl Tries {
                 if try_no > 0 {
                     futures_timer::Delay::new(settings.retry_interval).await;
                 }
-                let span = attempt_span(caller, self.attempts, &who.provider, &who.model);
+                let span = aitrace_core::attempt_span!(
+                    parent: caller,
+                    self.attempts,
+                    who.provider,
+                    who.model
+                );
                 self.attempts += 1;
                 let started = Instant::now();
                 let outcome = match timeout(settings.attempt_timeout, start(i)).await {

@@ -313,23 +313,8 @@ impl Run {
             return;
         }
         if let Some(u) = chunk.usage {
-            // One model call's usage, once; attempts carry none. A step caller keeps it (the layer
-            // bills a generation the sum of its steps); otherwise it adds to the billable span, so
-            // several calls under one generation add up.
-            let mut caller_is_step = false;
-            self.caller
-                .with_record(|r| caller_is_step = r.kind == aitrace_core::SpanKind::ModelStep);
-            if caller_is_step {
-                self.caller.record_usage(u);
-            } else {
-                self.caller.walk_records(&mut |r| {
-                    let billable = r.kind.is_billable_kind();
-                    if billable {
-                        r.usage = Some(r.usage.map_or(u, |have| have.add(&u)));
-                    }
-                    !billable
-                });
-            }
+            // One model call's usage, once (attempts carry none); core decides where it is billed.
+            self.caller.add_billable_usage(u);
         }
         // What the provider says about its answer belongs on the caller's span and on the span of
         // the call (the user's generation), whoever opened them: the latest answer's wins.
