@@ -77,6 +77,7 @@ mod audio;
 mod availability;
 mod error;
 mod llm;
+mod pool;
 mod stt;
 pub mod testing;
 mod tts;

@@ -11,9 +11,10 @@ use futures::stream::{BoxStream, StreamExt};
 use serde_json::Value;
 use tracing::Span;
 
-use crate::attempt::{check, Candidate, Settings, Tries};
-use crate::availability::{spawn_probe, Availability, AvailabilityChanged, Spawn};
+use crate::attempt::{Candidate, Tries};
+use crate::availability::{AvailabilityChanged, Spawn};
 use crate::error::{AllFailed, ErrorKind, ProviderError};
+use crate::pool::{Pool, PoolConfig};
 
 /// A chat request in GenAI terms.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -99,12 +100,8 @@ impl Default for LlmFallbackConfig {
 }
 
 struct Inner {
-    providers: Vec<Arc<dyn LlmProvider>>,
-    candidates: Vec<Candidate>,
-    settings: Settings,
+    pool: Pool<dyn LlmProvider>,
     config: LlmFallbackConfig,
-    availability: Arc<Availability>,
-    spawner: Option<Arc<dyn Spawn>>,
     label: String,
 }
 
@@ -126,6 +123,7 @@ impl std::fmt::Debug for LlmFallback {
                 "providers",
                 &self
                     .inner
+                    .pool
                     .providers
                     .iter()
                     .map(|p| format!("{}/{}", p.provider(), p.model()))
@@ -147,25 +145,24 @@ impl LlmFallback {
         providers: Vec<Arc<dyn LlmProvider>>,
         config: LlmFallbackConfig,
     ) -> Result<Self, ConfigError> {
-        let candidates: Vec<Candidate> = providers
-            .iter()
-            .map(|p| Candidate::new(p.provider(), p.model(), p.traces_itself()))
-            .collect();
-        let labels = check(&candidates, config.attempt_timeout)?;
-        let label = providers[0].model().to_string();
-        let settings = Settings {
-            attempt_timeout: config.attempt_timeout,
-            max_retry_per_provider: config.max_retry_per_provider,
-            retry_interval: config.retry_interval,
-        };
+        let label = providers
+            .first()
+            .map(|p| p.model().to_string())
+            .unwrap_or_default();
+        let pool = Pool::new(
+            providers,
+            |p| Candidate::new(p.provider(), p.model(), p.traces_itself()),
+            PoolConfig {
+                attempt_timeout: config.attempt_timeout,
+                max_retry_per_provider: config.max_retry_per_provider,
+                retry_interval: config.retry_interval,
+                recovery_interval: config.recovery_interval,
+            },
+        )?;
         Ok(LlmFallback {
             inner: Arc::new(Inner {
-                providers,
-                candidates,
-                settings,
+                pool,
                 config,
-                availability: Arc::new(Availability::new(labels)),
-                spawner: None,
                 label,
             }),
         })
@@ -173,28 +170,26 @@ impl LlmFallback {
 
     /// Probes failed providers in the background on this spawner (else: lazily, by the next request
     /// after `recovery_interval`).
-    pub fn with_spawner(mut self, spawner: impl Spawn) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.spawner = Some(Arc::new(spawner));
-        }
+    /// Every clone of the adapter shares it, whenever it is set.
+    pub fn with_spawner(self, spawner: impl Spawn) -> Self {
+        self.inner.pool.set_spawner(Arc::new(spawner));
         self
     }
 
     /// Availability changes, from now on.
     pub fn availability_changed(&self) -> UnboundedReceiver<AvailabilityChanged> {
-        self.inner.availability.subscribe()
+        self.inner.pool.availability_changed()
     }
 
     /// The provider and model a request would try first.
     pub fn active(&self) -> (String, String) {
-        let i = self.inner.availability.active().unwrap_or(0);
-        let p = &self.inner.providers[i];
+        let p = &self.inner.pool.providers[self.inner.pool.active()];
         (p.provider().to_string(), p.model().to_string())
     }
 
     /// Whether provider `index` is currently considered available.
     pub fn is_available(&self, index: usize) -> bool {
-        self.inner.availability.is_available(index)
+        self.inner.pool.is_available(index)
     }
 }
 
@@ -225,38 +220,25 @@ struct Run {
 
 impl Run {
     fn failed(&mut self, i: usize, attempt: &Span, e: ProviderError) {
-        let who = self.inner.candidates[i].clone();
+        let who = self.inner.pool.candidates[i].clone();
         self.tries.failed(&who, attempt, e);
     }
 
     /// Marks provider `i` unavailable and, with a spawner, probes it in the background with the
     /// request that failed.
     fn mark_unavailable(&self, i: usize) {
-        self.inner.availability.set(i, false);
-        let Some(spawner) = &self.inner.spawner else {
-            return;
-        };
-        let provider = Arc::clone(&self.inner.providers[i]);
         let request = self.request.clone();
-        spawn_probe(
-            spawner.as_ref(),
-            Arc::clone(&self.inner.availability),
-            i,
-            self.inner.config.recovery_interval,
-            self.inner.config.attempt_timeout,
-            move || {
-                let provider = Arc::clone(&provider);
-                let request = request.clone();
-                async move {
-                    let mut s = provider.chat(request).await?;
-                    match s.next().await {
-                        Some(Ok(_)) => Ok(()),
-                        Some(Err(e)) => Err(e),
-                        None => Err(ProviderError::new(ErrorKind::Other, "empty answer")),
-                    }
+        self.inner.pool.mark_unavailable(i, move |provider| {
+            let request = request.clone();
+            async move {
+                let mut s = provider.chat(request).await?;
+                match s.next().await {
+                    Some(Ok(_)) => Ok(()),
+                    Some(Err(e)) => Err(e),
+                    None => Err(ProviderError::new(ErrorKind::Other, "empty answer")),
                 }
-            },
-        );
+            }
+        });
     }
 
     /// Tries providers from the current position until one streams a first chunk.
@@ -268,13 +250,13 @@ impl Run {
             .tries
             .first_success(
                 &self.caller,
-                &inner.candidates,
+                &inner.pool.candidates,
                 &self.order,
                 &mut self.pos,
-                &inner.settings,
-                &inner.availability,
+                &inner.pool.settings,
+                &inner.pool.availability,
                 |i| {
-                    let provider = Arc::clone(&inner.providers[i]);
+                    let provider = Arc::clone(&inner.pool.providers[i]);
                     let request = request.clone();
                     async move {
                         let mut stream = provider.chat(request).await?;
@@ -301,7 +283,7 @@ impl Run {
             first: Some(chunk),
             attempt: success.attempt,
             index: success.index,
-            traces_itself: inner.candidates[success.index].traces_itself,
+            traces_itself: inner.pool.candidates[success.index].traces_itself,
         })
     }
 
@@ -388,7 +370,7 @@ impl LlmProvider for LlmFallback {
         let current = Span::current();
         let own_span = !current.in_billable_span();
         let caller = if own_span {
-            let primary = &inner.providers[0];
+            let primary = &inner.pool.providers[0];
             let g = tracing::info_span!(
                 parent: &current,
                 "chat",
@@ -402,7 +384,7 @@ impl LlmProvider for LlmFallback {
         } else {
             current
         };
-        let order = inner.availability.order(inner.config.recovery_interval);
+        let order = inner.pool.order();
         let mut run = Run {
             inner,
             request,

@@ -10,10 +10,11 @@ use async_trait::async_trait;
 use futures::channel::mpsc::UnboundedReceiver;
 use tracing::Span;
 
-use crate::attempt::{check, Candidate, Settings, Tries};
+use crate::attempt::{Candidate, Tries};
 use crate::audio::AudioFrame;
-use crate::availability::{spawn_probe, Availability, AvailabilityChanged, Spawn};
+use crate::availability::{AvailabilityChanged, Spawn};
 use crate::error::{AllFailed, ProviderError};
+use crate::pool::{Pool, PoolConfig};
 
 /// Recognized speech.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -88,40 +89,21 @@ impl Default for SttFallbackConfig {
 }
 
 struct Inner {
-    providers: Vec<Arc<dyn SttProvider>>,
-    candidates: Vec<Candidate>,
-    settings: Settings,
+    pool: Pool<dyn SttProvider>,
     config: SttFallbackConfig,
-    availability: Arc<Availability>,
-    spawner: Option<Arc<dyn Spawn>>,
 }
 
 /// Marks recognizer `i` unavailable and, with a spawner, probes it (100 ms of silence) in the
 /// background.
 fn mark_unavailable(inner: &Arc<Inner>, i: usize) {
-    inner.availability.set(i, false);
-    let Some(spawner) = &inner.spawner else {
-        return;
-    };
-    let provider = Arc::clone(&inner.providers[i]);
-    spawn_probe(
-        spawner.as_ref(),
-        Arc::clone(&inner.availability),
-        i,
-        inner.config.recovery_interval,
-        inner.config.attempt_timeout,
-        move || {
-            let provider = Arc::clone(&provider);
-            async move {
-                let silence = AudioFrame {
-                    samples: vec![0; 1600],
-                    sample_rate: 16_000,
-                    channels: 1,
-                };
-                provider.recognize(&[silence]).await.map(|_| ())
-            }
-        },
-    );
+    inner.pool.mark_unavailable(i, |provider| async move {
+        let silence = AudioFrame {
+            samples: vec![0; 1600],
+            sample_rate: 16_000,
+            channels: 1,
+        };
+        provider.recognize(&[silence]).await.map(|_| ())
+    });
 }
 
 /// An [`SttProvider`] over an ordered list of recognizers, tracing each try and naming the provider
@@ -145,7 +127,7 @@ fn caller_span(inner: &Inner) -> Span {
     if current.in_billable_span() {
         return current;
     }
-    let primary = &inner.providers[0];
+    let primary = &inner.pool.providers[0];
     tracing::info_span!(
         parent: &current,
         "speech_to_text",
@@ -161,25 +143,18 @@ impl SttFallback {
         providers: Vec<Arc<dyn SttProvider>>,
         config: SttFallbackConfig,
     ) -> Result<Self, ConfigError> {
-        let candidates: Vec<Candidate> = providers
-            .iter()
-            .map(|p| Candidate::new(p.provider(), p.model(), p.traces_itself()))
-            .collect();
-        let labels = check(&candidates, config.attempt_timeout)?;
-        let settings = Settings {
-            attempt_timeout: config.attempt_timeout,
-            max_retry_per_provider: config.max_retry_per_provider,
-            retry_interval: config.retry_interval,
-        };
+        let pool = Pool::new(
+            providers,
+            |p| Candidate::new(p.provider(), p.model(), p.traces_itself()),
+            PoolConfig {
+                attempt_timeout: config.attempt_timeout,
+                max_retry_per_provider: config.max_retry_per_provider,
+                retry_interval: config.retry_interval,
+                recovery_interval: config.recovery_interval,
+            },
+        )?;
         Ok(SttFallback {
-            inner: Arc::new(Inner {
-                providers,
-                candidates,
-                settings,
-                config,
-                availability: Arc::new(Availability::new(labels)),
-                spawner: None,
-            }),
+            inner: Arc::new(Inner { pool, config }),
         })
     }
 
@@ -190,28 +165,27 @@ impl SttFallback {
 
     /// Availability changes, from now on.
     pub fn availability_changed(&self) -> UnboundedReceiver<AvailabilityChanged> {
-        self.inner.availability.subscribe()
+        self.inner.pool.availability_changed()
     }
 
     /// Probes failed recognizers in the background on this spawner; else they are tried again by
     /// the first request after `recovery_interval`.
-    pub fn with_spawner(mut self, spawner: impl Spawn) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.spawner = Some(Arc::new(spawner));
-        }
+    /// Every clone of the adapter shares it, whenever it is set.
+    pub fn with_spawner(self, spawner: impl Spawn) -> Self {
+        self.inner.pool.set_spawner(Arc::new(spawner));
         self
     }
 
     /// Whether recognizer `index` is currently considered available.
     pub fn is_available(&self, index: usize) -> bool {
-        self.inner.availability.is_available(index)
+        self.inner.pool.is_available(index)
     }
 
     /// Opens a live stream as [`SttFallbackStream`] (with [`SttFallbackStream::active`]).
     pub async fn open(&self) -> Result<SttFallbackStream, ProviderError> {
         let inner = Arc::clone(&self.inner);
         let caller = caller_span(&inner);
-        let order = inner.availability.order(inner.config.recovery_interval);
+        let order = inner.pool.order();
         let mut s = SttFallbackStream {
             inner,
             caller,
@@ -253,7 +227,7 @@ impl SttFallbackStream {
     /// The provider and model recognizing now.
     pub fn active(&self) -> Option<(String, String)> {
         self.active.as_ref().map(|(i, _, _)| {
-            let c = &self.inner.candidates[*i];
+            let c = &self.inner.pool.candidates[*i];
             (c.provider.clone(), c.model.clone())
         })
     }
@@ -266,13 +240,13 @@ impl SttFallbackStream {
             .tries
             .first_success(
                 &self.caller,
-                &inner.candidates,
+                &inner.pool.candidates,
                 &self.order,
                 &mut self.pos,
-                &inner.settings,
-                &inner.availability,
+                &inner.pool.settings,
+                &inner.pool.availability,
                 |i| {
-                    let provider = Arc::clone(&inner.providers[i]);
+                    let provider = Arc::clone(&inner.pool.providers[i]);
                     async move { provider.stream().await }
                 },
                 |i| failed.push(i),
@@ -299,7 +273,7 @@ impl SttFallbackStream {
     /// The active stream failed: record it, mark the provider unavailable, move on.
     async fn recover(&mut self, e: ProviderError) -> Result<(), ProviderError> {
         if let Some((i, _, span)) = self.active.take() {
-            let who = self.inner.candidates[i].clone();
+            let who = self.inner.pool.candidates[i].clone();
             self.tries.failed(&who, &span, e);
             mark_unavailable(&self.inner, i);
             self.pos += 1;
@@ -309,7 +283,7 @@ impl SttFallbackStream {
 
     fn restamp(&self) {
         if let Some((i, _, _)) = &self.active {
-            let c = &self.inner.candidates[*i];
+            let c = &self.inner.pool.candidates[*i];
             if !c.traces_itself {
                 self.caller.restamp_model(&c.provider, &c.model);
             }
@@ -392,7 +366,7 @@ impl SttProvider for SttFallback {
         "fallback"
     }
     fn model(&self) -> &str {
-        self.inner.providers[0].model()
+        self.inner.pool.providers[0].model()
     }
     fn traces_itself(&self) -> bool {
         true
@@ -401,7 +375,7 @@ impl SttProvider for SttFallback {
     async fn recognize(&self, audio: &[AudioFrame]) -> Result<Transcript, ProviderError> {
         let inner = Arc::clone(&self.inner);
         let caller = caller_span(&inner);
-        let order = inner.availability.order(inner.config.recovery_interval);
+        let order = inner.pool.order();
         let mut tries = Tries::default();
         let mut pos = 0;
         let mut failed = Vec::new();
@@ -409,13 +383,13 @@ impl SttProvider for SttFallback {
         let result = tries
             .first_success(
                 &caller,
-                &inner.candidates,
+                &inner.pool.candidates,
                 &order,
                 &mut pos,
-                &inner.settings,
-                &inner.availability,
+                &inner.pool.settings,
+                &inner.pool.availability,
                 |i| {
-                    let provider = Arc::clone(&inner.providers[i]);
+                    let provider = Arc::clone(&inner.pool.providers[i]);
                     let audio = audio.clone();
                     async move { provider.recognize(&audio).await }
                 },

@@ -10,10 +10,11 @@ use futures::channel::mpsc::UnboundedReceiver;
 use futures::stream::{BoxStream, StreamExt};
 use tracing::Span;
 
-use crate::attempt::{check, Candidate, Settings, Tries};
+use crate::attempt::{Candidate, Tries};
 use crate::audio::{AudioFrame, Resampler};
-use crate::availability::{spawn_probe, Availability, AvailabilityChanged, Spawn};
+use crate::availability::{AvailabilityChanged, Spawn};
 use crate::error::{ErrorKind, ProviderError};
+use crate::pool::{Pool, PoolConfig};
 
 /// Streamed audio.
 pub type AudioStream = BoxStream<'static, Result<AudioFrame, ProviderError>>;
@@ -68,12 +69,8 @@ impl Default for TtsFallbackConfig {
 }
 
 struct Inner {
-    providers: Vec<Arc<dyn TtsProvider>>,
-    candidates: Vec<Candidate>,
-    settings: Settings,
+    pool: Pool<dyn TtsProvider>,
     config: TtsFallbackConfig,
-    availability: Arc<Availability>,
-    spawner: Option<Arc<dyn Spawn>>,
     sample_rate: u32,
     channels: u16,
 }
@@ -103,11 +100,6 @@ impl TtsFallback {
         providers: Vec<Arc<dyn TtsProvider>>,
         config: TtsFallbackConfig,
     ) -> Result<Self, ConfigError> {
-        let candidates: Vec<Candidate> = providers
-            .iter()
-            .map(|p| Candidate::new(p.provider(), p.model(), p.traces_itself()))
-            .collect();
-        let labels = check(&candidates, config.attempt_timeout)?;
         let sample_rate = config.sample_rate.unwrap_or_else(|| {
             providers
                 .iter()
@@ -118,20 +110,21 @@ impl TtsFallback {
         if sample_rate == 0 {
             return Err(ConfigError::new("sample_rate", "must be greater than zero"));
         }
-        let channels = providers[0].channels();
-        let settings = Settings {
-            attempt_timeout: config.attempt_timeout,
-            max_retry_per_provider: config.max_retry_per_provider,
-            retry_interval: config.retry_interval,
-        };
+        let channels = providers.first().map_or(1, |p| p.channels());
+        let pool = Pool::new(
+            providers,
+            |p| Candidate::new(p.provider(), p.model(), p.traces_itself()),
+            PoolConfig {
+                attempt_timeout: config.attempt_timeout,
+                max_retry_per_provider: config.max_retry_per_provider,
+                retry_interval: config.retry_interval,
+                recovery_interval: config.recovery_interval,
+            },
+        )?;
         Ok(TtsFallback {
             inner: Arc::new(Inner {
-                providers,
-                candidates,
-                settings,
+                pool,
                 config,
-                availability: Arc::new(Availability::new(labels)),
-                spawner: None,
                 sample_rate,
                 channels,
             }),
@@ -145,48 +138,32 @@ impl TtsFallback {
 
     /// Availability changes, from now on.
     pub fn availability_changed(&self) -> UnboundedReceiver<AvailabilityChanged> {
-        self.inner.availability.subscribe()
+        self.inner.pool.availability_changed()
     }
 
     /// Probes failed voices in the background on this spawner (a one-word synthesis); else they
     /// are tried again by the first request after `recovery_interval`.
-    pub fn with_spawner(mut self, spawner: impl Spawn) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.spawner = Some(Arc::new(spawner));
-        }
+    /// Every clone of the adapter shares it, whenever it is set.
+    pub fn with_spawner(self, spawner: impl Spawn) -> Self {
+        self.inner.pool.set_spawner(Arc::new(spawner));
         self
     }
 
     /// Whether voice `index` is currently considered available.
     pub fn is_available(&self, index: usize) -> bool {
-        self.inner.availability.is_available(index)
+        self.inner.pool.is_available(index)
     }
 }
 
 fn mark_unavailable(inner: &Arc<Inner>, i: usize) {
-    inner.availability.set(i, false);
-    let Some(spawner) = &inner.spawner else {
-        return;
-    };
-    let provider = Arc::clone(&inner.providers[i]);
-    spawn_probe(
-        spawner.as_ref(),
-        Arc::clone(&inner.availability),
-        i,
-        inner.config.recovery_interval,
-        inner.config.attempt_timeout,
-        move || {
-            let provider = Arc::clone(&provider);
-            async move {
-                let mut s = provider.synthesize("ok").await?;
-                match s.next().await {
-                    Some(Ok(_)) => Ok(()),
-                    Some(Err(e)) => Err(e),
-                    None => Err(ProviderError::new(ErrorKind::Other, "no audio")),
-                }
-            }
-        },
-    );
+    inner.pool.mark_unavailable(i, |provider| async move {
+        let mut s = provider.synthesize("ok").await?;
+        match s.next().await {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(e)) => Err(e),
+            None => Err(ProviderError::new(ErrorKind::Other, "no audio")),
+        }
+    });
 }
 
 struct Speaking {
@@ -215,13 +192,13 @@ impl Speaking {
             .tries
             .first_success(
                 &self.caller,
-                &inner.candidates,
+                &inner.pool.candidates,
                 &self.order,
                 &mut self.pos,
-                &inner.settings,
-                &inner.availability,
+                &inner.pool.settings,
+                &inner.pool.availability,
                 |i| {
-                    let provider = Arc::clone(&inner.providers[i]);
+                    let provider = Arc::clone(&inner.pool.providers[i]);
                     let text = text.clone();
                     async move {
                         let mut stream = provider.synthesize(&text).await?;
@@ -267,7 +244,7 @@ impl TtsProvider for TtsFallback {
         "fallback"
     }
     fn model(&self) -> &str {
-        self.inner.providers[0].model()
+        self.inner.pool.providers[0].model()
     }
     fn sample_rate(&self) -> u32 {
         self.inner.sample_rate
@@ -286,7 +263,7 @@ impl TtsProvider for TtsFallback {
             current
         } else {
             // Not inside a TTS span: open one, so the speech has a billable home.
-            let primary = &inner.providers[0];
+            let primary = &inner.pool.providers[0];
             tracing::info_span!(
                 parent: &current,
                 "text_to_speech",
@@ -296,7 +273,7 @@ impl TtsProvider for TtsFallback {
                 aitrace.tts.characters = text.chars().count(),
             )
         };
-        let order = inner.availability.order(inner.config.recovery_interval);
+        let order = inner.pool.order();
         let mut speaking = Speaking {
             inner,
             text: text.to_string(),
@@ -323,7 +300,7 @@ impl TtsProvider for TtsFallback {
                         None
                     }
                     Some(Err(e)) => {
-                        let who = speaking.inner.candidates[voice.index].clone();
+                        let who = speaking.inner.pool.candidates[voice.index].clone();
                         speaking.tries.failed(&who, &voice.attempt, e.clone());
                         mark_unavailable(&speaking.inner, voice.index);
                         drop(voice);

@@ -345,15 +345,18 @@ async fn a_spawner_probes_failed_providers_in_the_background() {
         Usage::new(1, 1),
     ));
     let handle = tokio::runtime::Handle::current();
-    let llm = LlmFallback::with_config(
+    let adapter = LlmFallback::with_config(
         vec![primary.clone(), backup],
         LlmFallbackConfig {
             recovery_interval: Duration::from_millis(20),
             ..config()
         },
     )
-    .unwrap()
-    .with_spawner(move |task| {
+    .unwrap();
+    // Cloned before the spawner is set (as an app that hands the adapter around does): every clone
+    // still probes with it.
+    let llm = adapter.clone();
+    let _spawning = adapter.with_spawner(move |task| {
         handle.spawn(task);
     });
     let mut events = llm.availability_changed();

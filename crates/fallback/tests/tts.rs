@@ -213,3 +213,9 @@ async fn a_failed_voice_is_probed_back_in_the_background() {
         "one real call, one failed probe, one good probe"
     );
 }
+
+#[test]
+fn no_voice_is_a_config_error_not_a_panic() {
+    let err = TtsFallback::new(Vec::new()).unwrap_err();
+    assert_eq!(err.setting, "providers");
+}
