@@ -14,7 +14,7 @@ use tracing::Span;
 use crate::attempt::{Candidate, Tries};
 use crate::availability::{AvailabilityChanged, Spawn};
 use crate::error::{AllFailed, ErrorKind, ProviderError};
-use crate::pool::{Pool, PoolConfig};
+use crate::pool::{pool_config, Pool};
 
 /// A chat request in GenAI terms.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -152,12 +152,7 @@ impl LlmFallback {
         let pool = Pool::new(
             providers,
             |p| Candidate::new(p.provider(), p.model(), p.traces_itself()),
-            PoolConfig {
-                attempt_timeout: config.attempt_timeout,
-                max_retry_per_provider: config.max_retry_per_provider,
-                retry_interval: config.retry_interval,
-                recovery_interval: config.recovery_interval,
-            },
+            pool_config!(config),
         )?;
         Ok(LlmFallback {
             inner: Arc::new(Inner {

@@ -21,6 +21,19 @@ pub(crate) struct PoolConfig {
     pub recovery_interval: Duration,
 }
 
+/// The [`PoolConfig`] part of an adapter's config (every adapter config has these fields).
+macro_rules! pool_config {
+    ($config:expr) => {
+        $crate::pool::PoolConfig {
+            attempt_timeout: $config.attempt_timeout,
+            max_retry_per_provider: $config.max_retry_per_provider,
+            retry_interval: $config.retry_interval,
+            recovery_interval: $config.recovery_interval,
+        }
+    };
+}
+pub(crate) use pool_config;
+
 /// The providers of one adapter and their state. Shared by every clone of the adapter (it lives in
 /// the adapter's `Arc`), so a spawner set on any clone serves them all.
 pub(crate) struct Pool<P: ?Sized> {

@@ -14,7 +14,7 @@ use crate::attempt::{Candidate, Tries};
 use crate::audio::AudioFrame;
 use crate::availability::{AvailabilityChanged, Spawn};
 use crate::error::{AllFailed, ProviderError};
-use crate::pool::{Pool, PoolConfig};
+use crate::pool::{pool_config, Pool};
 
 /// Recognized speech.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -146,12 +146,7 @@ impl SttFallback {
         let pool = Pool::new(
             providers,
             |p| Candidate::new(p.provider(), p.model(), p.traces_itself()),
-            PoolConfig {
-                attempt_timeout: config.attempt_timeout,
-                max_retry_per_provider: config.max_retry_per_provider,
-                retry_interval: config.retry_interval,
-                recovery_interval: config.recovery_interval,
-            },
+            pool_config!(config),
         )?;
         Ok(SttFallback {
             inner: Arc::new(Inner { pool, config }),

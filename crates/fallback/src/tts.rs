@@ -14,7 +14,7 @@ use crate::attempt::{Candidate, Tries};
 use crate::audio::{AudioFrame, Resampler};
 use crate::availability::{AvailabilityChanged, Spawn};
 use crate::error::{ErrorKind, ProviderError};
-use crate::pool::{Pool, PoolConfig};
+use crate::pool::{pool_config, Pool};
 
 /// Streamed audio.
 pub type AudioStream = BoxStream<'static, Result<AudioFrame, ProviderError>>;
@@ -114,12 +114,7 @@ impl TtsFallback {
         let pool = Pool::new(
             providers,
             |p| Candidate::new(p.provider(), p.model(), p.traces_itself()),
-            PoolConfig {
-                attempt_timeout: config.attempt_timeout,
-                max_retry_per_provider: config.max_retry_per_provider,
-                retry_interval: config.retry_interval,
-                recovery_interval: config.recovery_interval,
-            },
+            pool_config!(config),
         )?;
         Ok(TtsFallback {
             inner: Arc::new(Inner {
