@@ -4,13 +4,12 @@
 //! HTTP exporters send to loopback sinks that read every request and answer like the vendor (200;
 //! Braintrust's `row_ids` for as many rows as it got).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use aitrace::{
     agent_span, generation_span, AiSpanExt, ExportConfig, ExportError, Exporter, SpanRecord,
 };
+use aitrace_testkit::{Backend, Response};
 use tracing_subscriber::layer::SubscriberExt;
 
 const TRACES: usize = 10_000;
@@ -23,46 +22,11 @@ fn sink(answer: fn(&str, &[u8]) -> String) -> String {
 
 /// [`sink`] that answers each request only after `delay`: a backend that stalls.
 fn slow_sink(answer: fn(&str, &[u8]) -> String, delay: Duration) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                // One write per response, no Nagle: a sink must not add delayed-ACK stalls.
-                let _ = stream.set_nodelay(true);
-                let mut writer = stream.try_clone().unwrap();
-                let mut reader = BufReader::new(stream);
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-                    let mut len = 0;
-                    loop {
-                        let mut h = String::new();
-                        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                            break;
-                        }
-                        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                            len = v.trim().parse().unwrap_or(0);
-                        }
-                    }
-                    let mut body = vec![0; len];
-                    if reader.read_exact(&mut body).is_err() {
-                        return;
-                    }
-                    std::thread::sleep(delay);
-                    let out = answer(&path, &body);
-                    let response = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{out}", out.len());
-                    if writer.write_all(response.as_bytes()).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
+    let backend = Backend::start(move |req| {
+        std::thread::sleep(delay);
+        Response::json(200, answer(&req.path, &req.body))
     });
-    format!("http://{addr}")
+    backend.url().to_string()
 }
 
 /// What the Braintrust sink reads of an insert: every row's id (the rest is parsed and skipped).

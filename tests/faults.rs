@@ -10,6 +10,7 @@ use std::time::Duration;
 use aitrace::{
     agent_span, generation_span, AiSpanExt, ExportConfig, Exporter, ShutdownReport, Usage,
 };
+use aitrace_testkit::fixtures::fast_export_config;
 use aitrace_testkit::{dead_url, Fault, FaultServer};
 use prost::Message;
 use tracing_subscriber::layer::SubscriberExt;
@@ -84,13 +85,7 @@ fn run(
 }
 
 fn fast() -> ExportConfig {
-    ExportConfig {
-        max_batch_age: Duration::from_millis(20),
-        initial_backoff: Duration::from_millis(5),
-        max_backoff: Duration::from_millis(20),
-        max_retries: 3,
-        ..ExportConfig::default()
-    }
+    fast_export_config()
 }
 
 /// Every record offered is exported, dropped with a reason, or lost at shutdown; nothing else.
@@ -430,7 +425,7 @@ fn partial_success_drops_or_retries_only_the_rejected_records() {
     // OTLP forbids retrying a partial success: the rejected spans are counted as dropped, the rest
     // as exported, and the backend's reason is kept.
     for target in [Target::Otlp, Target::Langfuse] {
-        let server = served(vec![Fault::Custom(otlp_rejects_two)]);
+        let server = served(vec![Fault::custom(otlp_rejects_two)]);
         let report = run(
             target,
             server.url(),
@@ -453,7 +448,7 @@ fn partial_success_drops_or_retries_only_the_rejected_records() {
         assert_accounted(&report, Target::Otlp);
     }
     // Braintrust acknowledges rows by id: only the row it did not acknowledge is sent again.
-    let server = served(vec![Fault::Custom(braintrust_misses_the_first_row)]);
+    let server = served(vec![Fault::custom(braintrust_misses_the_first_row)]);
     let report = run(
         Target::Braintrust,
         server.url(),

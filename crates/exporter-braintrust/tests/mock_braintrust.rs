@@ -4,9 +4,6 @@
 
 mod support;
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,6 +12,8 @@ use aitrace_core::{
     agent_span, attempt_span, builder, chunk_span, embedding_span, generation_span, step_span,
     tool_span, AiSpanExt, ChatMessage, ExportConfig, Part, SpanRecord, Usage,
 };
+use aitrace_testkit::fixtures::{fast_export_config, CUT, EMBED, STEP0, STEP1};
+use aitrace_testkit::{Backend, Response};
 use serde_json::{json, Value};
 use support::openapi;
 use tracing_subscriber::layer::SubscriberExt;
@@ -31,90 +30,47 @@ struct Mock {
     schema_errors: Vec<String>,
 }
 
-fn respond(stream: &mut std::net::TcpStream, status: u16, extra: &str, body: &str) {
-    let _ = write!(
-        stream,
-        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-}
-
 fn mock_braintrust(script: Vec<u16>) -> (String, Arc<Mutex<Mock>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let mock = Arc::new(Mutex::new(Mock::default()));
     let m = mock.clone();
     let spec = openapi::load_spec("braintrust-openapi.json");
-    std::thread::spawn(move || {
-        let mut script = script.into_iter();
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            let mut headers = HashMap::new();
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                    break;
-                }
-                if let Some((k, v)) = h.split_once(':') {
-                    headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-                }
-            }
-            let len: usize = headers
-                .get("content-length")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            let mut body = vec![0; len];
-            reader.read_exact(&mut body).unwrap();
-            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            let mut m = m.lock().unwrap();
-            if headers.get("authorization").map(String::as_str) != Some(&format!("Bearer {KEY}")) {
-                m.statuses.push(401);
-                respond(&mut stream, 401, "", r#"{"error":"Unauthorized"}"#);
-                continue;
-            }
-            if line.starts_with("POST /v1/project ") {
-                m.project_calls += 1;
-                if let Some(spec) = &spec {
-                    m.schema_errors
-                        .extend(openapi::check(spec, "CreateProject", &body));
-                }
-                let answer = json!({"id": PROJECT_ID, "org_id": "org-1", "name": body["name"]});
-                respond(&mut stream, 200, "", &answer.to_string());
-                continue;
-            }
-            if !line.starts_with(&format!("POST /v1/project_logs/{PROJECT_ID}/insert ")) {
-                m.statuses.push(404);
-                respond(&mut stream, 404, "", "{}");
-                continue;
-            }
-            m.insert_calls += 1;
-            if let Some(status) = script.next().filter(|s| *s != 200) {
-                m.statuses.push(status);
-                respond(
-                    &mut stream,
-                    status,
-                    "retry-after: 0\r\n",
-                    r#"{"error":"try later"}"#,
-                );
-                continue;
-            }
-            if let Some(spec) = &spec {
-                m.schema_errors.extend(openapi::check(
-                    spec,
-                    "InsertProjectLogsEventRequest",
-                    &body,
-                ));
-            }
-            let events = body["events"].as_array().cloned().unwrap_or_default();
-            let ids: Vec<Value> = events.iter().map(|e| e["id"].clone()).collect();
-            m.events.extend(events);
-            respond(&mut stream, 200, "", &json!({ "row_ids": ids }).to_string());
+    let script = Mutex::new(script.into_iter());
+    let backend = Backend::start(move |req| {
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        let mut m = m.lock().unwrap();
+        if req.header("authorization") != Some(&format!("Bearer {KEY}")) {
+            m.statuses.push(401);
+            return Response::json(401, r#"{"error":"Unauthorized"}"#);
         }
+        if req.method == "POST" && req.path == "/v1/project" {
+            m.project_calls += 1;
+            if let Some(spec) = &spec {
+                m.schema_errors
+                    .extend(openapi::check(spec, "CreateProject", &body));
+            }
+            let answer = json!({"id": PROJECT_ID, "org_id": "org-1", "name": body["name"]});
+            return Response::json(200, answer.to_string());
+        }
+        if !(req.method == "POST" && req.path == format!("/v1/project_logs/{PROJECT_ID}/insert")) {
+            m.statuses.push(404);
+            return Response::json(404, "{}");
+        }
+        m.insert_calls += 1;
+        if let Some(status) = script.lock().unwrap().next().filter(|s| *s != 200) {
+            m.statuses.push(status);
+            return Response::json(status, r#"{"error":"try later"}"#)
+                .with_header("retry-after", "0");
+        }
+        if let Some(spec) = &spec {
+            m.schema_errors
+                .extend(openapi::check(spec, "InsertProjectLogsEventRequest", &body));
+        }
+        let events = body["events"].as_array().cloned().unwrap_or_default();
+        let ids: Vec<Value> = events.iter().map(|e| e["id"].clone()).collect();
+        m.events.extend(events);
+        Response::json(200, json!({ "row_ids": ids }).to_string())
     });
-    (url, mock)
+    (backend.url().to_string(), mock)
 }
 
 fn exporter(url: &str, key: &str) -> BraintrustExporter {
@@ -124,22 +80,8 @@ fn exporter(url: &str, key: &str) -> BraintrustExporter {
 }
 
 fn fast() -> ExportConfig {
-    ExportConfig {
-        max_batch_age: Duration::from_millis(20),
-        initial_backoff: Duration::from_millis(5),
-        max_backoff: Duration::from_millis(20),
-        max_retries: 3,
-        ..ExportConfig::default()
-    }
+    fast_export_config()
 }
-
-const STEP0: Usage = Usage::new(412, 23).with_cache_read(128);
-const STEP1: Usage = Usage::new(498, 17)
-    .with_cache_read(384)
-    .with_cache_creation(7)
-    .with_reasoning(5);
-const CUT: Usage = Usage::new(50, 256);
-const EMBED: Usage = Usage::input_only(9);
 
 /// An agent with a fallback, steps, streamed chunks and a tool.
 fn agent_trace(exporter: BraintrustExporter) -> (Vec<SpanRecord>, aitrace_core::ShutdownReport) {
@@ -352,12 +294,7 @@ fn row_names_are_stable_across_runs() {
 fn throttling_is_retried_and_a_bad_key_is_one_clear_error() {
     let (url, mock) = mock_braintrust(vec![429, 503]);
     let (records, report) = agent_trace(exporter(&url, KEY));
-    let e = report
-        .stats
-        .exporters
-        .iter()
-        .find(|e| e.name == "braintrust")
-        .unwrap();
+    let e = report.stats.exporter("braintrust").unwrap();
     assert_eq!(
         (e.retries, e.exported, e.dropped()),
         (2, records.len() as u64, 0),
@@ -367,12 +304,7 @@ fn throttling_is_retried_and_a_bad_key_is_one_clear_error() {
 
     let (url, mock) = mock_braintrust(vec![]);
     let (records, report) = agent_trace(exporter(&url, "sk-bt-wrong"));
-    let e = report
-        .stats
-        .exporters
-        .iter()
-        .find(|e| e.name == "braintrust")
-        .unwrap();
+    let e = report.stats.exporter("braintrust").unwrap();
     assert_eq!(
         (e.retries, e.exported, e.dropped_after_retries),
         (0, 0, records.len() as u64),

@@ -2,8 +2,7 @@
 //! like the server does and applies its observation-type and usage rules.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,6 +12,8 @@ use aitrace_core::{
     Usage,
 };
 use aitrace_langfuse::{LangfuseConfig, LangfuseExporter};
+use aitrace_testkit::fixtures::{fast_export_config, CUT, EMBED, STEP0, STEP1};
+use aitrace_testkit::{Backend, Response};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use opentelemetry_proto::tonic::common::v1::AnyValue;
@@ -167,33 +168,6 @@ fn usage(a: &HashMap<String, Value>) -> Map<String, Value> {
     m
 }
 
-fn serve(listener: TcpListener, mock: Arc<Mutex<Mock>>, mut script: Vec<u16>) {
-    for stream in listener.incoming() {
-        let Ok(mut stream) = stream else { continue };
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut request_line = String::new();
-        reader.read_line(&mut request_line).unwrap();
-        let mut headers = HashMap::new();
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                break;
-            }
-            if let Some((k, v)) = line.split_once(':') {
-                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-            }
-        }
-        let len: usize = headers
-            .get("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let mut body = vec![0; len];
-        reader.read_exact(&mut body).unwrap();
-        let status = handle(&mock, &request_line, &headers, body, &mut script);
-        let _ = write!(stream, "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}");
-    }
-}
-
 fn handle(
     mock: &Mutex<Mock>,
     line: &str,
@@ -298,12 +272,22 @@ fn handle(
 }
 
 fn mock_langfuse(script: Vec<u16>) -> (String, Arc<Mutex<Mock>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let mock = Arc::new(Mutex::new(Mock::default()));
     let m = mock.clone();
-    std::thread::spawn(move || serve(listener, m, script));
-    (url, mock)
+    let script = Mutex::new(script);
+    let backend = Backend::start(move |req| {
+        let line = format!("{} {} HTTP/1.1", req.method, req.path);
+        let headers: HashMap<String, String> = req.headers.iter().cloned().collect();
+        let status = handle(
+            &m,
+            &line,
+            &headers,
+            req.body.clone(),
+            &mut script.lock().unwrap(),
+        );
+        Response::json(status, "{}")
+    });
+    (backend.url().to_string(), mock)
 }
 
 fn config(url: &str) -> LangfuseConfig {
@@ -315,18 +299,8 @@ fn config(url: &str) -> LangfuseConfig {
 }
 
 fn fast() -> ExportConfig {
-    ExportConfig {
-        max_batch_age: Duration::from_millis(20),
-        initial_backoff: Duration::from_millis(5),
-        max_backoff: Duration::from_millis(20),
-        ..ExportConfig::default()
-    }
+    fast_export_config()
 }
-
-const STEP0: Usage = Usage::new(412, 23).with_cache_read(128);
-const STEP1: Usage = Usage::new(498, 17).with_cache_read(384).with_reasoning(5);
-const CUT: Usage = Usage::new(50, 256);
-const EMBED: Usage = Usage::input_only(9);
 
 /// An agent with a fallback and nested steps; returns the records aitrace produced.
 fn agent_trace(
@@ -629,12 +603,7 @@ fn a_full_agent_trace_lands_as_langfuse_expects() {
 fn throttling_and_server_errors_are_retried_bad_keys_are_not() {
     let (url, mock) = mock_langfuse(vec![429, 503]);
     let (records, report) = agent_trace(LangfuseExporter::new(config(&url)).unwrap(), fast());
-    let e = report
-        .stats
-        .exporters
-        .iter()
-        .find(|e| e.name == "langfuse")
-        .unwrap();
+    let e = report.stats.exporter("langfuse").unwrap();
     assert_eq!(
         (e.retries, e.exported, e.dropped()),
         (2, records.len() as u64, 0),
@@ -646,12 +615,7 @@ fn throttling_and_server_errors_are_retried_bad_keys_are_not() {
     let mut wrong = config(&url);
     wrong.secret_key = "sk-lf-wrong".into();
     let (records, report) = agent_trace(LangfuseExporter::new(wrong).unwrap(), fast());
-    let e = report
-        .stats
-        .exporters
-        .iter()
-        .find(|e| e.name == "langfuse")
-        .unwrap();
+    let e = report.stats.exporter("langfuse").unwrap();
     assert_eq!(
         (e.retries, e.exported, e.dropped_after_retries),
         (0, 0, records.len() as u64),

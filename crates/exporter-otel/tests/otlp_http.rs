@@ -1,13 +1,13 @@
 //! The OTLP/HTTP path against a mock collector on loopback that decodes the protobuf body as a real
 //! collector does, and answers with scripted statuses.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aitrace_core::{builder, generation_span, tool_span, AiSpanExt, ExportConfig, Usage};
 use aitrace_otel::OtelExporter;
+use aitrace_testkit::fixtures::fast_export_config;
+use aitrace_testkit::{Backend, Response};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use tracing_subscriber::layer::SubscriberExt;
@@ -19,50 +19,25 @@ struct Received {
 
 /// Serves `statuses` in order (then 200s), recording each decoded request with its headers.
 fn mock_collector(statuses: Vec<u16>) -> (String, Arc<Mutex<Received>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
     let received = Arc::new(Mutex::new(Received::default()));
     let seen = received.clone();
-    std::thread::spawn(move || {
-        let mut statuses = statuses.into_iter();
-        for stream in listener.incoming().take(64) {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut head = String::new();
-            let mut len = 0;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap();
-                }
-                head.push_str(&line);
-            }
-            let mut body = vec![0; len];
-            reader.read_exact(&mut body).unwrap();
-            let request =
-                ExportTraceServiceRequest::decode(body.as_slice()).expect("valid OTLP protobuf");
-            seen.lock().unwrap().requests.push((head, request));
-            let status = statuses.next().unwrap_or(200);
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-            );
-        }
+    let statuses = Mutex::new(statuses.into_iter());
+    let backend = Backend::start(move |req| {
+        let request =
+            ExportTraceServiceRequest::decode(req.body.as_slice()).expect("valid OTLP protobuf");
+        let head: String = req
+            .headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}\r\n"))
+            .collect();
+        seen.lock().unwrap().requests.push((head, request));
+        Response::empty(statuses.lock().unwrap().next().unwrap_or(200))
     });
-    (url, received)
+    (format!("{}/v1/traces", backend.url()), received)
 }
 
 fn config() -> ExportConfig {
-    ExportConfig {
-        max_batch_age: Duration::from_millis(20),
-        initial_backoff: Duration::from_millis(5),
-        max_backoff: Duration::from_millis(20),
-        max_retries: 3,
-        ..ExportConfig::default()
-    }
+    fast_export_config()
 }
 
 fn run(url: &str) -> aitrace_core::ShutdownReport {
@@ -150,13 +125,7 @@ fn bad_credentials_are_not_retried() {
 
 #[test]
 fn a_dead_collector_is_retried_then_dropped_without_blocking_shutdown() {
-    // Bind then drop: nothing listens on this port.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let report = run(&format!("http://127.0.0.1:{port}/v1/traces"));
+    let report = run(&format!("{}/v1/traces", aitrace_testkit::dead_url()));
     let e = &report.stats.exporters[0];
     assert_eq!(
         (e.exported, e.retries, e.dropped_after_retries),

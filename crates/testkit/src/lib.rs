@@ -9,10 +9,14 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod backend;
+pub mod fixtures;
 pub mod openai;
 
+pub use backend::{Backend, Response};
+
 /// How the server answers one request.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Fault {
     /// 200 with the body the server's answer function gives.
     Ok,
@@ -31,8 +35,37 @@ pub enum Fault {
     Custom(Responder),
 }
 
-/// Status, content type and body for one request, from its path and body.
-pub type Responder = fn(&str, &[u8]) -> (u16, &'static str, Vec<u8>);
+/// Status, content type and body for one request, from its path and body. A closure: it may keep
+/// state (behind a lock: requests on several connections call it at once).
+pub type Responder = Arc<dyn Fn(&str, &[u8]) -> (u16, &'static str, Vec<u8>) + Send + Sync>;
+
+impl Fault {
+    /// [`Fault::Custom`] from a function or closure.
+    pub fn custom(
+        respond: impl Fn(&str, &[u8]) -> (u16, &'static str, Vec<u8>) + Send + Sync + 'static,
+    ) -> Self {
+        Fault::Custom(Arc::new(respond))
+    }
+}
+
+impl std::fmt::Debug for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fault::Ok => f.write_str("Ok"),
+            Fault::Slow(d) => f.debug_tuple("Slow").field(d).finish(),
+            Fault::Hang => f.write_str("Hang"),
+            Fault::Status(code, retry, body) => f
+                .debug_tuple("Status")
+                .field(code)
+                .field(retry)
+                .field(body)
+                .finish(),
+            Fault::Malformed(body) => f.debug_tuple("Malformed").field(body).finish(),
+            Fault::CloseMidResponse => f.write_str("CloseMidResponse"),
+            Fault::Custom(_) => f.write_str("Custom(..)"),
+        }
+    }
+}
 
 /// One request as the server read it.
 #[derive(Debug, Clone)]
@@ -85,8 +118,8 @@ pub fn vendor_answer(path: &str, body: &[u8]) -> String {
     "{}".into()
 }
 
-/// The body of a normal answer, from the request's path and body.
-pub type Answer = fn(&str, &[u8]) -> String;
+/// The body of a normal answer, from the request's path and body (a closure: it may keep state).
+pub type Answer = Arc<dyn Fn(&str, &[u8]) -> String + Send + Sync>;
 
 /// A running fault-injecting server.
 #[derive(Debug, Clone)]
@@ -133,7 +166,12 @@ pub(crate) fn read_request(reader: &mut BufReader<TcpStream>) -> Option<RawReque
 
 impl FaultServer {
     /// Serves `faults` in order (one per request), then `otherwise` forever.
-    pub fn start(faults: Vec<Fault>, otherwise: Fault, answer: Answer) -> Self {
+    pub fn start(
+        faults: Vec<Fault>,
+        otherwise: Fault,
+        answer: impl Fn(&str, &[u8]) -> String + Send + Sync + 'static,
+    ) -> Self {
+        let answer: Answer = Arc::new(answer);
         let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let url = format!("http://{}", listener.local_addr().expect("local address"));
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -144,7 +182,8 @@ impl FaultServer {
         let seen = Arc::clone(&requests);
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (seen, script) = (Arc::clone(&seen), Arc::clone(&script));
+                let (seen, script, answer) =
+                    (Arc::clone(&seen), Arc::clone(&script), Arc::clone(&answer));
                 std::thread::spawn(move || serve(stream, seen, script, answer));
             }
         });

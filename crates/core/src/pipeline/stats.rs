@@ -64,6 +64,11 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// The counters of the exporter named `name` (the first one, if several share it).
+    pub fn exporter(&self, name: &str) -> Option<&ExporterStats> {
+        self.exporters.iter().find(|e| e.name == name)
+    }
+
     /// Records lost by all exporters plus spans lost before reaching them (panics, shutdown).
     pub fn total_dropped(&self) -> u64 {
         self.processor_panics
