@@ -105,7 +105,7 @@ fn call(llm: &LlmFallback, messages: &[ChatMessage]) -> Result<ChatMessage, Prov
 }
 
 /// The agent: embedding, retrieval, then a two-step generation through the fallback adapter.
-pub fn run_agent(question: &str) -> Result<String, String> {
+pub(crate) fn run_agent(question: &str) -> Result<String, String> {
     let agent = agent_span!("support-agent", gen_ai.agent.id = "agent-7");
     agent.set_session("session-42");
     agent.set_user("user-1");

@@ -14,6 +14,7 @@ use crate::record::SpanRecord;
 /// The spans of one trace (or of the part of it this process saw).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trace {
+    /// The trace these spans belong to.
     pub trace_id: TraceId,
     /// In arrival order.
     pub spans: Vec<SpanRecord>,
@@ -53,7 +54,9 @@ impl Trace {
 /// The spans of one trace within a batch, borrowed, with their positions in the batch.
 #[derive(Debug, Clone)]
 pub struct TraceView<'a> {
+    /// The trace these spans belong to.
     pub trace_id: TraceId,
+    /// Its spans, in the order they closed.
     pub spans: Vec<&'a SpanRecord>,
     /// `indices[i]` is the batch position of `spans[i]`.
     pub indices: Vec<usize>,

@@ -13,8 +13,10 @@ pub struct ChatMessage {
     /// `system`, `user`, `assistant`, `tool` (other strings allowed).
     pub role: String,
     #[serde(default)]
+    /// The content, in order.
     pub parts: Vec<Part>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The participant's name, when the provider takes one.
     pub name: Option<String>,
     /// On output messages: `stop`, `length`, `content_filter`, `tool_call`, `error`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -36,42 +38,62 @@ pub enum Part {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum KnownPart {
     /// Text content.
-    Text { content: String },
+    Text {
+        /// The text.
+        content: String,
+    },
     /// A tool call requested by the model.
     ToolCall {
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        /// The call's id, which its result refers to.
         id: Option<String>,
+        /// The tool called.
         name: String,
         #[serde(default, skip_serializing_if = "Value::is_null")]
+        /// The arguments, as JSON.
         arguments: Value,
     },
     /// The result of a tool call, sent back to the model.
     ToolCallResponse {
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        /// The id of the call answered.
         id: Option<String>,
+        /// What the tool returned.
         response: Value,
     },
     /// Reasoning / thinking content.
-    Reasoning { content: String },
+    Reasoning {
+        /// The reasoning text.
+        content: String,
+    },
     /// Inline binary data (base64).
     Blob {
+        /// `image`, `audio`, `video`, ...
         modality: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        /// The MIME type, when known.
         mime_type: Option<String>,
+        /// The data, base64.
         content: String,
     },
     /// Data by reference.
     Uri {
+        /// `image`, `audio`, `video`, ...
         modality: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        /// The MIME type, when known.
         mime_type: Option<String>,
+        /// Where the data is.
         uri: String,
     },
     /// A file uploaded to the provider.
     File {
+        /// `image`, `audio`, `video`, ...
         modality: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        /// The MIME type, when known.
         mime_type: Option<String>,
+        /// The provider's id of the file.
         file_id: String,
     },
 }

@@ -35,9 +35,11 @@ pub enum ProjectRef {
 /// Settings of a [`BraintrustExporter`].
 #[derive(Clone)]
 pub struct BraintrustConfig {
+    /// The API key (`BRAINTRUST_API_KEY`).
     pub api_key: String,
     /// Default `https://api.braintrust.dev`.
     pub api_url: String,
+    /// The project logs go to, by name or id.
     pub project: ProjectRef,
     /// Per-request timeout (default 30 s).
     pub timeout: Duration,

@@ -45,6 +45,7 @@ fn chat<'a>(v: &'a Value, system: Option<&Value>) -> Cow<'a, Value> {
 /// One Braintrust log row for a record, serialized straight from it: the exporter writes each
 /// row once, into the request body, without building a JSON tree first (building the tree and
 /// writing it cost about four times as much). [`event`] gives the same row as a [`Value`].
+#[derive(Debug)]
 pub struct Row<'a> {
     record: &'a SpanRecord,
     ty: &'static str,

@@ -49,10 +49,13 @@ pub fn trace_id_from_seed(seed: &str) -> TraceId {
 /// Settings of a [`LangfuseExporter`]; `from_env` reads the variables Langfuse's SDKs use.
 #[derive(Clone)]
 pub struct LangfuseConfig {
+    /// The project's public key (`LANGFUSE_PUBLIC_KEY`).
     pub public_key: String,
+    /// The project's secret key (`LANGFUSE_SECRET_KEY`).
     pub secret_key: String,
     /// Default `https://cloud.langfuse.com`.
     pub base_url: String,
+    /// Environment and release every trace is tagged with.
     pub deployment: Deployment,
     /// Per-request timeout (default 10 s; `LANGFUSE_TIMEOUT` in seconds).
     pub timeout: Duration,

@@ -24,7 +24,9 @@ pub struct TraceContext {
     /// The trace's name: the first [`SpanRecord::trace_name`] (the root's first), else what the root
     /// ran ([`SpanRecord::what_ran`]: the agent's or workflow's name, else its display name).
     pub name: Option<String>,
+    /// The trace's user.
     pub user_id: Option<String>,
+    /// The trace's session.
     pub session_id: Option<String>,
     /// Tags of every span of the trace, merged, first-seen order.
     pub tags: Vec<String>,
@@ -33,6 +35,7 @@ pub struct TraceContext {
     pub metadata: Map<String, Json>,
     /// The root's input and output, shown on the trace.
     pub input: Option<Json>,
+    /// The trace's output.
     pub output: Option<Json>,
 }
 

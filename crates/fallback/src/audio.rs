@@ -3,8 +3,11 @@
 /// Interleaved 16-bit PCM.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AudioFrame {
+    /// Interleaved 16-bit samples.
     pub samples: Vec<i16>,
+    /// Samples per second, per channel.
     pub sample_rate: u32,
+    /// Interleaved channels.
     pub channels: u16,
 }
 

@@ -12,8 +12,11 @@ use futures::future::BoxFuture;
 pub struct AvailabilityChanged {
     /// Position in the adapter's list.
     pub index: usize,
+    /// Its provider.
     pub provider: String,
+    /// Its model.
     pub model: String,
+    /// Whether it is available now.
     pub available: bool,
 }
 

@@ -40,7 +40,9 @@ impl ErrorKind {
 /// A provider failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderError {
+    /// What went wrong, as far as retrying goes.
     pub kind: ErrorKind,
+    /// The provider's message.
     pub message: String,
     /// A delay the provider asked for (`Retry-After`).
     pub retry_after: Option<Duration>,
@@ -91,6 +93,7 @@ impl std::error::Error for ProviderError {}
 /// Every provider failed; one entry per try, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AllFailed {
+    /// Each try, as `provider/model` and its error, in order.
     pub attempts: Vec<(String, ProviderError)>,
 }
 

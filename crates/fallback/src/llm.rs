@@ -19,9 +19,11 @@ use crate::pool::{pool_config, Pool};
 /// A chat request in GenAI terms.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ChatRequest {
+    /// The conversation so far.
     pub messages: Vec<ChatMessage>,
     /// Tool definitions offered to the model (`gen_ai.tool.definitions` shape).
     pub tools: Vec<Value>,
+    /// Request parameters.
     pub params: ModelParams,
 }
 
@@ -30,7 +32,9 @@ pub struct ChatRequest {
 pub struct ToolCallDelta {
     /// Which tool call of the message this continues.
     pub index: usize,
+    /// The call's id (on its first delta).
     pub id: Option<String>,
+    /// The tool's name (on its first delta).
     pub name: Option<String>,
     /// A fragment of the JSON arguments.
     pub arguments: String,
@@ -39,7 +43,9 @@ pub struct ToolCallDelta {
 /// One streamed piece of an answer.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ChatChunk {
+    /// Text of this chunk.
     pub text: Option<String>,
+    /// Tool-call fragments of this chunk.
     pub tool_calls: Vec<ToolCallDelta>,
     /// On the last chunk.
     pub finish_reason: Option<String>,

@@ -47,7 +47,7 @@ pub(crate) struct Pool<P: ?Sized> {
 
 impl<P: ?Sized + Send + Sync + 'static> Pool<P> {
     /// Checks the providers and settings (at least one provider, a timeout above zero).
-    pub fn new(
+    pub(crate) fn new(
         providers: Vec<Arc<P>>,
         who: impl Fn(&P) -> Candidate,
         config: PoolConfig,
@@ -70,20 +70,20 @@ impl<P: ?Sized + Send + Sync + 'static> Pool<P> {
 
     /// Probes failed providers in the background on `spawner` from now on, for every clone of the
     /// adapter (a later call replaces it).
-    pub fn set_spawner(&self, spawner: Arc<dyn Spawn>) {
+    pub(crate) fn set_spawner(&self, spawner: Arc<dyn Spawn>) {
         if let Ok(mut slot) = self.spawner.write() {
             *slot = Some(spawner);
         }
     }
 
     /// The order to try providers in now (available ones first, recovered ones back in place).
-    pub fn order(&self) -> Vec<usize> {
+    pub(crate) fn order(&self) -> Vec<usize> {
         self.availability.order(self.recovery_interval)
     }
 
     /// Marks provider `i` unavailable and, with a spawner, probes it in the background with `probe`
     /// until it answers again.
-    pub fn mark_unavailable<F, Fut>(&self, i: usize, probe: F)
+    pub(crate) fn mark_unavailable<F, Fut>(&self, i: usize, probe: F)
     where
         F: Fn(Arc<P>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<(), ProviderError>> + Send + 'static,
@@ -105,17 +105,17 @@ impl<P: ?Sized + Send + Sync + 'static> Pool<P> {
     }
 
     /// Availability changes, from now on.
-    pub fn availability_changed(&self) -> UnboundedReceiver<AvailabilityChanged> {
+    pub(crate) fn availability_changed(&self) -> UnboundedReceiver<AvailabilityChanged> {
         self.availability.subscribe()
     }
 
     /// Whether provider `index` is currently considered available.
-    pub fn is_available(&self, index: usize) -> bool {
+    pub(crate) fn is_available(&self, index: usize) -> bool {
         self.availability.is_available(index)
     }
 
     /// The index of the provider a request would try first.
-    pub fn active(&self) -> usize {
+    pub(crate) fn active(&self) -> usize {
         self.availability.active().unwrap_or(0)
     }
 }

@@ -19,9 +19,13 @@ use crate::pool::{pool_config, Pool};
 /// Recognized speech.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Transcript {
+    /// What was heard.
     pub text: String,
+    /// Whether this is the utterance's final text.
     pub is_final: bool,
+    /// The recognizer's confidence, 0 to 1.
     pub confidence: Option<f32>,
+    /// The language recognized.
     pub language: Option<String>,
 }
 
@@ -48,7 +52,9 @@ pub trait SttStream: Send + 'static {
 /// A speech-to-text model behind some API.
 #[async_trait]
 pub trait SttProvider: Send + Sync + 'static {
+    /// The provider (`gen_ai.provider.name`).
     fn provider(&self) -> &str;
+    /// The model.
     fn model(&self) -> &str;
     /// A display label (`deepgram/nova-3` by default).
     fn label(&self) -> String {

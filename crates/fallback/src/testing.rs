@@ -17,7 +17,12 @@ use crate::llm::{ChatChunk, ChatRequest, ChatStream, LlmProvider};
 #[derive(Debug, Clone)]
 pub enum Behavior {
     /// Streams these text chunks, then a last chunk with `finish_reason: stop` and the usage.
-    Answer { chunks: Vec<String>, usage: Usage },
+    Answer {
+        /// The text, chunk by chunk.
+        chunks: Vec<String>,
+        /// The usage on the last chunk.
+        usage: Usage,
+    },
     /// `chat` itself fails.
     Fail(ProviderError),
     /// Never sends a first chunk (the adapter's timeout must end it).
@@ -28,9 +33,13 @@ pub enum Behavior {
     FailAfter(usize, ProviderError),
     /// Asks for one tool call (streamed arguments), with `finish_reason: tool_call` and the usage.
     ToolCall {
+        /// The call's id.
         id: String,
+        /// The tool asked for.
         name: String,
+        /// Its arguments.
         arguments: serde_json::Value,
+        /// The usage on the last chunk.
         usage: Usage,
     },
 }

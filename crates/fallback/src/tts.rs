@@ -22,7 +22,9 @@ pub type AudioStream = BoxStream<'static, Result<AudioFrame, ProviderError>>;
 /// A text-to-speech voice behind some API.
 #[async_trait]
 pub trait TtsProvider: Send + Sync + 'static {
+    /// The provider (`gen_ai.provider.name`).
     fn provider(&self) -> &str;
+    /// The model or voice.
     fn model(&self) -> &str;
     /// The rate of the frames it produces.
     fn sample_rate(&self) -> u32;

@@ -18,6 +18,7 @@ pub struct ModelPrice {
     pub model: String,
     /// Uncached input.
     pub input: f64,
+    /// USD per output token.
     pub output: f64,
     /// Cached input read (default: the input price).
     #[serde(default)]
@@ -43,7 +44,9 @@ pub struct PriceTable {
     #[serde(default)]
     pub as_of: Option<String>,
     #[serde(default = "usd")]
+    /// The currency of every price (USD).
     pub currency: String,
+    /// The priced models.
     pub models: Vec<ModelPrice>,
 }
 

@@ -70,10 +70,13 @@ impl std::fmt::Debug for Fault {
 /// One request as the server read it.
 #[derive(Debug, Clone)]
 pub struct Request {
+    /// `GET`, `POST`, ...
     pub method: String,
+    /// The path and query.
     pub path: String,
     /// Header names lowercased.
     pub headers: Vec<(String, String)>,
+    /// The body as received.
     pub body: Vec<u8>,
     /// How the server answered it.
     pub fault: Fault,

@@ -8,12 +8,12 @@ use super::SpanRecord;
 
 /// Bits of [`SpanRecord::pending_json`].
 pub(crate) mod pending {
-    pub const INPUT: u8 = 1;
-    pub const OUTPUT: u8 = 2;
-    pub const SYSTEM: u8 = 4;
-    pub const TOOL_DEFINITIONS: u8 = 8;
-    pub const TOOL_ARGUMENTS: u8 = 16;
-    pub const TOOL_RESULT: u8 = 32;
+    pub(crate) const INPUT: u8 = 1;
+    pub(crate) const OUTPUT: u8 = 2;
+    pub(crate) const SYSTEM: u8 = 4;
+    pub(crate) const TOOL_DEFINITIONS: u8 = 8;
+    pub(crate) const TOOL_ARGUMENTS: u8 = 16;
+    pub(crate) const TOOL_RESULT: u8 = 32;
 }
 
 /// Attributes that hold input content, removed with it by [`SpanRecord::strip_input`].

@@ -59,24 +59,34 @@ impl Status {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ModelParams {
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// `gen_ai.request.temperature`.
     pub temperature: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// `gen_ai.request.max_tokens`.
     pub max_tokens: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// `gen_ai.request.top_p`.
     pub top_p: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// `gen_ai.request.top_k`.
     pub top_k: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// `gen_ai.request.frequency_penalty`.
     pub frequency_penalty: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// `gen_ai.request.presence_penalty`.
     pub presence_penalty: Option<f64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// `gen_ai.request.stop_sequences`.
     pub stop_sequences: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// `gen_ai.request.seed`.
     pub seed: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// `gen_ai.request.choice.count`.
     pub choice_count: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Whether the answer was streamed (`gen_ai.request.stream`).
     pub stream: Option<bool>,
 }
 
@@ -91,17 +101,22 @@ impl ModelParams {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ToolInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// `gen_ai.tool.name`.
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// `gen_ai.tool.call.id`.
     pub call_id: Option<String>,
     /// `function`, `extension` or `datastore`.
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub tool_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// What the tool does (`gen_ai.tool.description`).
     pub description: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The call's arguments (`gen_ai.tool.call.arguments`).
     pub arguments: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// What the call returned (`gen_ai.tool.call.result`).
     pub result: Option<Value>,
 }
 
@@ -109,12 +124,16 @@ pub struct ToolInfo {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// `gen_ai.agent.id`.
     pub id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// `gen_ai.agent.name`.
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// `gen_ai.agent.description`.
     pub description: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// `gen_ai.agent.version`.
     pub version: Option<String>,
 }
 
@@ -130,19 +149,24 @@ impl AgentInfo {
 pub struct SpanEvent {
     /// The event's message, or its callsite name.
     pub name: String,
+    /// When it happened.
     pub time_unix_nano: u64,
     /// `ERROR`, `WARN`, `INFO`, `DEBUG` or `TRACE`.
     pub level: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    /// The `tracing` target it came from.
     pub target: String,
     #[serde(default, skip_serializing_if = "Map::is_empty")]
+    /// Its fields.
     pub attributes: Map<String, Value>,
 }
 
 /// One finished AI span, as processors and exporters see it. Exporters never see `tracing` types.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SpanRecord {
+    /// The trace this span belongs to.
     pub trace_id: TraceId,
+    /// This span's id.
     pub span_id: SpanId,
     /// Nearest AI ancestor, or the remote parent of a `traceparent`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -158,13 +182,17 @@ pub struct SpanRecord {
     /// trace is an AI span's own: exporters then name it after its root span.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_name: Option<String>,
+    /// What the span stands for.
     pub kind: SpanKind,
     /// `gen_ai.operation.name`, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<String>,
+    /// Start, unix nanoseconds.
     pub start_time_unix_nano: u64,
+    /// End, unix nanoseconds.
     pub end_time_unix_nano: u64,
     #[serde(default)]
+    /// How it ended.
     pub status: Status,
     /// Whether this span's usage counts toward cost: exactly one span per model call is billable.
     #[serde(default)]
@@ -179,14 +207,19 @@ pub struct SpanRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_model: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The provider's id of the answer (`gen_ai.response.id`).
     pub response_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Token counts, as recorded; see [`SpanRecord::billable`] for whether they are billed here.
     pub usage: Option<Usage>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The call's cost, when a processor or the instrumentation priced it.
     pub cost: Option<Cost>,
     #[serde(default, skip_serializing_if = "ModelParams::is_empty")]
+    /// Request parameters (`gen_ai.request.*`).
     pub params: ModelParams,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Why the model stopped, per choice (`gen_ai.response.finish_reasons`).
     pub finish_reasons: Vec<String>,
     /// Seconds from the start of the span to the first streamed chunk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -204,15 +237,19 @@ pub struct SpanRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_definitions: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The tool of a tool-call span.
     pub tool: Option<ToolInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The agent of an agent span, or of the agent a model call serves.
     pub agent: Option<AgentInfo>,
     /// Conversation / session id (`gen_ai.conversation.id`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The end user (`user.id`).
     pub user_id: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Tags, merged over the trace.
     pub tags: Vec<String>,
     /// User metadata. A key `<exporter>.<key>` (e.g. `langfuse.promptName`) reaches only that exporter:
     /// see [`SpanRecord::metadata_for`].
@@ -234,6 +271,7 @@ pub struct SpanRecord {
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub attributes: Map<String, Value>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// `tracing` events inside the span (at most [`MAX_EVENTS_PER_SPAN`](crate::MAX_EVENTS_PER_SPAN)).
     pub events: Vec<SpanEvent>,
     /// Events not kept because the span already held [`crate::MAX_EVENTS_PER_SPAN`].
     #[serde(default, skip_serializing_if = "is_zero")]

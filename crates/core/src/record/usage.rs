@@ -9,32 +9,41 @@ use super::SpanRecord;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Tokens read (cached ones included).
     pub input_tokens: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Tokens written (reasoning ones included).
     pub output_tokens: Option<u64>,
     /// As reported by the provider; [`Usage::total`] falls back to input + output.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total_tokens: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Input tokens read from the provider's cache (part of `input_tokens`).
     pub cache_read_input_tokens: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Input tokens written to the provider's cache (part of `input_tokens`).
     pub cache_creation_input_tokens: Option<u64>,
     /// Part of `output_tokens`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning_tokens: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Input tokens of audio (part of `input_tokens`).
     pub input_audio_tokens: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Output tokens of audio (part of `output_tokens`).
     pub output_audio_tokens: Option<u64>,
     /// Per-modality breakdowns (`gen_ai.usage.{text,image}.{input,output}_tokens`), parts of
     /// `input_tokens` / `output_tokens` like the audio ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_text_tokens: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Input tokens of images.
     pub input_image_tokens: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Output tokens of text.
     pub output_text_tokens: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Output tokens of images.
     pub output_image_tokens: Option<u64>,
     /// Tokens of the prompts a provider runs for its own tool use (Gemini's
     /// `toolUsePromptTokenCount`, `gen_ai.usage.tool_use_prompt_tokens`), as reported.
@@ -161,14 +170,19 @@ impl Usage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cost {
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Cost of the input tokens not read from cache.
     pub input: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Cost of the output tokens.
     pub output: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Cost of the input tokens read from cache.
     pub cache_read_input: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Cost of the input tokens written to cache.
     pub cache_creation_input: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Cost of the reasoning tokens, when priced apart.
     pub reasoning: Option<f64>,
     /// When absent, the sum of the parts.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1,1 +1,1 @@
-pub mod openapi;
+pub(crate) mod openapi;

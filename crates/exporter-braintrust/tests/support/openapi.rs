@@ -7,7 +7,7 @@ use serde_json::Value;
 
 /// The folder of the vendors' specs: `AITRACE_SPECS_DIR` (set by `cargo xtask ci` to `../shared/specs`).
 /// `None` (and a note) when unset, as in a user's clone; a panic when set but missing.
-pub fn load_spec(file: &str) -> Option<Value> {
+pub(crate) fn load_spec(file: &str) -> Option<Value> {
     let Ok(dir) = std::env::var("AITRACE_SPECS_DIR") else {
         eprintln!("AITRACE_SPECS_DIR is not set: skipping validation against {file}");
         return None;
@@ -62,7 +62,13 @@ fn is_rfc3339(s: &str) -> bool {
 }
 
 /// Every violation of `schema` by `value`, with its JSON path.
-pub fn validate(root: &Value, schema: &Value, value: &Value, path: &str, errors: &mut Vec<String>) {
+pub(crate) fn validate(
+    root: &Value,
+    schema: &Value,
+    value: &Value,
+    path: &str,
+    errors: &mut Vec<String>,
+) {
     if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
         let name = r.trim_start_matches("#/components/schemas/");
         match root["components"]["schemas"].get(name) {
@@ -169,7 +175,7 @@ pub fn validate(root: &Value, schema: &Value, value: &Value, path: &str, errors:
 }
 
 /// Validates `value` against `components.schemas.<name>`; returns the violations.
-pub fn check(root: &Value, name: &str, value: &Value) -> Vec<String> {
+pub(crate) fn check(root: &Value, name: &str, value: &Value) -> Vec<String> {
     let mut errors = Vec::new();
     validate(
         root,
