@@ -4,7 +4,8 @@
 //! Braintrust rows are JSON objects with their span type.
 #![no_main]
 
-use aitrace_core::{SpanRecord, TraceView};
+use aitrace_core::{SpanRecord};
+use aitrace_core::export::{Trace};
 use aitrace_langfuse::{langfuse_attributes, Deployment, TraceContext};
 use aitrace_otel::{to_span_data, MappingOptions};
 use libfuzzer_sys::fuzz_target;
@@ -28,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
             );
         }
     }
-    let view = TraceView {
+    let view = Trace {
         trace_id: record.trace_id,
         spans: vec![&record],
         indices: vec![0],

@@ -11,49 +11,20 @@ use std::time::{Duration, Instant};
 use crate::ids::{SpanId, TraceId};
 use crate::record::SpanRecord;
 
-/// The spans of one trace (or of the part of it this process saw).
+/// What the assembler releases: one trace's spans, whole or not.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Trace {
-    /// The trace these spans belong to.
-    pub trace_id: TraceId,
+pub(crate) struct AssembledTrace {
     /// In arrival order.
-    pub spans: Vec<SpanRecord>,
+    pub(crate) spans: Vec<SpanRecord>,
     /// False when released before its root arrived.
-    pub complete: bool,
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) complete: bool,
 }
 
-impl Trace {
-    /// The local root span, if it arrived.
-    pub fn root(&self) -> Option<&SpanRecord> {
-        self.spans.iter().find(|s| s.is_local_root())
-    }
-
-    /// The tags of every span of the trace, merged without duplicates: the root's first, then the
-    /// others in the order their spans closed. For backends with trace-level tags.
-    pub fn merged_tags(&self) -> Vec<String> {
-        merge_tags(self.spans.iter())
-    }
-
-    /// Spans whose parent is `parent` (or, for `None`, the spans with no parent in this trace),
-    /// by start time.
-    pub fn children_of(&self, parent: Option<SpanId>) -> Vec<&SpanRecord> {
-        let ids: std::collections::HashSet<SpanId> = self.spans.iter().map(|s| s.span_id).collect();
-        let mut out: Vec<&SpanRecord> = self
-            .spans
-            .iter()
-            .filter(|s| match parent {
-                Some(p) => s.parent_span_id == Some(p) && !s.is_local_root(),
-                None => s.is_local_root() || s.parent_span_id.is_none_or(|p| !ids.contains(&p)),
-            })
-            .collect();
-        out.sort_by_key(|s| (s.start_time_unix_nano, s.span_id));
-        out
-    }
-}
-
-/// The spans of one trace within a batch, borrowed, with their positions in the batch.
+/// The spans of one trace within a batch, borrowed, with their positions in the batch: how
+/// exporters see traces ([`trace_views`]).
 #[derive(Debug, Clone)]
-pub struct TraceView<'a> {
+pub struct Trace<'a> {
     /// The trace these spans belong to.
     pub trace_id: TraceId,
     /// Its spans, in the order they closed.
@@ -62,15 +33,39 @@ pub struct TraceView<'a> {
     pub indices: Vec<usize>,
 }
 
-impl<'a> TraceView<'a> {
+impl<'a> Trace<'a> {
     /// The local root span, if it is in the batch.
     pub fn root(&self) -> Option<&'a SpanRecord> {
         self.spans.iter().copied().find(|s| s.is_local_root())
     }
 
-    /// Tags of every span, merged: see [`Trace::merged_tags`].
+    /// The tags of every span of the trace, merged without duplicates: the root's first, then the
+    /// others in the order their spans closed. For backends with trace-level tags.
     pub fn merged_tags(&self) -> Vec<String> {
         merge_tags(self.spans.iter().copied())
+    }
+
+    /// Whether the local root is here: the trace is whole (an exporter that asks for whole traces
+    /// gets a trace without its root only when it was released incomplete).
+    pub fn is_complete(&self) -> bool {
+        self.root().is_some()
+    }
+
+    /// Spans whose parent is `parent` (or, for `None`, the spans with no parent in this trace),
+    /// by start time.
+    pub fn children_of(&self, parent: Option<SpanId>) -> Vec<&'a SpanRecord> {
+        let ids: std::collections::HashSet<SpanId> = self.spans.iter().map(|s| s.span_id).collect();
+        let mut out: Vec<&'a SpanRecord> = self
+            .spans
+            .iter()
+            .copied()
+            .filter(|s| match parent {
+                Some(p) => s.parent_span_id == Some(p) && !s.is_local_root(),
+                None => s.is_local_root() || s.parent_span_id.is_none_or(|p| !ids.contains(&p)),
+            })
+            .collect();
+        out.sort_by_key(|s| (s.start_time_unix_nano, s.span_id));
+        out
     }
 }
 
@@ -87,12 +82,12 @@ fn merge_tags<'a>(spans: impl Iterator<Item = &'a SpanRecord> + Clone) -> Vec<St
 }
 
 /// Groups a batch by trace in one pass (traces in order of first appearance), without copying.
-pub fn trace_views(batch: &[SpanRecord]) -> Vec<TraceView<'_>> {
+pub fn trace_views(batch: &[SpanRecord]) -> Vec<Trace<'_>> {
     let mut position: HashMap<TraceId, usize> = HashMap::new();
-    let mut views: Vec<TraceView<'_>> = Vec::new();
+    let mut views: Vec<Trace<'_>> = Vec::new();
     for (i, span) in batch.iter().enumerate() {
         let at = *position.entry(span.trace_id).or_insert_with(|| {
-            views.push(TraceView {
+            views.push(Trace {
                 trace_id: span.trace_id,
                 spans: Vec::new(),
                 indices: Vec::new(),
@@ -105,26 +100,13 @@ pub fn trace_views(batch: &[SpanRecord]) -> Vec<TraceView<'_>> {
     views
 }
 
-/// Splits a batch of whole traces (as the pipeline delivers them to exporters that ask for it) into
-/// owned traces, in order of first appearance.
-pub fn group_by_trace(batch: &[SpanRecord]) -> Vec<Trace> {
-    trace_views(batch)
-        .into_iter()
-        .map(|v| Trace {
-            trace_id: v.trace_id,
-            complete: v.root().is_some(),
-            spans: v.spans.into_iter().cloned().collect(),
-        })
-        .collect()
-}
-
 struct Pending {
     spans: Vec<SpanRecord>,
     since: Instant,
 }
 
 /// Groups spans by trace until each trace's local root arrives.
-pub struct TraceAssembler {
+pub(crate) struct TraceAssembler {
     pending: HashMap<TraceId, Pending>,
     pending_spans: usize,
     max_traces: usize,
@@ -150,7 +132,7 @@ impl Default for TraceAssembler {
 impl TraceAssembler {
     /// An assembler holding at most `max_traces` pending traces of at most `max_spans_per_trace`
     /// spans, each for at most `max_age`.
-    pub fn new(max_traces: usize, max_spans_per_trace: usize, max_age: Duration) -> Self {
+    pub(crate) fn new(max_traces: usize, max_spans_per_trace: usize, max_age: Duration) -> Self {
         TraceAssembler {
             pending: HashMap::new(),
             pending_spans: 0,
@@ -161,27 +143,29 @@ impl TraceAssembler {
     }
 
     /// Number of traces waiting for their root.
-    pub fn pending(&self) -> usize {
+    pub(crate) fn pending(&self) -> usize {
         self.pending.len()
     }
 
     /// Number of spans held, across all pending traces.
-    pub fn pending_spans(&self) -> usize {
+    pub(crate) fn pending_spans(&self) -> usize {
         self.pending_spans
     }
 
-    fn release(&mut self, trace_id: TraceId, complete: bool) -> Option<Trace> {
+    fn release(&mut self, trace_id: TraceId, complete: bool) -> Option<AssembledTrace> {
         let p = self.pending.remove(&trace_id)?;
         self.pending_spans -= p.spans.len();
-        Some(Trace {
-            trace_id,
+        Some(AssembledTrace {
             spans: p.spans,
             complete,
         })
     }
 
     /// Adds spans; returns every trace that is now complete, expired or evicted.
-    pub fn push(&mut self, spans: impl IntoIterator<Item = SpanRecord>) -> Vec<Trace> {
+    pub(crate) fn push(
+        &mut self,
+        spans: impl IntoIterator<Item = SpanRecord>,
+    ) -> Vec<AssembledTrace> {
         let mut out = Vec::new();
         for span in spans {
             let trace_id = span.trace_id;
@@ -213,7 +197,7 @@ impl TraceAssembler {
     }
 
     /// Releases the traces that waited longer than `max_age`.
-    pub fn expire(&mut self) -> Vec<Trace> {
+    pub(crate) fn expire(&mut self) -> Vec<AssembledTrace> {
         let expired: Vec<TraceId> = self
             .pending
             .iter()
@@ -227,13 +211,12 @@ impl TraceAssembler {
     }
 
     /// Releases everything (at flush and shutdown).
-    pub fn drain(&mut self) -> Vec<Trace> {
+    pub(crate) fn drain(&mut self) -> Vec<AssembledTrace> {
         self.pending_spans = 0;
-        let mut out: Vec<Trace> = self
+        let mut out: Vec<AssembledTrace> = self
             .pending
             .drain()
-            .map(|(trace_id, p)| Trace {
-                trace_id,
+            .map(|(_, p)| AssembledTrace {
                 spans: p.spans,
                 complete: false,
             })
@@ -265,9 +248,13 @@ mod tests {
         let done = asm.push([root.clone()]);
         assert_eq!(done.len(), 1);
         assert!(done[0].complete);
-        assert_eq!(done[0].root().unwrap().name, "root");
-        assert_eq!(done[0].children_of(Some(root.span_id))[0].name, "a");
-        assert_eq!(done[0].children_of(Some(a.span_id))[0].name, "b");
+        // As an exporter sees it.
+        let spans = done[0].spans.clone();
+        let view = &trace_views(&spans)[0];
+        assert!(view.is_complete());
+        assert_eq!(view.root().unwrap().name, "root");
+        assert_eq!(view.children_of(Some(root.span_id))[0].name, "a");
+        assert_eq!(view.children_of(Some(a.span_id))[0].name, "b");
         assert_eq!(asm.pending(), 0);
     }
 
@@ -287,7 +274,7 @@ mod tests {
         let out = asm.push([child_of(&root, "x"), child_of(&root, "y")]);
         assert!(out
             .iter()
-            .any(|t| t.trace_id == root.trace_id && !t.complete && t.spans.len() == 2));
+            .any(|t| t.spans[0].trace_id == root.trace_id && !t.complete && t.spans.len() == 2));
         assert_eq!(asm.drain().len(), 3);
     }
 }

@@ -14,7 +14,7 @@
 
 use std::io::{self, IsTerminal, Write};
 
-use crate::assembler::{group_by_trace, Trace};
+use crate::assembler::{trace_views, Trace};
 use crate::export::{ExportError, Exporter};
 use crate::record::total_billable_usage;
 use crate::record::{SpanRecord, Status};
@@ -71,7 +71,7 @@ impl Exporter for ConsoleExporter {
             .min(std::time::Duration::from_millis(200));
     }
     fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
-        let text: String = group_by_trace(batch)
+        let text: String = trace_views(batch)
             .iter()
             .map(|t| render_trace(t, self.color))
             .collect();
@@ -119,7 +119,7 @@ fn fmt_duration(ns: u64) -> String {
 /// Renders one trace (header line, then the tree). Pure, so tests compare its output.
 pub fn render_trace(trace: &Trace, color: bool) -> String {
     let st = Style { on: color };
-    let usage = total_billable_usage(&trace.spans);
+    let usage = total_billable_usage(trace.spans.iter().copied());
     let cost: f64 = trace
         .spans
         .iter()
@@ -154,7 +154,7 @@ pub fn render_trace(trace: &Trace, color: bool) -> String {
         header += &format!("  {}", fmt_cost(cost));
     }
     header += &format!("  {}", fmt_duration(end.saturating_sub(start)));
-    if !trace.complete {
+    if !trace.is_complete() {
         header += "  (incomplete)";
     }
     let mut out = st.paint("1", &header);
@@ -312,11 +312,8 @@ mod tests {
             message: "boom".into(),
             error_type: Some("timeout".into()),
         };
-        let trace = Trace {
-            trace_id: root.trace_id,
-            spans: vec![step, g, root],
-            complete: true,
-        };
+        let batch = [step, g, root];
+        let trace = trace_views(&batch).remove(0);
         let text = render_trace(&trace, false);
         let lines: Vec<&str> = text.lines().collect();
         assert!(

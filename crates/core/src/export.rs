@@ -1,4 +1,11 @@
-//! The [`Exporter`] trait and its error type: what an exporter crate implements.
+//! What an exporter crate needs, in one place: the [`Exporter`] trait and its error type, splitting
+//! a batch into requests ([`SplitExport`]), `Retry-After`, the traces of a batch ([`trace_views`]),
+//! and the formatting and size helpers backends share (times, JSON text, truncation).
+
+pub use crate::assembler::{trace_views, Trace};
+pub use crate::record::{
+    json_text, rfc3339, text_or_json, truncate_strings, truncation_marker, unix_nanos,
+};
 
 use std::fmt;
 use std::time::Duration;
@@ -14,8 +21,9 @@ pub trait Exporter: Send + 'static {
 
     /// True when this exporter must receive whole traces (a trace's spans in one batch, released when
     /// its local root closes), e.g. to set trace-level fields from the root on every span. The worker
-    /// then regroups spans with a [`TraceAssembler`](crate::TraceAssembler) before calling `export`,
-    /// so flush, shutdown, retry and the counters stay exact. Default false.
+    /// then holds each trace's spans until its root closes (or the trace outlives `trace_max_age`)
+    /// before calling `export`, so flush, shutdown, retry and the counters stay exact. Default
+    /// false.
     fn needs_whole_traces(&self) -> bool {
         false
     }

@@ -69,7 +69,7 @@ mod assembler;
 mod builder;
 pub mod console;
 mod error;
-mod export;
+pub mod export;
 mod ext;
 pub mod fields;
 mod ids;
@@ -82,11 +82,10 @@ mod provider;
 mod record;
 pub mod testing;
 
-pub use assembler::{group_by_trace, trace_views, Trace, TraceAssembler, TraceView};
 pub use builder::{builder, Builder, Guard, ENV_SETTINGS};
 pub use console::ConsoleExporter;
 pub use error::{ConfigError, InstallError};
-pub use export::{parse_retry_after, ExportError, Exporter, SplitExport};
+pub use export::{ExportError, Exporter};
 pub use ext::{AiSpanExt, SetParentError};
 pub use ids::{IdParseError, SpanId, TraceId, TraceParent};
 pub use jsonl::JsonlExporter;
@@ -95,8 +94,7 @@ pub use message::{messages_from_value, messages_to_value, ChatMessage, KnownPart
 pub use pipeline::{stats, ExportConfig, ExporterStats, Processor, ShutdownReport, Stats, Verdict};
 pub use provider::normalize_provider;
 pub use record::{
-    is_metadata_namespace, json_text, register_metadata_namespace, rfc3339, text_or_json,
-    total_billable_usage, truncate_strings, truncation_marker, unix_nanos, AgentInfo, Cost,
+    is_metadata_namespace, register_metadata_namespace, total_billable_usage, AgentInfo, Cost,
     ModelParams, SpanEvent, SpanKind, SpanRecord, Status, ToolInfo, Usage,
 };
 

@@ -4,10 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use aitrace_core::{
-    json_text, parse_retry_after, truncate_strings, ConfigError, ExportConfig, ExportError,
-    Exporter, SpanRecord, SplitExport,
-};
+use aitrace_core::export::{json_text, parse_retry_after, truncate_strings, SplitExport};
+use aitrace_core::{ConfigError, ExportConfig, ExportError, Exporter, SpanRecord};
 use aitrace_exporter_kit::settings::{validate_header, validate_http_url};
 use serde::Serialize;
 use serde_json::{json, Value};

@@ -9,7 +9,8 @@
 
 use std::borrow::Cow;
 
-use aitrace_core::{rfc3339, SpanId, SpanKind, SpanRecord, Status};
+use aitrace_core::export::rfc3339;
+use aitrace_core::{SpanId, SpanKind, SpanRecord, Status};
 use aitrace_exporter_kit::chat::openai_chat;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Map, Value};
@@ -269,7 +270,7 @@ pub fn event(r: &SpanRecord, trace_tags: &[String]) -> Value {
 /// merged onto its root row.
 pub fn rows(batch: &[SpanRecord]) -> Vec<(usize, Row<'_>)> {
     let mut out = Vec::with_capacity(batch.len());
-    for trace in aitrace_core::trace_views(batch) {
+    for trace in aitrace_core::export::trace_views(batch) {
         let tags = trace.merged_tags();
         for (span, &i) in trace.spans.iter().zip(&trace.indices) {
             out.push((i, Row::new(span, &tags)));

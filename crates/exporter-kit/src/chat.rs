@@ -2,7 +2,8 @@
 //! Thread view), from the GenAI messages aitrace keeps. A wire format of those vendors, not part of
 //! the span model.
 
-use aitrace_core::{json_text, messages_from_value, ChatMessage, KnownPart, Part};
+use aitrace_core::export::json_text;
+use aitrace_core::{messages_from_value, ChatMessage, KnownPart, Part};
 use serde::Deserialize;
 use serde_json::Value;
 

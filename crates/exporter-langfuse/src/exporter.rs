@@ -5,9 +5,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
-use aitrace_core::{
-    trace_views, ConfigError, ExportConfig, ExportError, Exporter, SpanRecord, SplitExport, TraceId,
-};
+use aitrace_core::export::{trace_views, SplitExport};
+use aitrace_core::{ConfigError, ExportConfig, ExportError, Exporter, SpanRecord, TraceId};
 use aitrace_exporter_kit::settings::{first_set, validate_http_url};
 use aitrace_exporter_kit::status::is_auth_status;
 use aitrace_otel::http::{LastResponse, Notes, RetryAfterClient};

@@ -11,9 +11,8 @@
 //! `usage_details` JSON (input/output *excluding* cached and reasoning parts); trace name, user, session,
 //! tags and trace metadata on every span of the trace.
 
-use aitrace_core::{
-    json_text, rfc3339, text_or_json, SpanKind, SpanRecord, Status, TraceView, Usage,
-};
+use aitrace_core::export::{json_text, rfc3339, text_or_json, Trace};
+use aitrace_core::{SpanKind, SpanRecord, Status, Usage};
 use aitrace_exporter_kit::chat::openai_chat;
 use opentelemetry::{Array, KeyValue, StringValue, Value};
 use serde_json::{json, Map, Value as Json};
@@ -41,7 +40,7 @@ pub struct TraceContext {
 
 impl TraceContext {
     /// Builds the context of one trace (or of the part of it in hand).
-    pub fn of(trace: &TraceView<'_>) -> Self {
+    pub fn of(trace: &Trace<'_>) -> Self {
         let root = trace.root();
         let mut ctx = TraceContext {
             name: root

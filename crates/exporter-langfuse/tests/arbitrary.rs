@@ -1,8 +1,8 @@
 //! The Langfuse dialect never panics and always writes what Langfuse parses: JSON-object strings for
 //! usage, cost and model parameters, non-negative integer usage.
 
+use aitrace_core::export::Trace;
 use aitrace_core::testing::Arbitrary;
-use aitrace_core::TraceView;
 use aitrace_langfuse::{langfuse_attributes, observation_type, Deployment, TraceContext};
 use opentelemetry::Value;
 
@@ -15,7 +15,7 @@ fn arbitrary_records_map_to_attributes_langfuse_accepts() {
     };
     for _ in 0..iterations {
         let records: Vec<_> = (0..3).map(|_| g.span_record()).collect();
-        let view = TraceView {
+        let view = Trace {
             trace_id: records[0].trace_id,
             spans: records.iter().collect(),
             indices: vec![0, 1, 2],

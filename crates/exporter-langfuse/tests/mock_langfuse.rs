@@ -560,7 +560,7 @@ fn a_full_agent_trace_lands_as_langfuse_expects() {
         .unwrap();
     assert_eq!(
         completion_start,
-        aitrace_core::rfc3339(first_step.start_time_unix_nano + 250_000_000)
+        aitrace_core::export::rfc3339(first_step.start_time_unix_nano + 250_000_000)
     );
     assert!(gen_record.time_to_first_token_s.unwrap() >= 0.25);
 

@@ -5,9 +5,8 @@
 
 use std::borrow::Cow;
 
-use aitrace_core::{
-    json_text, messages_from_value, text_or_json, SpanKind as Kind, SpanRecord, Status as AiStatus,
-};
+use aitrace_core::export::{json_text, text_or_json};
+use aitrace_core::{messages_from_value, SpanKind as Kind, SpanRecord, Status as AiStatus};
 use opentelemetry::trace::{
     Event, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
 };

@@ -136,7 +136,7 @@ impl Tries {
                             caller.restamp_model(&who.provider, &who.model);
                         }
                         // The caller waited from its own start (earlier attempts included).
-                        let now = aitrace_core::unix_nanos(std::time::SystemTime::now());
+                        let now = aitrace_core::export::unix_nanos(std::time::SystemTime::now());
                         caller.with_record(|r| {
                             if r.time_to_first_token_s.is_none() {
                                 let waited = now.saturating_sub(r.start_time_unix_nano);

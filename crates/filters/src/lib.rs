@@ -19,7 +19,7 @@ mod redact;
 mod sampler;
 mod truncate;
 
-pub use aitrace_core::truncation_marker;
+pub use aitrace_core::export::truncation_marker;
 pub use chunks::ChunkAggregator;
 pub use cost::{CostProcessor, ModelPrice, PriceTable, BUILTIN_PRICES_JSON};
 pub use keys::{key_words, KeyRule, DEFAULT_SENSITIVE_KEYS};

@@ -39,7 +39,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
-use aitrace_core::{unix_nanos, AiSpanExt};
+use aitrace_core::export::unix_nanos;
+use aitrace_core::AiSpanExt;
 use bytes::Bytes;
 use futures_core::Stream;
 use rig_core::http_client::{
