@@ -58,7 +58,8 @@ pub fn from_env() -> Result<Builder, ConfigError> {
 
 /// Helpers for your own tests: what `aitrace_core::testing` has, with [`capture`](testing::capture)
 /// building like production does (the default processors included), so a test sees what an exporter
-/// would be sent.
+/// would be sent. Feature `testing` (for dev-dependencies).
+#[cfg(feature = "testing")]
 pub mod testing {
     pub use aitrace_core::testing::*;
 

@@ -80,6 +80,7 @@ mod message;
 mod pipeline;
 mod provider;
 mod record;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 pub use builder::{builder, Builder, Guard, ENV_SETTINGS};

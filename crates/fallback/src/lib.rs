@@ -79,6 +79,7 @@ mod error;
 mod llm;
 mod pool;
 mod stt;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod tts;
 
