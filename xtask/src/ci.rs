@@ -31,6 +31,7 @@ pub(crate) fn ci() -> Result<(), String> {
     };
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     run_cargo("tests", TEST_COMMAND, &env)?;
+    crate::features::each_feature()?;
     run_cargo(
         "docs",
         &["doc", "--workspace", "--all-features", "--no-deps"],

@@ -3,12 +3,14 @@
 //!   quickstart and the client-library examples, a short run of each fuzz target, the Phoenix end-to-end test).
 //! - `cargo xtask e2e`: the end-to-end test against a real OpenTelemetry backend (Arize Phoenix).
 //! - `cargo xtask test`: the README's test command.
+//! - `cargo xtask features`: every crate checked alone with no features and with each feature.
 //! - `cargo xtask bench [--peers]`: benchmarks, written to docs/PERFORMANCE.md.
 //! - `cargo xtask fuzz [N] [S]`: property tests with N iterations, then each `cargo fuzz` target for S s.
 
 mod bench;
 mod ci;
 mod e2e;
+mod features;
 mod fuzz;
 mod net;
 
@@ -67,8 +69,12 @@ fn main() -> ExitCode {
             args.get(2).map(String::as_str).unwrap_or("120"),
         ),
         Some("test") => run_cargo("tests", TEST_COMMAND, &[]),
+        Some("features") => features::each_feature(),
         _ => {
-            eprintln!("usage: cargo xtask <ci|e2e|test|bench|fuzz>");
+            eprintln!("usage: cargo xtask <ci|e2e|test|features|bench|fuzz>");
+            eprintln!(
+                "  features  check every crate alone, with no features and with each feature"
+            );
             eprintln!(
                 "  bench [--peers] run the benchmarks, write docs/PERFORMANCE.md (ratios from one run); --peers adds the Langfuse Python SDK comparison"
             );
