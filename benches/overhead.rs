@@ -97,11 +97,9 @@ impl<S: tracing::Subscriber> Layer<S> for AppLayer {
 }
 
 fn export_config() -> ExportConfig {
-    ExportConfig {
-        queue_capacity: 1 << 20,
-        queue_max_bytes: 1 << 34,
-        ..ExportConfig::default()
-    }
+    ExportConfig::default()
+        .with_queue_capacity(1 << 20)
+        .with_queue_max_bytes(1 << 34)
 }
 
 /// Times `iters` spans, then lets the exporter catch up outside the timed region.

@@ -67,11 +67,9 @@ fn main() {
         .and_then(|n| n.parse().ok())
     {
         Some(capacity) => {
-            let mut export = aitrace::ExportConfig {
-                queue_capacity: capacity,
-                queue_max_bytes: 1 << 30,
-                ..aitrace::ExportConfig::default()
-            };
+            let mut export = aitrace::ExportConfig::default()
+                .with_queue_capacity(capacity)
+                .with_queue_max_bytes(1 << 30);
             aitrace::Exporter::configure(&exporter, &mut export);
             builder.exporter_with_config(exporter, export)
         }

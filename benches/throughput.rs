@@ -73,12 +73,10 @@ fn emit(traces: usize) {
 
 /// Spans per second from the first span to the last one confirmed by the exporter.
 fn throughput(name: &str, exporter: impl Exporter) -> (String, f64, u64) {
-    let config = ExportConfig {
-        queue_capacity: 1 << 20,
-        queue_max_bytes: 1 << 32,
-        max_batch_age: Duration::from_millis(50),
-        ..ExportConfig::default()
-    };
+    let config = ExportConfig::default()
+        .with_queue_capacity(1 << 20)
+        .with_queue_max_bytes(1 << 32)
+        .with_max_batch_age(Duration::from_millis(50));
     let (layer, guard) = aitrace::builder()
         .without_processor("sensitive-data-filter")
         .exporter_with_config(exporter, config)
@@ -201,14 +199,12 @@ fn main() {
         "backend down",
         format!("10,000 records / {} MiB", cap_bytes >> 20),
         Down,
-        ExportConfig {
-            queue_capacity: 10_000,
-            queue_max_bytes: cap_bytes,
-            max_retries: u32::MAX,
-            initial_backoff: Duration::from_millis(50),
-            max_backoff: Duration::from_millis(50),
-            ..ExportConfig::default()
-        },
+        ExportConfig::default()
+            .with_queue_capacity(10_000)
+            .with_queue_max_bytes(cap_bytes)
+            .with_max_retries(u32::MAX)
+            .with_initial_backoff(Duration::from_millis(50))
+            .with_max_backoff(Duration::from_millis(50)),
     );
     let slow = slow_sink(|_, _| "{}".into(), Duration::from_secs(2));
     memory_under(
@@ -218,11 +214,9 @@ fn main() {
             .endpoint(format!("{slow}/v1/traces"))
             .build()
             .unwrap(),
-        ExportConfig {
-            queue_capacity: 1 << 20,
-            queue_max_bytes: cap_bytes,
-            ..ExportConfig::default()
-        },
+        ExportConfig::default()
+            .with_queue_capacity(1 << 20)
+            .with_queue_max_bytes(cap_bytes),
     );
     let dir = std::env::temp_dir().join(format!("aitrace-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -115,10 +115,7 @@ pub(crate) fn run_agent(question: &str) -> Result<String, String> {
     let embed = embedding_span!("openai", "text-embedding-3-small");
     embed.in_scope(|| sleep(Duration::from_millis(5)));
     embed.set_input(question);
-    embed.record_usage(Usage {
-        input_tokens: Some(9),
-        ..Usage::default()
-    });
+    embed.record_usage(Usage::input_only(9));
     embed.record("gen_ai.embeddings.dimension.count", 1536);
     drop(embed);
 
@@ -184,10 +181,7 @@ pub(crate) fn run_agent(question: &str) -> Result<String, String> {
 
 fn main() -> Result<(), Box<dyn Error>> {
     let jsonl_path = "quickstart.jsonl";
-    let local = ExportConfig {
-        max_batch_age: Duration::from_millis(100),
-        ..ExportConfig::default()
-    };
+    let local = ExportConfig::default().with_max_batch_age(Duration::from_millis(100));
     #[allow(unused_mut)]
     let mut builder = aitrace::builder()
         .exporter_with_config(ConsoleExporter::stdout(), local.clone())

@@ -92,10 +92,7 @@ fn run(builder: aitrace::Builder) -> Run {
     let mut bt = aitrace::braintrust::BraintrustConfig::new("bt-key", "tests");
     bt.api_url = servers[2].1.url().to_string();
     bt.project = aitrace::braintrust::ProjectRef::Id("p-1".into());
-    let fast = ExportConfig {
-        max_batch_age: Duration::from_millis(20),
-        ..ExportConfig::default()
-    };
+    let fast = ExportConfig::default().with_max_batch_age(Duration::from_millis(20));
     let (layer, guard) = builder
         .jsonl(&path)
         .exporter(memory.clone())

@@ -309,10 +309,7 @@ fn produce_through(
     workload: impl FnOnce(),
 ) -> HashSet<String> {
     let memory = aitrace::testing::TestExporter::new();
-    let config = ExportConfig {
-        max_batch_age: Duration::from_secs(3600),
-        ..fast()
-    };
+    let config = fast().with_max_batch_age(Duration::from_secs(3600));
     let (layer, guard) = aitrace::builder()
         .exporter_with_config(exporter(target, server.url(), timeout), config.clone())
         .exporter_with_config(memory.clone(), config)
@@ -358,10 +355,7 @@ fn retry_after_is_honoured() {
             Some(1),
             r#"{"code":"rate_limited"}"#.into(),
         )]);
-        let config = ExportConfig {
-            max_backoff: Duration::from_secs(5),
-            ..fast()
-        };
+        let config = fast().with_max_backoff(Duration::from_secs(5));
         let report = run(
             target,
             server.url(),
@@ -418,10 +412,7 @@ fn event_ids(request: &aitrace_testkit::Request) -> Vec<String> {
 #[test]
 fn partial_success_drops_or_retries_only_the_rejected_records() {
     // One batch at shutdown, so the first request carries every span.
-    let config = || ExportConfig {
-        max_batch_age: Duration::from_secs(60),
-        ..fast()
-    };
+    let config = || fast().with_max_batch_age(Duration::from_secs(60));
     // OTLP forbids retrying a partial success: the rejected spans are counted as dropped, the rest
     // as exported, and the backend's reason is kept.
     for target in [Target::Otlp, Target::Langfuse] {

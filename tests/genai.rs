@@ -27,12 +27,13 @@ fn reply_usage(reply: &Reply) -> Value {
 
 fn as_usage(u: &Value) -> Usage {
     let n = |p: &str| u.pointer(p).and_then(Value::as_u64);
-    Usage {
-        input_tokens: n("/prompt_tokens"),
-        output_tokens: n("/completion_tokens"),
-        cache_read_input_tokens: n("/prompt_tokens_details/cached_tokens"),
-        reasoning_tokens: n("/completion_tokens_details/reasoning_tokens"),
-        ..Usage::default()
+    {
+        let mut u = Usage::default();
+        u.input_tokens = n("/prompt_tokens");
+        u.output_tokens = n("/completion_tokens");
+        u.cache_read_input_tokens = n("/prompt_tokens_details/cached_tokens");
+        u.reasoning_tokens = n("/completion_tokens_details/reasoning_tokens");
+        u
     }
 }
 

@@ -158,10 +158,7 @@ fn each_request_is_one_trace_in_every_exporter() {
     let mut bt = aitrace::braintrust::BraintrustConfig::new("bt-key", "tests");
     bt.api_url = braintrust.url().to_string();
     bt.project = aitrace::braintrust::ProjectRef::Id("p-1".into());
-    let config = ExportConfig {
-        max_batch_age: Duration::from_millis(20),
-        ..ExportConfig::default()
-    };
+    let config = ExportConfig::default().with_max_batch_age(Duration::from_millis(20));
     let (layer, guard) = aitrace::builder()
         .jsonl(&jsonl_path)
         .exporter(memory.clone())

@@ -145,10 +145,9 @@ fn extension_methods_fill_the_record() {
         );
         chat.set_output_messages(&[ChatMessage::assistant("hello").with_finish_reason("length")]);
         chat.record_usage(Usage::new(10, 2));
-        chat.record_usage(Usage {
-            reasoning_tokens: Some(1),
-            ..Usage::default()
-        });
+        let mut reasoning = Usage::default();
+        reasoning.reasoning_tokens = Some(1);
+        chat.record_usage(reasoning);
         chat.record_cost(Cost::usd(0.25));
         chat.set_user("u-1");
         chat.set_session("s-1");
@@ -329,12 +328,8 @@ fn a_lone_step_bills_itself_and_sequential_generations_each_bill_once() {
                 tracing::Span::current().record_usage(Usage::new(10, 2));
             });
         }
-        embedding_span!("openai", "text-embedding-3-small").in_scope(|| {
-            tracing::Span::current().record_usage(Usage {
-                input_tokens: Some(7),
-                ..Default::default()
-            })
-        });
+        embedding_span!("openai", "text-embedding-3-small")
+            .in_scope(|| tracing::Span::current().record_usage(Usage::input_only(7)));
     });
     assert!(find(&spans, "step").billable);
     assert_eq!(spans.iter().filter(|s| s.billable).count(), 5);

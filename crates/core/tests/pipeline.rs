@@ -24,12 +24,10 @@ fn must_finish<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'st
 }
 
 fn fast_config() -> ExportConfig {
-    ExportConfig {
-        max_batch_age: Duration::from_millis(20),
-        initial_backoff: Duration::from_millis(5),
-        max_backoff: Duration::from_millis(50),
-        ..ExportConfig::default()
-    }
+    ExportConfig::default()
+        .with_max_batch_age(Duration::from_millis(20))
+        .with_initial_backoff(Duration::from_millis(5))
+        .with_max_backoff(Duration::from_millis(50))
 }
 
 /// An exporter that blocks in `export` until released (never, unless the test says so).
@@ -64,11 +62,7 @@ fn blocked_exporter() -> (BlockingExporter, mpsc::Receiver<()>, mpsc::Sender<()>
 #[test]
 fn a_blocked_exporter_never_blocks_the_app_and_drops_are_counted() {
     let (exporter, entered_rx, _release_tx) = blocked_exporter();
-    let config = ExportConfig {
-        queue_capacity: 8,
-        max_batch_size: 4,
-        ..fast_config()
-    };
+    let config = fast_config().with_queue_capacity(8).with_max_batch_size(4);
     let (layer, guard) = builder()
         .exporter_with_config(exporter, config)
         .build_layer()
@@ -111,12 +105,10 @@ fn a_blocked_exporter_never_blocks_the_app_and_drops_are_counted() {
 #[test]
 fn shutdown_delivers_everything_produced_before_it() {
     let spans = TestExporter::new();
-    let config = ExportConfig {
-        // Long batch age: only the shutdown drain can deliver the tail.
-        max_batch_age: Duration::from_secs(3600),
-        max_batch_size: 64,
-        ..ExportConfig::default()
-    };
+    // Long batch age: only the shutdown drain can deliver the tail.
+    let config = ExportConfig::default()
+        .with_max_batch_age(Duration::from_secs(3600))
+        .with_max_batch_size(64);
     let (layer, guard) = builder()
         .exporter_with_config(spans.clone(), config)
         .build_layer()
@@ -146,10 +138,7 @@ fn shutdown_delivers_everything_produced_before_it() {
 #[test]
 fn flush_exports_what_is_queued_without_shutting_down() {
     let spans = TestExporter::new();
-    let config = ExportConfig {
-        max_batch_age: Duration::from_secs(3600),
-        ..ExportConfig::default()
-    };
+    let config = ExportConfig::default().with_max_batch_age(Duration::from_secs(3600));
     let (layer, guard) = builder()
         .exporter_with_config(spans.clone(), config)
         .build_layer()
@@ -190,10 +179,7 @@ impl Exporter for PanickingExporter {
 fn a_panicking_exporter_or_processor_does_not_take_down_the_app() {
     let calls = Arc::new(AtomicUsize::new(0));
     let healthy = TestExporter::new();
-    let config = ExportConfig {
-        max_batch_size: 1,
-        ..fast_config()
-    };
+    let config = fast_config().with_max_batch_size(1);
     let (layer, guard) = builder()
         .processor(|s: &mut SpanRecord| {
             if s.name == "invoke_agent" {
@@ -324,11 +310,9 @@ fn run_scripted(
 
 #[test]
 fn retryable_errors_are_retried_with_backoff_and_retry_after() {
-    let config = ExportConfig {
-        max_batch_size: 10,
-        max_batch_age: Duration::from_secs(3600),
-        ..fast_config()
-    };
+    let config = fast_config()
+        .with_max_batch_size(10)
+        .with_max_batch_age(Duration::from_secs(3600));
     let script = vec![
         Err(ExportError::retryable("503")),
         Err(ExportError::retryable("429").with_retry_after(Duration::from_millis(40))),
@@ -350,12 +334,10 @@ fn retryable_errors_are_retried_with_backoff_and_retry_after() {
 
 #[test]
 fn fatal_errors_and_exhausted_retries_drop_the_batch_and_count_it() {
-    let config = ExportConfig {
-        max_batch_size: 5,
-        max_batch_age: Duration::from_secs(3600),
-        max_retries: 2,
-        ..fast_config()
-    };
+    let config = fast_config()
+        .with_max_batch_size(5)
+        .with_max_batch_age(Duration::from_secs(3600))
+        .with_max_retries(2);
     let script = vec![
         Err(ExportError::fatal(
             "401 unauthorized: check LANGFUSE_SECRET_KEY",
@@ -385,11 +367,9 @@ fn fatal_errors_and_exhausted_retries_drop_the_batch_and_count_it() {
 
 #[test]
 fn partial_failures_retry_only_the_rejected_records() {
-    let config = ExportConfig {
-        max_batch_size: 6,
-        max_batch_age: Duration::from_secs(3600),
-        ..fast_config()
-    };
+    let config = fast_config()
+        .with_max_batch_size(6)
+        .with_max_batch_age(Duration::from_secs(3600));
     let script = vec![
         Err(ExportError::partial("2 events rejected", vec![1, 4], true)),
         Err(ExportError::partial("1 event invalid", vec![0, 99], false)),
@@ -406,12 +386,10 @@ fn partial_failures_retry_only_the_rejected_records() {
 #[test]
 fn the_queue_is_capped_by_bytes_too() {
     let (exporter, entered_rx, _release_tx) = blocked_exporter();
-    let config = ExportConfig {
-        queue_capacity: 10_000,
-        queue_max_bytes: 1 << 20,
-        max_batch_size: 1,
-        ..fast_config()
-    };
+    let config = fast_config()
+        .with_queue_capacity(10_000)
+        .with_queue_max_bytes(1 << 20)
+        .with_max_batch_size(1);
     let (layer, guard) = builder()
         .exporter_with_config(exporter, config)
         .build_layer()
@@ -435,10 +413,7 @@ fn the_queue_is_capped_by_bytes_too() {
 #[test]
 fn many_threads_lose_nothing_when_the_queue_is_large_enough() {
     let spans = TestExporter::new();
-    let config = ExportConfig {
-        queue_capacity: 100_000,
-        ..fast_config()
-    };
+    let config = fast_config().with_queue_capacity(100_000);
     let (layer, guard) = builder()
         .exporter_with_config(spans.clone(), config)
         .build_layer()
@@ -514,11 +489,9 @@ fn jsonl_round_trips_every_record() {
             "héllo \"quoted\" \n newline",
         )]);
         g.record_usage(Usage::new(3, 4).with_reasoning(1));
-        g.record_cost(aitrace_core::Cost {
-            input: Some(0.1),
-            currency: "EUR".into(),
-            ..Default::default()
-        });
+        let mut cost = aitrace_core::Cost::default().in_currency("EUR");
+        cost.input = Some(0.1);
+        g.record_cost(cost);
         g.set_metadata("langfuse.promptName", "p");
         g.in_scope(|| tracing::warn!(attempt = 2, "retrying"));
         g.set_error("timeout", "took too long");
@@ -577,11 +550,9 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 #[test]
 fn whole_trace_exporters_get_each_trace_in_one_batch() {
     let exporter = TraceBatches::default();
-    let config = ExportConfig {
-        max_batch_size: 3,
-        trace_max_age: Duration::from_secs(3600),
-        ..fast_config()
-    };
+    let config = fast_config()
+        .with_max_batch_size(3)
+        .with_trace_max_age(Duration::from_secs(3600));
     let (layer, guard) = builder()
         .exporter_with_config(exporter.clone(), config)
         .build_layer()
@@ -626,10 +597,7 @@ fn whole_trace_exporters_get_each_trace_in_one_batch() {
 #[test]
 fn spans_whose_root_never_closes_are_released_after_trace_max_age_and_at_shutdown() {
     let exporter = TraceBatches::default();
-    let config = ExportConfig {
-        trace_max_age: Duration::from_millis(50),
-        ..fast_config()
-    };
+    let config = fast_config().with_trace_max_age(Duration::from_millis(50));
     let (layer, guard) = builder()
         .exporter_with_config(exporter.clone(), config)
         .build_layer()
@@ -644,10 +612,7 @@ fn spans_whose_root_never_closes_are_released_after_trace_max_age_and_at_shutdow
     });
     assert_eq!(guard.stats().exporters[0].waiting_for_trace, 0);
     // Held at shutdown: delivered, not lost.
-    let long = ExportConfig {
-        trace_max_age: Duration::from_secs(3600),
-        ..fast_config()
-    };
+    let long = fast_config().with_trace_max_age(Duration::from_secs(3600));
     let held = TraceBatches::default();
     let (layer2, guard2) = builder()
         .exporter_with_config(held.clone(), long)
@@ -792,13 +757,11 @@ fn records_a_stalled_worker_holds_still_count_against_both_caps() {
         (100_000, 1 << 20, 100_000),
     ] {
         let (exporter, entered_rx, release_tx) = blocked_exporter();
-        let config = ExportConfig {
-            queue_capacity: capacity,
-            queue_max_bytes: max_bytes,
-            max_batch_size: capacity,
-            max_batch_bytes: max_bytes,
-            ..fast_config()
-        };
+        let config = fast_config()
+            .with_queue_capacity(capacity)
+            .with_queue_max_bytes(max_bytes)
+            .with_max_batch_size(capacity)
+            .with_max_batch_bytes(max_bytes);
         let (layer, guard) = builder()
             .exporter_with_config(exporter, config)
             .build_layer()

@@ -335,11 +335,7 @@ fn agent_trace(
         gen.set_input_messages(&[ChatMessage::user("Where is order #1042?")]);
         gen.set_metadata("langfuse.promptName", "support");
         gen.set_metadata("langfuse.promptVersion", 3);
-        gen.record_cost(Cost {
-            input: Some(0.001),
-            output: Some(0.0002),
-            ..Cost::default()
-        });
+        gen.record_cost(Cost::usd_split(0.001, 0.0002));
         let _g = gen.enter();
         for (i, usage) in [STEP0, STEP1].into_iter().enumerate() {
             let step = step_span!(i as u64);
@@ -709,10 +705,7 @@ fn a_run_longer_than_the_pipeline_holds_a_trace_keeps_its_trace_fields() {
         .trace_max_age(Duration::from_millis(100))
         .exporter_with_config(
             LangfuseExporter::new(config(&url)).unwrap(),
-            ExportConfig {
-                trace_max_age: Duration::from_millis(100),
-                ..fast()
-            },
+            fast().with_trace_max_age(Duration::from_millis(100)),
         )
         .build_layer()
         .unwrap();

@@ -30,10 +30,7 @@ fn workload() {
     let _a = agent.enter();
     let emb = embedding_span!("openai", "text-embedding-3-small");
     emb.set_input(json!(["Where is my order?", "order status"]));
-    emb.record_usage(Usage {
-        input_tokens: Some(12),
-        ..Usage::default()
-    });
+    emb.record_usage(Usage::input_only(12));
     emb.record("gen_ai.embeddings.dimension.count", 1536);
     drop(emb);
     let r = retrieval_span!("kb-orders");

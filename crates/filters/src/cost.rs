@@ -188,22 +188,18 @@ impl CostProcessor {
             per(input, price.input) + per(audio_in, price.input_audio.unwrap_or(price.input));
         let output_cost =
             per(output, price.output) + per(audio_out, price.output_audio.unwrap_or(price.output));
-        let cost = Cost {
-            input: Some(input_cost),
-            output: Some(output_cost),
-            cache_read_input: (cache_read > 0)
-                .then(|| per(cache_read, price.cache_read.unwrap_or(price.input))),
-            cache_creation_input: (cache_write > 0)
-                .then(|| per(cache_write, price.cache_write.unwrap_or(price.input))),
-            reasoning: (reasoning > 0)
-                .then(|| per(reasoning, price.reasoning.unwrap_or(price.output))),
-            total: None,
-            currency: self.table.currency.clone(),
-        };
-        Some(Cost {
-            total: cost.total(),
-            ..cost
-        })
+        let mut cost = Cost::default();
+        cost.input = Some(input_cost);
+        cost.output = Some(output_cost);
+        cost.cache_read_input =
+            (cache_read > 0).then(|| per(cache_read, price.cache_read.unwrap_or(price.input)));
+        cost.cache_creation_input =
+            (cache_write > 0).then(|| per(cache_write, price.cache_write.unwrap_or(price.input)));
+        cost.reasoning =
+            (reasoning > 0).then(|| per(reasoning, price.reasoning.unwrap_or(price.output)));
+        cost.currency = self.table.currency.clone();
+        cost.total = cost.total();
+        Some(cost)
     }
 }
 

@@ -62,14 +62,11 @@ fn costs_match_hand_computed_values() {
     );
     // Embeddings: a million tokens of text-embedding-3-small.
     let c = p
-        .cost_of(&record(
-            "openai",
-            "text-embedding-3-small",
-            Usage {
-                input_tokens: Some(1_000_000),
-                ..Usage::default()
-            },
-        ))
+        .cost_of(&record("openai", "text-embedding-3-small", {
+            let mut u = Usage::default();
+            u.input_tokens = Some(1_000_000);
+            u
+        }))
         .unwrap();
     assert!(close(c.total.unwrap(), 0.02));
     assert_eq!(c.currency, "USD");

@@ -58,19 +58,20 @@ fn as_usage(u: &Value) -> Usage {
             .or_else(|| u.pointer(b))
             .and_then(Value::as_u64)
     };
-    Usage {
-        input_tokens: n("/prompt_tokens", "/input_tokens"),
-        output_tokens: n("/completion_tokens", "/output_tokens"),
-        total_tokens: n("/total_tokens", "/total_tokens"),
-        cache_read_input_tokens: n(
+    {
+        let mut u = Usage::default();
+        u.input_tokens = n("/prompt_tokens", "/input_tokens");
+        u.output_tokens = n("/completion_tokens", "/output_tokens");
+        u.total_tokens = n("/total_tokens", "/total_tokens");
+        u.cache_read_input_tokens = n(
             "/prompt_tokens_details/cached_tokens",
             "/input_tokens_details/cached_tokens",
-        ),
-        reasoning_tokens: n(
+        );
+        u.reasoning_tokens = n(
             "/completion_tokens_details/reasoning_tokens",
             "/output_tokens_details/reasoning_tokens",
-        ),
-        ..Usage::default()
+        );
+        u
     }
 }
 

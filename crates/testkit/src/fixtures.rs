@@ -7,13 +7,11 @@ use aitrace_core::{ExportConfig, Usage};
 /// Export settings that make a test fast: batches leave after 20 ms, retries wait 5 to 20 ms, three
 /// retries at most.
 pub fn fast_export_config() -> ExportConfig {
-    ExportConfig {
-        max_batch_age: Duration::from_millis(20),
-        initial_backoff: Duration::from_millis(5),
-        max_backoff: Duration::from_millis(20),
-        max_retries: 3,
-        ..ExportConfig::default()
-    }
+    ExportConfig::default()
+        .with_max_batch_age(Duration::from_millis(20))
+        .with_initial_backoff(Duration::from_millis(5))
+        .with_max_backoff(Duration::from_millis(20))
+        .with_max_retries(3)
 }
 
 /// The usage of the first step of the exporters' agent trace (cache reads included).

@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
-/// Queueing, batching and retry settings of one exporter. Defaults suit a network backend.
+/// Queueing, batching and retry settings of one exporter. Defaults suit a network backend. Build one
+/// from [`ExportConfig::default`] and the `with_*` methods (new settings may be added).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ExportConfig {
     /// Most records waiting in the queue; more are dropped and counted (default 2048).
     pub queue_capacity: usize,
@@ -52,6 +54,72 @@ impl Default for ExportConfig {
 }
 
 impl ExportConfig {
+    /// With the queue's record cap set to `queue_capacity`.
+    pub const fn with_queue_capacity(mut self, queue_capacity: usize) -> Self {
+        self.queue_capacity = queue_capacity;
+        self
+    }
+
+    /// With the queue's byte cap set to `queue_max_bytes`.
+    pub const fn with_queue_max_bytes(mut self, queue_max_bytes: usize) -> Self {
+        self.queue_max_bytes = queue_max_bytes;
+        self
+    }
+
+    /// With the records per `export` call set to `max_batch_size`.
+    pub const fn with_max_batch_size(mut self, max_batch_size: usize) -> Self {
+        self.max_batch_size = max_batch_size;
+        self
+    }
+
+    /// With the bytes per `export` call set to `max_batch_bytes`.
+    pub const fn with_max_batch_bytes(mut self, max_batch_bytes: usize) -> Self {
+        self.max_batch_bytes = max_batch_bytes;
+        self
+    }
+
+    /// With how long a non-full batch waits set to `max_batch_age`.
+    pub const fn with_max_batch_age(mut self, max_batch_age: Duration) -> Self {
+        self.max_batch_age = max_batch_age;
+        self
+    }
+
+    /// With the retries of a retryable failure set to `max_retries`.
+    pub const fn with_max_retries(mut self, max_retries: u32) -> Self {
+        self.max_retries = max_retries;
+        self
+    }
+
+    /// With the first backoff delay set to `initial_backoff`.
+    pub const fn with_initial_backoff(mut self, initial_backoff: Duration) -> Self {
+        self.initial_backoff = initial_backoff;
+        self
+    }
+
+    /// With the largest backoff delay set to `max_backoff`.
+    pub const fn with_max_backoff(mut self, max_backoff: Duration) -> Self {
+        self.max_backoff = max_backoff;
+        self
+    }
+
+    /// With how long spans wait for their trace's root set to `trace_max_age`.
+    pub const fn with_trace_max_age(mut self, trace_max_age: Duration) -> Self {
+        self.trace_max_age = trace_max_age;
+        self
+    }
+
+    /// With how many traces wait for their root set to `trace_max_pending`.
+    pub const fn with_trace_max_pending(mut self, trace_max_pending: usize) -> Self {
+        self.trace_max_pending = trace_max_pending;
+        self
+    }
+
+    /// With this exporter's content policy (see [`capture_content`](Self::capture_content)).
+    pub const fn with_capture_content(mut self, on: bool) -> Self {
+        self.capture_content = Some(on);
+        self
+    }
+
     /// Checks that every limit is usable; names the bad setting.
     pub fn validate(&self) -> Result<(), crate::ConfigError> {
         let checks = [

@@ -9,6 +9,7 @@ use serde::Serialize;
 /// `enqueued == exported + dropped_after_retries + dropped_by_processors + lost_at_shutdown + queued +
 /// waiting_for_trace + in_flight`, and every record offered to the exporter is either `enqueued` or `dropped_queue_full`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ExporterStats {
     /// The exporter's [`Exporter::name`](crate::Exporter::name).
     pub name: String,
@@ -50,6 +51,7 @@ impl ExporterStats {
 
 /// Counters of a whole pipeline, from [`crate::Guard::stats`] or [`crate::stats`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Stats {
     /// AI spans that closed.
     pub spans_closed: u64,
@@ -83,6 +85,7 @@ impl Stats {
 
 /// What `shutdown` achieved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ShutdownReport {
     /// True when every exporter drained and shut down before the deadline.
     pub completed: bool,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 /// What an AI span stands for. Decides how exporters map it (generation vs span, `llm` vs `task`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum SpanKind {
     /// One run of an agent (its loop of model calls and tool calls).
     AgentRun,

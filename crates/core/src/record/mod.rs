@@ -57,6 +57,7 @@ impl Status {
 
 /// Request parameters of a model call (`gen_ai.request.*`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ModelParams {
     #[serde(skip_serializing_if = "Option::is_none")]
     /// `gen_ai.request.temperature`.

@@ -7,6 +7,7 @@ use super::SpanRecord;
 /// Token counts of one model call. `input_tokens` includes cached tokens, as in the OTel GenAI
 /// conventions; the cache counts are a breakdown of it, not an addition.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Usage {
     #[serde(skip_serializing_if = "Option::is_none")]
     /// Tokens read (cached ones included).
@@ -168,6 +169,7 @@ impl Usage {
 
 /// Cost of one call, split by kind of token, in `currency` (default USD).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Cost {
     #[serde(skip_serializing_if = "Option::is_none")]
     /// Cost of the input tokens not read from cache.
@@ -206,6 +208,19 @@ impl Default for Cost {
 }
 
 impl Cost {
+    /// A cost in USD split into input and output (the total is their sum).
+    pub fn usd_split(input: f64, output: f64) -> Self {
+        Cost {
+            input: Some(input),
+            output: Some(output),
+            ..Cost::default()
+        }
+    }
+    /// The same cost in another currency (an ISO 4217 code).
+    pub fn in_currency(mut self, currency: impl Into<String>) -> Self {
+        self.currency = currency.into();
+        self
+    }
     /// A total cost in USD.
     pub fn usd(total: f64) -> Self {
         Cost {

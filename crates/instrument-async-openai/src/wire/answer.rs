@@ -26,22 +26,20 @@ pub(crate) fn usage(u: &Value) -> Option<Usage> {
             .iter()
             .find_map(|p| u.pointer(p).and_then(Value::as_u64))
     };
-    let usage = Usage {
-        input_tokens: n(&["/prompt_tokens", "/input_tokens"]),
-        output_tokens: n(&["/completion_tokens", "/output_tokens"]),
-        total_tokens: n(&["/total_tokens"]),
-        cache_read_input_tokens: n(&[
-            "/prompt_tokens_details/cached_tokens",
-            "/input_tokens_details/cached_tokens",
-        ]),
-        reasoning_tokens: n(&[
-            "/completion_tokens_details/reasoning_tokens",
-            "/output_tokens_details/reasoning_tokens",
-        ]),
-        input_audio_tokens: n(&["/prompt_tokens_details/audio_tokens"]),
-        output_audio_tokens: n(&["/completion_tokens_details/audio_tokens"]),
-        ..Usage::default()
-    };
+    let mut usage = Usage::default();
+    usage.input_tokens = n(&["/prompt_tokens", "/input_tokens"]);
+    usage.output_tokens = n(&["/completion_tokens", "/output_tokens"]);
+    usage.total_tokens = n(&["/total_tokens"]);
+    usage.cache_read_input_tokens = n(&[
+        "/prompt_tokens_details/cached_tokens",
+        "/input_tokens_details/cached_tokens",
+    ]);
+    usage.reasoning_tokens = n(&[
+        "/completion_tokens_details/reasoning_tokens",
+        "/output_tokens_details/reasoning_tokens",
+    ]);
+    usage.input_audio_tokens = n(&["/prompt_tokens_details/audio_tokens"]);
+    usage.output_audio_tokens = n(&["/completion_tokens_details/audio_tokens"]);
     (!usage.is_empty()).then_some(usage)
 }
 
