@@ -5,21 +5,16 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
-use aitrace_core::export::{trace_views, SplitExport};
 use aitrace_core::{ConfigError, ExportConfig, ExportError, Exporter, SpanRecord, TraceId};
 use aitrace_exporter_kit::settings::{first_set, validate_http_url};
-use aitrace_exporter_kit::status::is_auth_status;
-use aitrace_otel::http::{LastResponse, Notes, RetryAfterClient};
-use aitrace_otel::mapping::span_data_with;
-use aitrace_otel::{classify, partial_success_error, MappingOptions};
+use aitrace_otel::{OtelExporter, OtelExporterBuilder, OtlpTransport};
 use base64::Engine as _;
 use opentelemetry::KeyValue;
-use opentelemetry_otlp::{Compression, Protocol, WithExportConfig, WithHttpConfig};
-use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use opentelemetry_sdk::trace::SpanExporter;
 use opentelemetry_sdk::Resource;
 use sha2::{Digest, Sha256};
 
-use crate::mapping::{langfuse_attributes, Deployment, TraceContext};
+use crate::mapping::{Deployment, LangfuseDialect};
 
 /// Langfuse Cloud (EU), the default like in Langfuse's SDKs.
 pub const DEFAULT_BASE_URL: &str = "https://cloud.langfuse.com";
@@ -211,16 +206,12 @@ pub const AUTH_COOLDOWN: Duration = Duration::from_secs(60);
 /// Longest pause after repeated credential rejections.
 pub const AUTH_COOLDOWN_MAX: Duration = Duration::from_secs(15 * 60);
 
-/// Exports aitrace spans to Langfuse.
-pub struct LangfuseExporter<E = opentelemetry_otlp::SpanExporter> {
-    inner: E,
+/// Exports aitrace spans to Langfuse: the OTel exporter with the Langfuse dialect, whole traces,
+/// Langfuse's request size guidance, and a pause after rejected credentials. One OTLP client: what
+/// Langfuse needs beyond OTLP is a set of options of [`OtelExporter`].
+pub struct LangfuseExporter<E = OtlpTransport> {
+    inner: OtelExporter<E>,
     config: LangfuseConfig,
-    options: MappingOptions,
-    /// After a 401/403: no request before this instant, and how long the last pause was.
-    auth_pause: Option<(std::time::Instant, Duration)>,
-    auth_cooldown: Duration,
-    /// The last `Retry-After` Langfuse sent (OTLP/HTTP transport only).
-    last_response: Option<LastResponse>,
 }
 
 impl<E> fmt::Debug for LangfuseExporter<E> {
@@ -242,6 +233,36 @@ fn resource(config: &LangfuseConfig) -> Resource {
     Resource::builder().with_attributes(attrs).build()
 }
 
+/// The OTel exporter's settings for Langfuse (no `OTEL_*` variable applies: Langfuse has its own).
+fn settings(config: &LangfuseConfig) -> OtelExporterBuilder {
+    let mut b = OtelExporter::builder()
+        .name("langfuse")
+        .read_env(false)
+        .endpoint(config.endpoint())
+        .timeout(config.timeout)
+        .gzip(config.gzip)
+        .resource(resource(config))
+        .capture_content(config.capture_content)
+        .trace_dialect(LangfuseDialect {
+            deployment: config.deployment.clone(),
+        })
+        .max_request_bytes(MAX_REQUEST_BYTES)
+        .batching(config.flush_at, config.flush_interval)
+        .auth_pause(
+            AUTH_COOLDOWN,
+            AUTH_COOLDOWN_MAX,
+            "Langfuse",
+            format!(
+                "LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY for {}",
+                config.base_url
+            ),
+        );
+    for (k, v) in config.headers() {
+        b = b.header(k, v);
+    }
+    b
+}
+
 impl LangfuseExporter {
     /// From the `LANGFUSE_*` environment variables; a missing key is an error naming the variable.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -251,214 +272,52 @@ impl LangfuseExporter {
     /// From explicit settings.
     pub fn new(config: LangfuseConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        let (client, last_response) = RetryAfterClient::new(config.timeout).map_err(|e| {
-            ConfigError::new(
-                "LANGFUSE_BASE_URL",
-                format!("cannot build the HTTP client: {e}"),
-            )
-        })?;
-        let mut builder = opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_http_client(client)
-            .with_protocol(Protocol::HttpBinary)
-            .with_endpoint(config.endpoint())
-            .with_headers(config.headers())
-            .with_timeout(config.timeout)
-            // aitrace's pipeline retries (with Retry-After); one policy, not two.
-            .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled());
-        if config.gzip {
-            builder = builder.with_compression(Compression::Gzip);
-        }
-        let inner = builder.build().map_err(|e| {
-            ConfigError::new(
-                "LANGFUSE_BASE_URL",
-                format!("cannot build the exporter: {e}"),
-            )
-        })?;
-        let mut exporter = Self::with_span_exporter(config, inner);
-        exporter.last_response = Some(last_response);
-        Ok(exporter)
+        let inner = settings(&config)
+            .build()
+            .map_err(|e| ConfigError::new("LANGFUSE_BASE_URL", e.message))?;
+        Ok(LangfuseExporter { inner, config })
     }
 }
 
 impl<E: SpanExporter> LangfuseExporter<E> {
     /// Sends through any `SpanExporter` (tests, a proxy) instead of OTLP/HTTP.
-    pub fn with_span_exporter(config: LangfuseConfig, mut inner: E) -> Self {
-        inner.set_resource(&resource(&config));
-        let options = MappingOptions {
-            capture_content: config.capture_content,
-            ..MappingOptions::default()
-        };
+    pub fn with_span_exporter(config: LangfuseConfig, inner: E) -> Self {
         LangfuseExporter {
-            inner,
+            inner: settings(&config).build_with(inner),
             config,
-            options,
-            auth_pause: None,
-            auth_cooldown: AUTH_COOLDOWN,
-            last_response: None,
         }
     }
 
     /// Sets the first pause after a credential rejection (default [`AUTH_COOLDOWN`]).
     pub fn with_auth_cooldown(mut self, pause: Duration) -> Self {
-        self.auth_cooldown = pause;
+        self.inner = self.inner.with_auth_cooldown(pause);
         self
-    }
-
-    /// A failed request as an export error: with the server's `Retry-After` when retryable; a 401/403
-    /// starts (or doubles) the pause before the next try and names the key variables.
-    fn request_error(
-        &mut self,
-        e: opentelemetry_sdk::error::OTelSdkError,
-        notes: &Notes,
-    ) -> ExportError {
-        let mut e = classify(e, notes.status);
-        if let Some(d) = notes.retry_after.filter(|_| e.retryable) {
-            e = e.with_retry_after(d);
-        }
-        if let Some(status) = notes.status.filter(|s| is_auth_status(*s)) {
-            let pause = match self.auth_pause {
-                Some((_, last)) => (last * 2).min(AUTH_COOLDOWN_MAX),
-                None => self.auth_cooldown,
-            };
-            self.auth_pause = Some((std::time::Instant::now() + pause, pause));
-            e = self.auth_error(&status.to_string());
-        } else {
-            self.auth_pause = None;
-        }
-        e
-    }
-
-    fn auth_error(&self, status: &str) -> ExportError {
-        ExportError::fatal(format!(
-            "Langfuse rejected the credentials ({status}): check LANGFUSE_PUBLIC_KEY and \
-             LANGFUSE_SECRET_KEY for {}; sending paused",
-            self.config.base_url
-        ))
-    }
-
-    /// Maps a batch of whole traces to spans with the Langfuse dialect, dropping (and reporting the
-    /// index of) any span whose ids Langfuse would reject, since one bad id fails the whole request.
-    pub fn map_batch(&self, batch: &[SpanRecord]) -> (Vec<(usize, SpanData)>, Vec<usize>) {
-        let mut mapped = Vec::with_capacity(batch.len());
-        let mut invalid = Vec::new();
-        for trace in trace_views(batch) {
-            let ctx = TraceContext::of(&trace);
-            for (&r, &index) in trace.spans.iter().zip(&trace.indices) {
-                if !r.trace_id.is_valid() || !r.span_id.is_valid() {
-                    invalid.push(index);
-                    continue;
-                }
-                let attributes = langfuse_attributes(r, &ctx, &self.config.deployment);
-                mapped.push((index, span_data_with(r, &self.options, attributes)));
-            }
-        }
-        (mapped, invalid)
     }
 }
 
 impl<E: SpanExporter + 'static> Exporter for LangfuseExporter<E> {
     fn name(&self) -> &str {
-        "langfuse"
+        self.inner.name()
     }
 
     fn needs_whole_traces(&self) -> bool {
-        true
+        self.inner.needs_whole_traces()
     }
 
     fn configure(&self, config: &mut ExportConfig) {
-        if let Some(n) = self.config.flush_at {
-            config.max_batch_size = n;
-        }
-        if let Some(d) = self.config.flush_interval {
-            config.max_batch_age = d;
-        }
-        config.max_batch_bytes = config.max_batch_bytes.min(MAX_REQUEST_BYTES);
+        self.inner.configure(config)
     }
 
     fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
-        // Bad credentials fail every request the same way: say it once, pause, and count the drops
-        // instead of sending each batch to be rejected again.
-        if let Some((until, _)) = self.auth_pause {
-            if std::time::Instant::now() < until {
-                return Err(self.auth_error("earlier 401/403"));
-            }
-        }
-        // A span alone over the request limit would be refused: shorten its content instead (with a
-        // visible marker), so it still arrives and never fails the batch it came in.
-        let shortened: Vec<SpanRecord>;
-        let batch = if batch.iter().any(|r| r.estimated_size() > MAX_SPAN_BYTES) {
-            shortened = batch
-                .iter()
-                .map(|r| {
-                    let mut r = r.clone();
-                    if r.estimated_size() > MAX_SPAN_BYTES {
-                        r.shrink_to(MAX_SPAN_BYTES / 2, MAX_SPAN_BYTES);
-                    }
-                    r
-                })
-                .collect();
-            &shortened[..]
-        } else {
-            batch
-        };
-        let (mapped, mut failed) = self.map_batch(batch);
-        // Split into requests under the size limit, never splitting a span.
-        let mut requests: Vec<Vec<(usize, SpanData)>> = vec![Vec::new()];
-        let mut bytes = 0;
-        for (index, span) in mapped {
-            let size = batch[index].estimated_size();
-            if bytes + size > MAX_REQUEST_BYTES && !requests.last().is_some_and(Vec::is_empty) {
-                requests.push(Vec::new());
-                bytes = 0;
-            }
-            bytes += size;
-            if let Some(last) = requests.last_mut() {
-                last.push((index, span));
-            }
-        }
-        let mut outcome = SplitExport::new(Vec::new(), None);
-        if !failed.is_empty() {
-            // One bad id fails a whole OTLP request, so those spans were left out: never resent.
-            let e = ExportError::fatal("spans with invalid ids were not sent");
-            outcome.failed(std::mem::take(&mut failed), e);
-        }
-        for request in requests.into_iter().filter(|r| !r.is_empty()) {
-            let indices: Vec<usize> = request.iter().map(|(i, _)| *i).collect();
-            if outcome.throttled() {
-                outcome.not_sent(indices);
-                continue;
-            }
-            let spans = request.into_iter().map(|(_, s)| s).collect();
-            let result = futures_executor::block_on(self.inner.export(spans));
-            let notes = self
-                .last_response
-                .as_ref()
-                .map(LastResponse::take)
-                .unwrap_or_default();
-            match result {
-                Ok(()) => {
-                    if let Some(rejected) = notes.rejected {
-                        let e = partial_success_error(&rejected, indices.into_iter());
-                        let rejected = e.failed.clone().unwrap_or_default();
-                        outcome.failed(rejected, e);
-                    }
-                }
-                Err(e) => {
-                    let e = self.request_error(e, &notes);
-                    outcome.failed(indices, e);
-                }
-            }
-        }
-        outcome.finish(batch.len())
+        self.inner.export(batch)
     }
 
     fn flush(&mut self) -> Result<(), ExportError> {
-        self.inner.force_flush().map_err(|e| classify(e, None))
+        self.inner.flush()
     }
 
     fn shutdown(&mut self) -> Result<(), ExportError> {
-        self.inner.shutdown().map_err(|e| classify(e, None))
+        self.inner.shutdown()
     }
 }
 

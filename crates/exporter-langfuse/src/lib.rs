@@ -39,4 +39,6 @@ pub use exporter::{
     trace_id_from_seed, LangfuseConfig, LangfuseExporter, AUTH_COOLDOWN, AUTH_COOLDOWN_MAX,
     DEFAULT_BASE_URL, MAX_REQUEST_BYTES, MAX_SPAN_BYTES, TRACES_PATH,
 };
-pub use mapping::{langfuse_attributes, observation_type, usage_details, Deployment, TraceContext};
+pub use mapping::{
+    langfuse_attributes, observation_type, usage_details, Deployment, LangfuseDialect, TraceContext,
+};

@@ -168,6 +168,25 @@ fn chat_json(v: &Json, system: Option<&Json>) -> String {
     openai_chat(v, system).map_or_else(|| text_or_json(v), |m| json_text(&m))
 }
 
+/// The Langfuse dialect of the OTel exporter: every span of a trace with Langfuse's attributes,
+/// trace-level fields from the whole trace.
+#[derive(Debug, Clone, Default)]
+pub struct LangfuseDialect {
+    /// Environment and release every trace is tagged with.
+    pub deployment: Deployment,
+}
+
+impl aitrace_otel::TraceDialect for LangfuseDialect {
+    fn trace_attributes(&self, trace: &Trace<'_>) -> Vec<Vec<KeyValue>> {
+        let ctx = TraceContext::of(trace);
+        trace
+            .spans
+            .iter()
+            .map(|r| langfuse_attributes(r, &ctx, &self.deployment))
+            .collect()
+    }
+}
+
 /// The Langfuse attributes of one span, given its trace's context.
 pub fn langfuse_attributes(
     r: &SpanRecord,

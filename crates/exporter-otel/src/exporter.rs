@@ -1,33 +1,27 @@
 //! [`OtelExporter`]: runs the mapping on aitrace's worker thread and hands the spans to any
 //! `opentelemetry_sdk` [`SpanExporter`] — by default OTLP over HTTP/protobuf with a blocking client.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
-use aitrace_core::{ConfigError, ExportError, Exporter, SpanRecord};
-use opentelemetry::KeyValue;
-use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
+use aitrace_core::{ExportConfig, ExportError, Exporter, SpanRecord};
 use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::trace::SpanExporter;
 use opentelemetry_sdk::Resource;
 
 use aitrace_exporter_kit::status::status_error;
 
-use crate::http::{LastResponse, RetryAfterClient};
-use crate::mapping::{to_span_data, Dialect, MappingOptions};
-use crate::openinference::OpenInference;
-use crate::settings::{
-    first_set, parse_key_values, parse_timeout_ms, validate_header, validate_http_url,
-};
+use crate::http::LastResponse;
+use crate::mapping::{Dialect, MappingOptions};
+use crate::send::Delivery;
 
 /// The OTLP exporter aitrace builds: HTTP/protobuf with a blocking client, or (feature `grpc`) gRPC
 /// driven by a current-thread Tokio runtime that this value owns.
 #[derive(Debug)]
 pub struct OtlpTransport {
-    exporter: opentelemetry_otlp::SpanExporter,
+    pub(crate) exporter: opentelemetry_otlp::SpanExporter,
     #[cfg(feature = "grpc")]
-    runtime: Option<tokio::runtime::Runtime>,
+    pub(crate) runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl OtlpTransport {
@@ -68,11 +62,24 @@ impl SpanExporter for OtlpTransport {
 
 /// Exports aitrace spans through an OpenTelemetry `SpanExporter`.
 pub struct OtelExporter<E = OtlpTransport> {
-    inner: E,
-    last_response: Option<LastResponse>,
-    options: MappingOptions,
-    dialects: Vec<Box<dyn Dialect>>,
-    name: String,
+    pub(crate) inner: E,
+    pub(crate) last_response: Option<LastResponse>,
+    pub(crate) options: MappingOptions,
+    pub(crate) dialects: Vec<Box<dyn Dialect>>,
+    pub(crate) name: String,
+    pub(crate) delivery: Delivery,
+}
+
+impl<E> OtelExporter<E> {
+    /// The first pause after the backend rejects the credentials (see
+    /// [`OtelExporterBuilder::auth_pause`](crate::OtelExporterBuilder::auth_pause)); for tests that
+    /// cannot wait a minute.
+    pub fn with_auth_cooldown(mut self, pause: Duration) -> Self {
+        if let Some(auth) = &mut self.delivery.auth {
+            auth.first = pause;
+        }
+        self
+    }
 }
 
 impl<E: fmt::Debug> fmt::Debug for OtelExporter<E> {
@@ -82,385 +89,6 @@ impl<E: fmt::Debug> fmt::Debug for OtelExporter<E> {
             .field("options", &self.options)
             .field("dialects", &self.dialects.len())
             .finish()
-    }
-}
-
-/// Settings of an [`OtelExporter`]; every one has an `OTEL_*` environment default.
-pub struct OtelExporterBuilder {
-    endpoint: Option<String>,
-    headers: HashMap<String, String>,
-    timeout: Option<Duration>,
-    resource: Option<Resource>,
-    resource_attributes: Vec<KeyValue>,
-    options: MappingOptions,
-    openinference: bool,
-    dialects: Vec<Box<dyn Dialect>>,
-    name: String,
-    grpc: Option<bool>,
-}
-
-impl fmt::Debug for OtelExporterBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OtelExporterBuilder")
-            .field("endpoint", &self.endpoint)
-            .field("headers", &self.headers.keys().collect::<Vec<_>>())
-            .field("timeout", &self.timeout)
-            .field("options", &self.options)
-            .field("openinference", &self.openinference)
-            .finish()
-    }
-}
-
-impl Default for OtelExporterBuilder {
-    fn default() -> Self {
-        OtelExporterBuilder {
-            endpoint: None,
-            headers: HashMap::new(),
-            timeout: None,
-            resource: None,
-            resource_attributes: Vec::new(),
-            options: MappingOptions::default(),
-            openinference: false,
-            dialects: Vec::new(),
-            name: "otel".to_string(),
-            grpc: None,
-        }
-    }
-}
-
-impl OtelExporterBuilder {
-    /// The full OTLP/HTTP traces URL (`http://localhost:4318/v1/traces`). Default:
-    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, else `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces`, else
-    /// `http://localhost:4318/v1/traces`.
-    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
-        self.endpoint = Some(url.into());
-        self
-    }
-    /// Adds a request header (also from `OTEL_EXPORTER_OTLP_HEADERS`).
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.insert(name.into(), value.into());
-        self
-    }
-    /// Per-request timeout (default `OTEL_EXPORTER_OTLP_TIMEOUT`, else 10 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-    /// Replaces the resource (default: `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` and the SDK's
-    /// detectors).
-    pub fn resource(mut self, resource: Resource) -> Self {
-        self.resource = Some(resource);
-        self
-    }
-    /// Adds a resource attribute (e.g. `openinference.project.name` to pick a Phoenix project).
-    pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.resource_attributes
-            .push(KeyValue::new(key.into(), value.into()));
-        self
-    }
-    /// Whether message contents, tool arguments/results and documents are sent (default true).
-    pub fn capture_content(mut self, on: bool) -> Self {
-        self.options.capture_content = on;
-        self
-    }
-    /// Whether span names follow the conventions (`chat gpt-4o`) or keep the span's own name.
-    pub fn semconv_span_names(mut self, on: bool) -> Self {
-        self.options.semconv_span_names = on;
-        self
-    }
-    /// Adds the OpenInference attributes Phoenix and Arize read natively.
-    pub fn openinference(mut self, on: bool) -> Self {
-        self.openinference = on;
-        self
-    }
-    /// Adds a vendor dialect.
-    pub fn dialect(mut self, dialect: impl Dialect) -> Self {
-        self.dialects.push(Box::new(dialect));
-        self
-    }
-    /// Send over gRPC (feature `grpc`) instead of HTTP/protobuf. Default: from
-    /// `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` / `OTEL_EXPORTER_OTLP_PROTOCOL` (`grpc` or `http/protobuf`).
-    pub fn grpc(mut self, on: bool) -> Self {
-        self.grpc = Some(on);
-        self
-    }
-    /// The exporter's name in stats and metadata routing (default `otel`).
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    fn resolved_resource(&mut self) -> Resource {
-        let base = self
-            .resource
-            .take()
-            .unwrap_or_else(|| Resource::builder().build());
-        if self.resource_attributes.is_empty() {
-            return base;
-        }
-        let mut attrs: Vec<KeyValue> = base
-            .iter()
-            .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
-            .collect();
-        attrs.append(&mut self.resource_attributes);
-        Resource::builder_empty().with_attributes(attrs).build()
-    }
-
-    fn finish<E: SpanExporter>(mut self, mut inner: E) -> OtelExporter<E> {
-        inner.set_resource(&self.resolved_resource());
-        let mut dialects = Vec::new();
-        if self.openinference {
-            dialects.push(Box::new(OpenInference {
-                capture_content: self.options.capture_content,
-            }) as Box<dyn Dialect>);
-        }
-        dialects.append(&mut self.dialects);
-        OtelExporter {
-            inner,
-            last_response: None,
-            options: self.options,
-            dialects,
-            name: self.name,
-        }
-    }
-
-    /// Builds the OTLP exporter (HTTP/protobuf, or gRPC). Every setting, from code or from the
-    /// `OTEL_*` variables, is checked here: an invalid one is an error naming the setting (the
-    /// signal-specific `OTEL_EXPORTER_OTLP_TRACES_*` variable when that is the one set), not a batch
-    /// that fails later.
-    pub fn build(self) -> Result<OtelExporter, ConfigError> {
-        self.build_with_vars(|k| std::env::var(k).ok())
-    }
-
-    pub(crate) fn build_with_vars(
-        mut self,
-        get: impl Fn(&str) -> Option<String>,
-    ) -> Result<OtelExporter, ConfigError> {
-        let env = OtlpEnv::read(&get)?;
-        let grpc = match self.grpc {
-            Some(on) => on,
-            None => env.grpc,
-        };
-        match &self.endpoint {
-            Some(url) => validate_http_url("endpoint", url)?,
-            None => {
-                if let Some((name, url)) = &env.endpoint {
-                    validate_http_url(name, url)?;
-                }
-            }
-        }
-        for (k, v) in &self.headers {
-            validate_header("header", k, v)?;
-        }
-        match self.timeout {
-            Some(t) if t.is_zero() => {
-                return Err(ConfigError::new("timeout", "must be longer than zero"))
-            }
-            Some(_) => {}
-            None => self.timeout = env.timeout,
-        }
-        let (transport, last_response) = if grpc {
-            (self.grpc_transport()?, None)
-        } else {
-            let (t, r) = self.http_transport()?;
-            (t, Some(r))
-        };
-        let mut exporter = self.finish(transport);
-        exporter.last_response = last_response;
-        Ok(exporter)
-    }
-
-    fn http_transport(&self) -> Result<(OtlpTransport, LastResponse), ConfigError> {
-        let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
-        let (client, last_response) =
-            RetryAfterClient::new(timeout).map_err(|e| build_error("HTTP client", e))?;
-        let mut b = opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_http_client(client)
-            .with_protocol(Protocol::HttpBinary)
-            .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled());
-        if let Some(url) = &self.endpoint {
-            b = b.with_endpoint(url.clone());
-        }
-        if !self.headers.is_empty() {
-            b = b.with_headers(self.headers.clone());
-        }
-        if let Some(t) = self.timeout {
-            b = b.with_timeout(t);
-        }
-        let exporter = b.build().map_err(|e| build_error("OTLP exporter", e))?;
-        Ok((
-            OtlpTransport {
-                exporter,
-                #[cfg(feature = "grpc")]
-                runtime: None,
-            },
-            last_response,
-        ))
-    }
-
-    #[cfg(feature = "grpc")]
-    fn grpc_transport(&self) -> Result<OtlpTransport, ConfigError> {
-        use opentelemetry_otlp::WithTonicConfig;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| ConfigError::new("grpc", format!("cannot start the gRPC runtime: {e}")))?;
-        // The tonic channel must be created inside the runtime it will run on.
-        let _entered = runtime.enter();
-        let mut b = opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled());
-        if let Some(url) = &self.endpoint {
-            b = b.with_endpoint(url.clone());
-        }
-        if !self.headers.is_empty() {
-            let mut metadata = tonic::metadata::MetadataMap::new();
-            for (k, v) in &self.headers {
-                let key =
-                    tonic::metadata::MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
-                        .map_err(|_| {
-                            ConfigError::new(
-                                "header",
-                                format!("{k:?} is not a valid gRPC metadata key"),
-                            )
-                        })?;
-                let value = v.parse().map_err(|_| {
-                    ConfigError::new(
-                        "header",
-                        format!("the value of {k:?} is not valid gRPC metadata"),
-                    )
-                })?;
-                metadata.insert(key, value);
-            }
-            b = b.with_metadata(metadata);
-        }
-        if let Some(t) = self.timeout {
-            b = b.with_timeout(t);
-        }
-        let exporter = b
-            .build()
-            .map_err(|e| build_error("OTLP gRPC exporter", e))?;
-        drop(_entered);
-        Ok(OtlpTransport {
-            exporter,
-            runtime: Some(runtime),
-        })
-    }
-
-    #[cfg(not(feature = "grpc"))]
-    fn grpc_transport(&self) -> Result<OtlpTransport, ConfigError> {
-        Err(ConfigError::new(
-            "OTEL_EXPORTER_OTLP_PROTOCOL",
-            "grpc needs the `grpc` feature of aitrace-otel (`otel-grpc` of aitrace)",
-        ))
-    }
-
-    /// Uses any `SpanExporter` instead of OTLP/HTTP (an in-memory one in tests, gRPC, a vendor's).
-    pub fn build_with<E: SpanExporter>(self, exporter: E) -> OtelExporter<E> {
-        self.finish(exporter)
-    }
-}
-
-/// The standard `OTEL_*` settings of the trace exporter, read and checked once. The SDK reads the same
-/// variables itself; reading them here first turns a bad value into a build error naming it.
-struct OtlpEnv {
-    grpc: bool,
-    endpoint: Option<(&'static str, String)>,
-    timeout: Option<Duration>,
-}
-
-impl OtlpEnv {
-    fn read(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let first = |names: &[&'static str]| first_set(names, get);
-        let grpc = match first(&[
-            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-            "OTEL_EXPORTER_OTLP_PROTOCOL",
-        ]) {
-            None => false,
-            Some((_, p)) if p.trim() == "grpc" => true,
-            Some((_, p)) if p.trim() == "http/protobuf" => false,
-            Some((name, p)) => {
-                return Err(ConfigError::new(
-                    name,
-                    format!("{p:?} is not supported; use http/protobuf or grpc"),
-                ))
-            }
-        };
-        let endpoint = first(&[
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-        ]);
-        let timeout = first(&[
-            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-            "OTEL_EXPORTER_OTLP_TIMEOUT",
-        ])
-        .map(|(name, v)| parse_timeout_ms(name, &v))
-        .transpose()?;
-        for name in [
-            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-            "OTEL_EXPORTER_OTLP_HEADERS",
-        ] {
-            if let Some((name, v)) = first(&[name]) {
-                for (k, v) in parse_key_values(name, &v)? {
-                    validate_header(name, &k, &v)?;
-                }
-            }
-        }
-        for name in [
-            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
-            "OTEL_EXPORTER_OTLP_COMPRESSION",
-        ] {
-            if let Some((name, v)) = first(&[name]) {
-                if !matches!(v.trim(), "none" | "gzip" | "zstd") {
-                    return Err(ConfigError::new(
-                        name,
-                        format!("{v:?} is not a compression; use none, gzip or zstd"),
-                    ));
-                }
-            }
-        }
-        if let Some((name, v)) = first(&["OTEL_RESOURCE_ATTRIBUTES"]) {
-            parse_key_values(name, &v)?;
-        }
-        Ok(OtlpEnv {
-            grpc,
-            endpoint,
-            timeout,
-        })
-    }
-}
-
-/// The per-request timeout when neither code nor the environment set one.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The SDK's build error, naming the compression variable when that is what it refused.
-fn build_error(what: &str, e: impl std::fmt::Display) -> ConfigError {
-    let message = e.to_string();
-    let setting = if message.contains("compression") {
-        first_set(
-            &[
-                "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
-                "OTEL_EXPORTER_OTLP_COMPRESSION",
-            ],
-            |k| std::env::var(k).ok(),
-        )
-        .map_or("compression", |(name, _)| name)
-    } else {
-        "endpoint"
-    };
-    ConfigError::new(setting, format!("cannot build the {what}: {message}"))
-}
-
-impl OtelExporter {
-    /// Settings to adjust before building.
-    pub fn builder() -> OtelExporterBuilder {
-        OtelExporterBuilder::default()
-    }
-
-    /// OTLP/HTTP to the endpoint, headers and resource of the standard `OTEL_*` variables.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        OtelExporterBuilder::default().build()
     }
 }
 
@@ -512,28 +140,33 @@ impl<E: SpanExporter + 'static> Exporter for OtelExporter<E> {
         &self.name
     }
 
-    fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
-        let spans = batch
-            .iter()
-            .map(|r| to_span_data(r, &self.options, &self.dialects))
-            .collect();
-        let result = futures_executor::block_on(self.inner.export(spans));
-        let notes = self
-            .last_response
-            .as_ref()
-            .map(LastResponse::take)
-            .unwrap_or_default();
-        result.map_err(|e| {
-            let e = classify(e, notes.status);
-            match notes.retry_after {
-                Some(d) if e.retryable => e.with_retry_after(d),
-                _ => e,
-            }
-        })?;
-        match notes.rejected {
-            Some(rejected) => Err(partial_success_error(&rejected, 0..batch.len())),
-            None => Ok(()),
+    fn needs_whole_traces(&self) -> bool {
+        self.delivery.whole_traces
+    }
+
+    fn configure(&self, config: &mut ExportConfig) {
+        if let Some(n) = self.delivery.batch_size {
+            config.max_batch_size = n;
         }
+        if let Some(d) = self.delivery.batch_age {
+            config.max_batch_age = d;
+        }
+        if let Some(limit) = self.delivery.max_request_bytes {
+            config.max_batch_bytes = config.max_batch_bytes.min(limit);
+        }
+    }
+
+    fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
+        let (inner, last_response) = (&self.inner, &self.last_response);
+        self.delivery
+            .export(batch, &self.options, &self.dialects, |spans| {
+                let result = futures_executor::block_on(inner.export(spans));
+                let notes = last_response
+                    .as_ref()
+                    .map(LastResponse::take)
+                    .unwrap_or_default();
+                (result, notes)
+            })
     }
 
     fn flush(&mut self) -> Result<(), ExportError> {
@@ -564,87 +197,5 @@ mod tests {
         assert!(!f(Some(401)) && !f(Some(400)) && !f(Some(413)));
         assert!(classify(OTelSdkError::Timeout(Duration::from_secs(1)), None).retryable);
         assert!(!classify(OTelSdkError::AlreadyShutdown, None).retryable);
-    }
-
-    #[test]
-    fn bad_env_settings_fail_at_build_time_naming_the_variable_set() {
-        let build = |vars: &[(&str, &str)]| {
-            let vars: HashMap<String, String> = vars
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            OtelExporter::builder().build_with_vars(|k| vars.get(k).cloned())
-        };
-        for (name, value) in [
-            (
-                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-                "http://bad host/v1/traces",
-            ),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4318"),
-            ("OTEL_EXPORTER_OTLP_TIMEOUT", "soon"),
-            ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "0"),
-            ("OTEL_EXPORTER_OTLP_HEADERS", "api-key"),
-            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "bad name=1"),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
-            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "udp"),
-            ("OTEL_EXPORTER_OTLP_COMPRESSION", "brotli"),
-            ("OTEL_RESOURCE_ATTRIBUTES", "service.name"),
-        ] {
-            let err = build(&[(name, value)])
-                .err()
-                .unwrap_or_else(|| panic!("{name}={value} built"));
-            assert_eq!(err.setting, name, "{name}={value}: {err}");
-        }
-        // The signal-specific variable wins and is the one named.
-        let err = build(&[
-            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://bad host"),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4318"),
-        ])
-        .err()
-        .unwrap();
-        assert_eq!(err.setting, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
-        assert!(build(&[
-            (
-                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-                "http://127.0.0.1:4318/v1/traces"
-            ),
-            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
-            ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=abc%20def,tenant=1"),
-            (
-                "OTEL_RESOURCE_ATTRIBUTES",
-                "service.name=app,deployment.environment=prod"
-            ),
-        ])
-        .is_ok());
-        let err = OtelExporter::builder()
-            .header("x-key", "line\nbreak")
-            .build()
-            .err()
-            .unwrap();
-        assert_eq!(err.setting, "header");
-        let err = OtelExporter::builder()
-            .timeout(Duration::ZERO)
-            .build()
-            .err()
-            .unwrap();
-        assert_eq!(err.setting, "timeout");
-    }
-
-    #[test]
-    fn bad_endpoints_fail_at_build_time() {
-        for bad in [
-            "localhost:4318",
-            "ftp://x",
-            "http://",
-            "not a url",
-            "http://bad host",
-        ] {
-            let err = OtelExporter::builder().endpoint(bad).build().unwrap_err();
-            assert_eq!(err.setting, "endpoint", "{bad}");
-        }
-        assert!(OtelExporter::builder()
-            .endpoint("http://127.0.0.1:4318/v1/traces")
-            .build()
-            .is_ok());
     }
 }

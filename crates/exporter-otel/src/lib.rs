@@ -53,19 +53,21 @@
 //! AI span keeps aitrace's own span id.
 #![deny(unsafe_code)]
 
+mod builder;
 mod exporter;
 pub mod http;
 pub mod mapping;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 mod openinference;
+mod send;
 /// Settings validation shared by the HTTP exporters (from `aitrace-exporter-kit`).
 pub use aitrace_exporter_kit::settings;
 
-pub use exporter::{
-    classify, partial_success_error, OtelExporter, OtelExporterBuilder, OtlpTransport,
-};
+pub use builder::OtelExporterBuilder;
+pub use exporter::{classify, partial_success_error, OtelExporter, OtlpTransport};
 pub use mapping::{to_span_data, Dialect, MappingOptions};
 #[cfg(feature = "metrics")]
 pub use metrics::GenAiMetrics;
 pub use openinference::{openinference_kind, OpenInference};
+pub use send::TraceDialect;

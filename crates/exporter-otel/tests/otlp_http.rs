@@ -135,3 +135,71 @@ fn a_dead_collector_is_retried_then_dropped_without_blocking_shutdown() {
     assert!(e.last_error.as_deref().unwrap().contains("network error"));
     assert_eq!(report.lost, 2);
 }
+
+/// The options a vendor on OTLP uses (Langfuse): a request byte limit splits a batch, and a rejected
+/// credential pauses sending instead of sending every batch to be rejected again.
+#[test]
+fn request_limit_and_auth_pause_are_options_of_the_one_otlp_client() {
+    use aitrace_core::{Exporter, SpanKind, SpanRecord};
+    let records: Vec<SpanRecord> = (0..6)
+        .map(|i| {
+            let mut r = SpanRecord::new(format!("s{i}"), SpanKind::ModelGeneration);
+            r.input = Some(serde_json::json!("x".repeat(2_000)));
+            r
+        })
+        .collect();
+    let (url, received) = mock_collector(vec![]);
+    let mut exporter = OtelExporter::builder()
+        .endpoint(&url)
+        .read_env(false)
+        .max_request_bytes(6_000)
+        .build()
+        .unwrap();
+    exporter.export(&records).unwrap();
+    let got = received.lock().unwrap();
+    assert!(
+        got.requests.len() > 1,
+        "split into {} requests",
+        got.requests.len()
+    );
+    let spans: usize = got
+        .requests
+        .iter()
+        .flat_map(|(_, r)| &r.resource_spans)
+        .flat_map(|rs| &rs.scope_spans)
+        .map(|ss| ss.spans.len())
+        .sum();
+    assert_eq!(spans, records.len(), "every span once");
+    drop(got);
+
+    let (url, received) = mock_collector(vec![401]);
+    let mut exporter = OtelExporter::builder()
+        .endpoint(&url)
+        .read_env(false)
+        .auth_pause(
+            Duration::from_secs(60),
+            Duration::from_secs(600),
+            "The collector",
+            "the x-api-key header",
+        )
+        .build()
+        .unwrap();
+    let first = exporter.export(&records[..1]).unwrap_err();
+    assert!(
+        !first.retryable
+            && first
+                .message
+                .contains("The collector rejected the credentials (401)")
+    );
+    let second = exporter.export(&records[..1]).unwrap_err();
+    assert!(
+        second.message.contains("earlier 401/403"),
+        "{}",
+        second.message
+    );
+    assert_eq!(
+        received.lock().unwrap().requests.len(),
+        1,
+        "paused: no second request"
+    );
+}
