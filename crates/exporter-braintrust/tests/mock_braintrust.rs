@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use aitrace_braintrust::{BraintrustConfig, BraintrustExporter};
 use aitrace_core::{
-    agent_span, attempt_span, builder, chunk_span, embedding_span, generation_span, step_span,
-    tool_span, AiSpanExt, ChatMessage, ExportConfig, Part, SpanRecord, Usage,
+    agent_span, builder, chunk_span, embedding_span, generation_span, step_span, tool_span,
+    AiSpanExt, ChatMessage, ExportConfig, Part, SpanRecord, Usage,
 };
-use aitrace_testkit::fixtures::{fast_export_config, CUT, EMBED, STEP0, STEP1};
+use aitrace_testkit::fixtures::{fallback_attempts, fast_export_config, CUT, EMBED, STEP0, STEP1};
 use aitrace_testkit::{Backend, Response};
 use serde_json::{json, Value};
 use support::openapi;
@@ -122,15 +122,7 @@ fn agent_trace(exporter: BraintrustExporter) -> (Vec<SpanRecord>, aitrace_core::
             let step = step_span!(i as u64);
             step.set_input_messages(&[ChatMessage::user("Where is order #1042?")]);
             let _s = step.enter();
-            let mut attempt = 0u32;
-            if i == 0 {
-                attempt_span!(attempt, "openai", "gpt-4o").in_scope(|| {
-                    tracing::Span::current().set_error("timeout", "primary timed out")
-                });
-                attempt += 1;
-            }
-            attempt_span!(attempt, "anthropic", "claude-3-5-haiku").in_scope(|| {
-                step.restamp_model("anthropic", "claude-3-5-haiku");
+            fallback_attempts(&step, i == 0, || {
                 for t in ["It ", "shipped."] {
                     chunk_span!().in_scope(|| tracing::Span::current().set_output(t));
                 }

@@ -7,12 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aitrace_core::{
-    agent_span, attempt_span, builder, embedding_span, generation_span, retrieval_span, step_span,
-    tool_span, AiSpanExt, ChatMessage, Cost, ExportConfig, Exporter, Part, SpanKind, SpanRecord,
-    Usage,
+    agent_span, builder, embedding_span, generation_span, retrieval_span, step_span, tool_span,
+    AiSpanExt, ChatMessage, Cost, ExportConfig, Exporter, Part, SpanKind, SpanRecord, Usage,
 };
 use aitrace_langfuse::{LangfuseConfig, LangfuseExporter};
-use aitrace_testkit::fixtures::{fast_export_config, CUT, EMBED, STEP0, STEP1};
+use aitrace_testkit::fixtures::{fallback_attempts, fast_export_config, CUT, EMBED, STEP0, STEP1};
 use aitrace_testkit::{Backend, Response};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
@@ -347,16 +346,7 @@ fn agent_trace(
             )]);
             step.with_record(|r| r.time_to_first_token_s = Some(0.25));
             let _s = step.enter();
-            let mut attempt = 0u32;
-            if i == 0 {
-                attempt_span!(attempt, "openai", "gpt-4o").in_scope(|| {
-                    tracing::Span::current().set_error("timeout", "primary timed out")
-                });
-                attempt += 1;
-            }
-            attempt_span!(attempt, "anthropic", "claude-3-5-haiku").in_scope(|| {
-                step.restamp_model("anthropic", "claude-3-5-haiku");
-            });
+            fallback_attempts(&step, i == 0, || {});
             step.record_usage(usage);
             if i == 0 {
                 tool_span!("lookup_order", gen_ai.tool.call.id = "call_1").in_scope(|| {

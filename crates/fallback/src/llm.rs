@@ -6,15 +6,13 @@ use std::time::Duration;
 
 use aitrace_core::{AiSpanExt, ChatMessage, ConfigError, ModelParams, Part, Usage};
 use async_trait::async_trait;
-use futures::channel::mpsc::UnboundedReceiver;
 use futures::stream::{BoxStream, StreamExt};
 use serde_json::Value;
 use tracing::Span;
 
 use crate::attempt::{Candidate, Tries};
-use crate::availability::{AvailabilityChanged, Spawn};
 use crate::error::{AllFailed, ErrorKind, ProviderError};
-use crate::pool::{pool_config, Pool};
+use crate::pool::{pool_config, pool_methods, Pool};
 
 /// A chat request in GenAI terms.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -146,6 +144,8 @@ impl LlmFallback {
         Self::with_config(providers, LlmFallbackConfig::default())
     }
 
+    pool_methods!("provider", "with the request that failed");
+
     /// With explicit behaviour.
     pub fn with_config(
         providers: Vec<Arc<dyn LlmProvider>>,
@@ -169,28 +169,10 @@ impl LlmFallback {
         })
     }
 
-    /// Probes failed providers in the background on this spawner (else: lazily, by the next request
-    /// after `recovery_interval`).
-    /// Every clone of the adapter shares it, whenever it is set.
-    pub fn with_spawner(self, spawner: impl Spawn) -> Self {
-        self.inner.pool.set_spawner(Arc::new(spawner));
-        self
-    }
-
-    /// Availability changes, from now on.
-    pub fn availability_changed(&self) -> UnboundedReceiver<AvailabilityChanged> {
-        self.inner.pool.availability_changed()
-    }
-
     /// The provider and model a request would try first.
     pub fn active(&self) -> (String, String) {
         let p = &self.inner.pool.providers[self.inner.pool.active()];
         (p.provider().to_string(), p.model().to_string())
-    }
-
-    /// Whether provider `index` is currently considered available.
-    pub fn is_available(&self, index: usize) -> bool {
-        self.inner.pool.is_available(index)
     }
 }
 

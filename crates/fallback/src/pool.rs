@@ -34,6 +34,33 @@ macro_rules! pool_config {
 }
 pub(crate) use pool_config;
 
+/// The methods every adapter has over its pool (`self.inner.pool`): `with_spawner`,
+/// `availability_changed` and `is_available`, documented with the adapter's word for a provider.
+macro_rules! pool_methods {
+    ($provider:literal, $probe:literal) => {
+        #[doc = concat!("Probes failed ", $provider, "s in the background on this spawner (", $probe, "); else")]
+        #[doc = concat!("they are tried again by the first request after `recovery_interval`. Every clone of the")]
+        /// adapter shares it, whenever it is set.
+        pub fn with_spawner(self, spawner: impl $crate::availability::Spawn) -> Self {
+            self.inner.pool.set_spawner(std::sync::Arc::new(spawner));
+            self
+        }
+
+        /// Availability changes, from now on.
+        pub fn availability_changed(
+            &self,
+        ) -> futures::channel::mpsc::UnboundedReceiver<$crate::availability::AvailabilityChanged> {
+            self.inner.pool.availability_changed()
+        }
+
+        #[doc = concat!("Whether ", $provider, " `index` is currently considered available.")]
+        pub fn is_available(&self, index: usize) -> bool {
+            self.inner.pool.is_available(index)
+        }
+    };
+}
+pub(crate) use pool_methods;
+
 /// The providers of one adapter and their state. Shared by every clone of the adapter (it lives in
 /// the adapter's `Arc`), so a spawner set on any clone serves them all.
 pub(crate) struct Pool<P: ?Sized> {

@@ -7,14 +7,12 @@ use std::time::Duration;
 
 use aitrace_core::{AiSpanExt, ConfigError};
 use async_trait::async_trait;
-use futures::channel::mpsc::UnboundedReceiver;
 use tracing::Span;
 
 use crate::attempt::{Candidate, Tries};
 use crate::audio::AudioFrame;
-use crate::availability::{AvailabilityChanged, Spawn};
 use crate::error::{AllFailed, ProviderError};
-use crate::pool::{pool_config, Pool};
+use crate::pool::{pool_config, pool_methods, Pool};
 
 /// Recognized speech.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -164,23 +162,7 @@ impl SttFallback {
         Self::with_config(providers, SttFallbackConfig::default())
     }
 
-    /// Availability changes, from now on.
-    pub fn availability_changed(&self) -> UnboundedReceiver<AvailabilityChanged> {
-        self.inner.pool.availability_changed()
-    }
-
-    /// Probes failed recognizers in the background on this spawner; else they are tried again by
-    /// the first request after `recovery_interval`.
-    /// Every clone of the adapter shares it, whenever it is set.
-    pub fn with_spawner(self, spawner: impl Spawn) -> Self {
-        self.inner.pool.set_spawner(Arc::new(spawner));
-        self
-    }
-
-    /// Whether recognizer `index` is currently considered available.
-    pub fn is_available(&self, index: usize) -> bool {
-        self.inner.pool.is_available(index)
-    }
+    pool_methods!("recognizer", "100 ms of silence");
 
     /// Opens a live stream as [`SttFallbackStream`] (with [`SttFallbackStream::active`]).
     pub async fn open(&self) -> Result<SttFallbackStream, ProviderError> {

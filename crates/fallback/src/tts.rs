@@ -6,15 +6,13 @@ use std::time::Duration;
 
 use aitrace_core::{AiSpanExt, ConfigError};
 use async_trait::async_trait;
-use futures::channel::mpsc::UnboundedReceiver;
 use futures::stream::{BoxStream, StreamExt};
 use tracing::Span;
 
 use crate::attempt::{Candidate, Tries};
 use crate::audio::{AudioFrame, Resampler};
-use crate::availability::{AvailabilityChanged, Spawn};
 use crate::error::{ErrorKind, ProviderError};
-use crate::pool::{pool_config, Pool};
+use crate::pool::{pool_config, pool_methods, Pool};
 
 /// Streamed audio.
 pub type AudioStream = BoxStream<'static, Result<AudioFrame, ProviderError>>;
@@ -133,23 +131,7 @@ impl TtsFallback {
         Self::with_config(providers, TtsFallbackConfig::default())
     }
 
-    /// Availability changes, from now on.
-    pub fn availability_changed(&self) -> UnboundedReceiver<AvailabilityChanged> {
-        self.inner.pool.availability_changed()
-    }
-
-    /// Probes failed voices in the background on this spawner (a one-word synthesis); else they
-    /// are tried again by the first request after `recovery_interval`.
-    /// Every clone of the adapter shares it, whenever it is set.
-    pub fn with_spawner(self, spawner: impl Spawn) -> Self {
-        self.inner.pool.set_spawner(Arc::new(spawner));
-        self
-    }
-
-    /// Whether voice `index` is currently considered available.
-    pub fn is_available(&self, index: usize) -> bool {
-        self.inner.pool.is_available(index)
-    }
+    pool_methods!("voice", "a one-word synthesis");
 }
 
 fn mark_unavailable(inner: &Arc<Inner>, i: usize) {

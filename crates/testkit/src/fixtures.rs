@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use aitrace_core::{ExportConfig, Usage};
+use aitrace_core::{attempt_span, AiSpanExt, ExportConfig, Usage};
 
 /// Export settings that make a test fast: batches leave after 20 ms, retries wait 5 to 20 ms, three
 /// retries at most.
@@ -25,3 +25,20 @@ pub const STEP1: Usage = Usage::new(498, 17)
 pub const CUT: Usage = Usage::new(50, 256);
 /// The usage of an embedding call.
 pub const EMBED: Usage = Usage::input_only(9);
+
+/// The fallback inside a step of the exporters' agent trace: on the first step the primary
+/// (`openai`/`gpt-4o`) times out, then the backup (`anthropic`/`claude-3-5-haiku`) answers and
+/// re-stamps the step; `answer` runs inside the backup's attempt.
+pub fn fallback_attempts(step: &tracing::Span, first_step: bool, answer: impl FnOnce()) {
+    let mut attempt = 0u32;
+    if first_step {
+        attempt_span!(attempt, "openai", "gpt-4o").in_scope(|| {
+            tracing::Span::current().set_error("timeout", "primary timed out");
+        });
+        attempt += 1;
+    }
+    attempt_span!(attempt, "anthropic", "claude-3-5-haiku").in_scope(|| {
+        step.restamp_model("anthropic", "claude-3-5-haiku");
+        answer();
+    });
+}
