@@ -229,15 +229,13 @@ impl Run {
         let inner = Arc::clone(&self.inner);
         let request = self.request.clone();
         let mut failed = Vec::new();
-        let result = self
-            .tries
+        let result = inner
+            .pool
             .first_success(
+                &mut self.tries,
                 &self.caller,
-                &inner.pool.candidates,
                 &self.order,
                 &mut self.pos,
-                &inner.pool.settings,
-                &inner.pool.availability,
                 |i| {
                     let provider = Arc::clone(&inner.pool.providers[i]);
                     let request = request.clone();

@@ -8,9 +8,11 @@ use std::time::Duration;
 use aitrace_core::ConfigError;
 use futures::channel::mpsc::UnboundedReceiver;
 
-use crate::attempt::{check, Candidate, Settings};
+use crate::attempt::{check, Candidate, Settings, Success, Tries};
 use crate::availability::{spawn_probe, Availability, AvailabilityChanged, Spawn};
+use crate::error::AllFailed;
 use crate::error::ProviderError;
+use tracing::Span;
 
 /// The settings every adapter's config has, whatever its defaults.
 #[derive(Debug, Clone, Copy)]
@@ -129,6 +131,34 @@ impl<P: ?Sized + Send + Sync + 'static> Pool<P> {
             self.settings.attempt_timeout,
             move || probe(Arc::clone(&provider)),
         );
+    }
+
+    /// [`Tries::first_success`] over this pool's providers: tries `order[*pos..]` until `start`
+    /// succeeds; the indices of providers that failed every try are passed to `unavailable`.
+    pub(crate) fn first_success<'a, T, F, Fut>(
+        &'a self,
+        tries: &'a mut Tries,
+        caller: &'a Span,
+        order: &'a [usize],
+        pos: &'a mut usize,
+        start: F,
+        unavailable: impl FnMut(usize) + 'a,
+    ) -> impl Future<Output = Result<Success<T>, AllFailed>> + 'a
+    where
+        F: FnMut(usize) -> Fut + 'a,
+        Fut: Future<Output = Result<T, ProviderError>> + 'a,
+        T: 'a,
+    {
+        tries.first_success(
+            caller,
+            &self.candidates,
+            order,
+            pos,
+            &self.settings,
+            &self.availability,
+            start,
+            unavailable,
+        )
     }
 
     /// Availability changes, from now on.

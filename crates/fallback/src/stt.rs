@@ -219,15 +219,13 @@ impl SttFallbackStream {
     async fn switch(&mut self) -> Result<(), ProviderError> {
         let inner = Arc::clone(&self.inner);
         let mut failed = Vec::new();
-        let result = self
-            .tries
+        let result = inner
+            .pool
             .first_success(
+                &mut self.tries,
                 &self.caller,
-                &inner.pool.candidates,
                 &self.order,
                 &mut self.pos,
-                &inner.pool.settings,
-                &inner.pool.availability,
                 |i| {
                     let provider = Arc::clone(&inner.pool.providers[i]);
                     async move { provider.stream().await }
