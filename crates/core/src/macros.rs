@@ -13,31 +13,20 @@
 /// A model call (the billable unit): `generation_span!(provider, model, extra fields...)`.
 #[macro_export]
 macro_rules! generation_span {
-    (parent: $parent:expr, $provider:expr, $model:expr $(, $($fields:tt)*)?) => {
-        $crate::__private::tracing::info_span!(
-            parent: $parent,
-            "chat",
-            aitrace.kind = "model_generation",
-            gen_ai.operation.name = "chat",
-            gen_ai.provider.name = %$provider,
-            gen_ai.request.model = %$model,
-            gen_ai.response.model = $crate::__private::tracing::field::Empty,
-            gen_ai.response.id = $crate::__private::tracing::field::Empty,
-            gen_ai.response.finish_reasons = $crate::__private::tracing::field::Empty,
-            gen_ai.response.time_to_first_chunk = $crate::__private::tracing::field::Empty,
-            gen_ai.usage.input_tokens = $crate::__private::tracing::field::Empty,
-            gen_ai.usage.output_tokens = $crate::__private::tracing::field::Empty,
-            gen_ai.usage.cache_read.input_tokens = $crate::__private::tracing::field::Empty,
-            gen_ai.usage.cache_write.input_tokens = $crate::__private::tracing::field::Empty,
-            gen_ai.usage.cache_creation.input_tokens = $crate::__private::tracing::field::Empty,
-            gen_ai.usage.reasoning.output_tokens = $crate::__private::tracing::field::Empty,
-            gen_ai.conversation.id = $crate::__private::tracing::field::Empty,
-            error.type = $crate::__private::tracing::field::Empty,
-            $($($fields)*)?
-        )
+    (parent: $parent:expr $(, $($rest:tt)*)?) => {
+        $crate::__aitrace_generation_span!((parent: $parent,) $($($rest)*)?)
     };
-    ($provider:expr, $model:expr $(, $($fields:tt)*)?) => {
+    ($($rest:tt)*) => {
+        $crate::__aitrace_generation_span!(() $($rest)*)
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __aitrace_generation_span {
+    (($($parent:tt)*) $provider:expr, $model:expr $(, $($fields:tt)*)?) => {
         $crate::__private::tracing::info_span!(
+            $($parent)*
             "chat",
             aitrace.kind = "model_generation",
             gen_ai.operation.name = "chat",
@@ -63,23 +52,20 @@ macro_rules! generation_span {
 /// An embeddings call (billable): `embedding_span!(provider, model, extra fields...)`.
 #[macro_export]
 macro_rules! embedding_span {
-    (parent: $parent:expr, $provider:expr, $model:expr $(, $($fields:tt)*)?) => {
-        $crate::__private::tracing::info_span!(
-            parent: $parent,
-            "embeddings",
-            aitrace.kind = "embedding",
-            gen_ai.operation.name = "embeddings",
-            gen_ai.provider.name = %$provider,
-            gen_ai.request.model = %$model,
-            gen_ai.response.model = $crate::__private::tracing::field::Empty,
-            gen_ai.usage.input_tokens = $crate::__private::tracing::field::Empty,
-            gen_ai.embeddings.dimension.count = $crate::__private::tracing::field::Empty,
-            error.type = $crate::__private::tracing::field::Empty,
-            $($($fields)*)?
-        )
+    (parent: $parent:expr $(, $($rest:tt)*)?) => {
+        $crate::__aitrace_embedding_span!((parent: $parent,) $($($rest)*)?)
     };
-    ($provider:expr, $model:expr $(, $($fields:tt)*)?) => {
+    ($($rest:tt)*) => {
+        $crate::__aitrace_embedding_span!(() $($rest)*)
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __aitrace_embedding_span {
+    (($($parent:tt)*) $provider:expr, $model:expr $(, $($fields:tt)*)?) => {
         $crate::__private::tracing::info_span!(
+            $($parent)*
             "embeddings",
             aitrace.kind = "embedding",
             gen_ai.operation.name = "embeddings",
@@ -97,22 +83,20 @@ macro_rules! embedding_span {
 /// An agent run: `agent_span!(agent_name, extra fields...)`.
 #[macro_export]
 macro_rules! agent_span {
-    (parent: $parent:expr, $agent:expr $(, $($fields:tt)*)?) => {
-        $crate::__private::tracing::info_span!(
-            parent: $parent,
-            "invoke_agent",
-            aitrace.kind = "agent_run",
-            gen_ai.operation.name = "invoke_agent",
-            gen_ai.agent.name = %$agent,
-            gen_ai.agent.id = $crate::__private::tracing::field::Empty,
-            gen_ai.conversation.id = $crate::__private::tracing::field::Empty,
-            user.id = $crate::__private::tracing::field::Empty,
-            error.type = $crate::__private::tracing::field::Empty,
-            $($($fields)*)?
-        )
+    (parent: $parent:expr $(, $($rest:tt)*)?) => {
+        $crate::__aitrace_agent_span!((parent: $parent,) $($($rest)*)?)
     };
-    ($agent:expr $(, $($fields:tt)*)?) => {
+    ($($rest:tt)*) => {
+        $crate::__aitrace_agent_span!(() $($rest)*)
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __aitrace_agent_span {
+    (($($parent:tt)*) $agent:expr $(, $($fields:tt)*)?) => {
         $crate::__private::tracing::info_span!(
+            $($parent)*
             "invoke_agent",
             aitrace.kind = "agent_run",
             gen_ai.operation.name = "invoke_agent",
@@ -129,23 +113,20 @@ macro_rules! agent_span {
 /// A tool call: `tool_span!(tool_name, extra fields...)`.
 #[macro_export]
 macro_rules! tool_span {
-    (parent: $parent:expr, $tool:expr $(, $($fields:tt)*)?) => {
-        $crate::__private::tracing::info_span!(
-            parent: $parent,
-            "execute_tool",
-            aitrace.kind = "tool_call",
-            gen_ai.operation.name = "execute_tool",
-            gen_ai.tool.name = %$tool,
-            gen_ai.tool.call.id = $crate::__private::tracing::field::Empty,
-            gen_ai.tool.type = $crate::__private::tracing::field::Empty,
-            gen_ai.tool.call.arguments = $crate::__private::tracing::field::Empty,
-            gen_ai.tool.call.result = $crate::__private::tracing::field::Empty,
-            error.type = $crate::__private::tracing::field::Empty,
-            $($($fields)*)?
-        )
+    (parent: $parent:expr $(, $($rest:tt)*)?) => {
+        $crate::__aitrace_tool_span!((parent: $parent,) $($($rest)*)?)
     };
-    ($tool:expr $(, $($fields:tt)*)?) => {
+    ($($rest:tt)*) => {
+        $crate::__aitrace_tool_span!(() $($rest)*)
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __aitrace_tool_span {
+    (($($parent:tt)*) $tool:expr $(, $($fields:tt)*)?) => {
         $crate::__private::tracing::info_span!(
+            $($parent)*
             "execute_tool",
             aitrace.kind = "tool_call",
             gen_ai.operation.name = "execute_tool",
@@ -163,24 +144,20 @@ macro_rules! tool_span {
 /// A tool called through an MCP server: `mcp_tool_span!(tool_name, server, extra fields...)`.
 #[macro_export]
 macro_rules! mcp_tool_span {
-    (parent: $parent:expr, $tool:expr, $server:expr $(, $($fields:tt)*)?) => {
-        $crate::__private::tracing::info_span!(
-            parent: $parent,
-            "execute_tool",
-            aitrace.kind = "mcp_tool_call",
-            gen_ai.operation.name = "execute_tool",
-            gen_ai.tool.name = %$tool,
-            gen_ai.tool.type = "extension",
-            mcp.server = %$server,
-            gen_ai.tool.call.id = $crate::__private::tracing::field::Empty,
-            gen_ai.tool.call.arguments = $crate::__private::tracing::field::Empty,
-            gen_ai.tool.call.result = $crate::__private::tracing::field::Empty,
-            error.type = $crate::__private::tracing::field::Empty,
-            $($($fields)*)?
-        )
+    (parent: $parent:expr $(, $($rest:tt)*)?) => {
+        $crate::__aitrace_mcp_tool_span!((parent: $parent,) $($($rest)*)?)
     };
-    ($tool:expr, $server:expr $(, $($fields:tt)*)?) => {
+    ($($rest:tt)*) => {
+        $crate::__aitrace_mcp_tool_span!(() $($rest)*)
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __aitrace_mcp_tool_span {
+    (($($parent:tt)*) $tool:expr, $server:expr $(, $($fields:tt)*)?) => {
         $crate::__private::tracing::info_span!(
+            $($parent)*
             "execute_tool",
             aitrace.kind = "mcp_tool_call",
             gen_ai.operation.name = "execute_tool",
@@ -199,20 +176,20 @@ macro_rules! mcp_tool_span {
 /// A retrieval: `retrieval_span!(data_source_id, extra fields...)`.
 #[macro_export]
 macro_rules! retrieval_span {
-    (parent: $parent:expr, $source:expr $(, $($fields:tt)*)?) => {
-        $crate::__private::tracing::info_span!(
-            parent: $parent,
-            "retrieval",
-            aitrace.kind = "retrieval",
-            gen_ai.operation.name = "retrieval",
-            gen_ai.data_source.id = %$source,
-            gen_ai.retrieval.query.text = $crate::__private::tracing::field::Empty,
-            error.type = $crate::__private::tracing::field::Empty,
-            $($($fields)*)?
-        )
+    (parent: $parent:expr $(, $($rest:tt)*)?) => {
+        $crate::__aitrace_retrieval_span!((parent: $parent,) $($($rest)*)?)
     };
-    ($source:expr $(, $($fields:tt)*)?) => {
+    ($($rest:tt)*) => {
+        $crate::__aitrace_retrieval_span!(() $($rest)*)
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __aitrace_retrieval_span {
+    (($($parent:tt)*) $source:expr $(, $($fields:tt)*)?) => {
         $crate::__private::tracing::info_span!(
+            $($parent)*
             "retrieval",
             aitrace.kind = "retrieval",
             gen_ai.operation.name = "retrieval",
@@ -227,19 +204,20 @@ macro_rules! retrieval_span {
 /// A rerank call: `rerank_span!(provider, model, extra fields...)`.
 #[macro_export]
 macro_rules! rerank_span {
-    (parent: $parent:expr, $provider:expr, $model:expr $(, $($fields:tt)*)?) => {
-        $crate::__private::tracing::info_span!(
-            parent: $parent,
-            "rerank",
-            aitrace.kind = "rerank",
-            gen_ai.provider.name = %$provider,
-            gen_ai.request.model = %$model,
-            error.type = $crate::__private::tracing::field::Empty,
-            $($($fields)*)?
-        )
+    (parent: $parent:expr $(, $($rest:tt)*)?) => {
+        $crate::__aitrace_rerank_span!((parent: $parent,) $($($rest)*)?)
     };
-    ($provider:expr, $model:expr $(, $($fields:tt)*)?) => {
+    ($($rest:tt)*) => {
+        $crate::__aitrace_rerank_span!(() $($rest)*)
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __aitrace_rerank_span {
+    (($($parent:tt)*) $provider:expr, $model:expr $(, $($fields:tt)*)?) => {
         $crate::__private::tracing::info_span!(
+            $($parent)*
             "rerank",
             aitrace.kind = "rerank",
             gen_ai.provider.name = %$provider,
@@ -254,23 +232,20 @@ macro_rules! rerank_span {
 /// generation encloses it; its usage is displayed, and billed on the generation.
 #[macro_export]
 macro_rules! step_span {
-    (parent: $parent:expr, $index:expr $(, $($fields:tt)*)?) => {
-        $crate::__private::tracing::info_span!(
-            parent: $parent,
-            "step",
-            aitrace.kind = "model_step",
-            aitrace.step = $index,
-            gen_ai.request.model = $crate::__private::tracing::field::Empty,
-            gen_ai.provider.name = $crate::__private::tracing::field::Empty,
-            gen_ai.usage.input_tokens = $crate::__private::tracing::field::Empty,
-            gen_ai.usage.output_tokens = $crate::__private::tracing::field::Empty,
-            gen_ai.response.finish_reasons = $crate::__private::tracing::field::Empty,
-            error.type = $crate::__private::tracing::field::Empty,
-            $($($fields)*)?
-        )
+    (parent: $parent:expr $(, $($rest:tt)*)?) => {
+        $crate::__aitrace_step_span!((parent: $parent,) $($($rest)*)?)
     };
-    ($index:expr $(, $($fields:tt)*)?) => {
+    ($($rest:tt)*) => {
+        $crate::__aitrace_step_span!(() $($rest)*)
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __aitrace_step_span {
+    (($($parent:tt)*) $index:expr $(, $($fields:tt)*)?) => {
         $crate::__private::tracing::info_span!(
+            $($parent)*
             "step",
             aitrace.kind = "model_step",
             aitrace.step = $index,
@@ -288,16 +263,20 @@ macro_rules! step_span {
 /// One streamed chunk: `chunk_span!(extra fields...)`. Never billable.
 #[macro_export]
 macro_rules! chunk_span {
-    (parent: $parent:expr $(, $($fields:tt)*)?) => {
-        $crate::__private::tracing::info_span!(
-            parent: $parent,
-            "chunk",
-            aitrace.kind = "model_chunk",
-            $($($fields)*)?
-        )
+    (parent: $parent:expr $(, $($rest:tt)*)?) => {
+        $crate::__aitrace_chunk_span!((parent: $parent,) $($($rest)*)?)
     };
-    ($($fields:tt)*) => {
+    ($($rest:tt)*) => {
+        $crate::__aitrace_chunk_span!(() $($rest)*)
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __aitrace_chunk_span {
+    (($($parent:tt)*) $($fields:tt)*) => {
         $crate::__private::tracing::info_span!(
+            $($parent)*
             "chunk",
             aitrace.kind = "model_chunk",
             $($fields)*
@@ -308,20 +287,20 @@ macro_rules! chunk_span {
 /// A workflow run: `workflow_span!(workflow_name, extra fields...)`.
 #[macro_export]
 macro_rules! workflow_span {
-    (parent: $parent:expr, $name:expr $(, $($fields:tt)*)?) => {
-        $crate::__private::tracing::info_span!(
-            parent: $parent,
-            "invoke_workflow",
-            aitrace.kind = "workflow_run",
-            gen_ai.operation.name = "invoke_workflow",
-            gen_ai.workflow.name = %$name,
-            gen_ai.conversation.id = $crate::__private::tracing::field::Empty,
-            error.type = $crate::__private::tracing::field::Empty,
-            $($($fields)*)?
-        )
+    (parent: $parent:expr $(, $($rest:tt)*)?) => {
+        $crate::__aitrace_workflow_span!((parent: $parent,) $($($rest)*)?)
     };
-    ($name:expr $(, $($fields:tt)*)?) => {
+    ($($rest:tt)*) => {
+        $crate::__aitrace_workflow_span!(() $($rest)*)
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __aitrace_workflow_span {
+    (($($parent:tt)*) $name:expr $(, $($fields:tt)*)?) => {
         $crate::__private::tracing::info_span!(
+            $($parent)*
             "invoke_workflow",
             aitrace.kind = "workflow_run",
             gen_ai.operation.name = "invoke_workflow",
@@ -336,18 +315,20 @@ macro_rules! workflow_span {
 /// A step of a workflow: `workflow_step_span!(step_name, extra fields...)`.
 #[macro_export]
 macro_rules! workflow_step_span {
-    (parent: $parent:expr, $name:expr $(, $($fields:tt)*)?) => {
-        $crate::__private::tracing::info_span!(
-            parent: $parent,
-            "workflow_step",
-            aitrace.kind = "workflow_step",
-            aitrace.step.name = %$name,
-            error.type = $crate::__private::tracing::field::Empty,
-            $($($fields)*)?
-        )
+    (parent: $parent:expr $(, $($rest:tt)*)?) => {
+        $crate::__aitrace_workflow_step_span!((parent: $parent,) $($($rest)*)?)
     };
-    ($name:expr $(, $($fields:tt)*)?) => {
+    ($($rest:tt)*) => {
+        $crate::__aitrace_workflow_step_span!(() $($rest)*)
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __aitrace_workflow_step_span {
+    (($($parent:tt)*) $name:expr $(, $($fields:tt)*)?) => {
         $crate::__private::tracing::info_span!(
+            $($parent)*
             "workflow_step",
             aitrace.kind = "workflow_step",
             aitrace.step.name = %$name,
@@ -360,20 +341,20 @@ macro_rules! workflow_step_span {
 /// A speech-to-text call: `stt_span!(provider, model, extra fields...)`.
 #[macro_export]
 macro_rules! stt_span {
-    (parent: $parent:expr, $provider:expr, $model:expr $(, $($fields:tt)*)?) => {
-        $crate::__private::tracing::info_span!(
-            parent: $parent,
-            "speech_to_text",
-            aitrace.kind = "speech_to_text",
-            gen_ai.provider.name = %$provider,
-            gen_ai.request.model = %$model,
-            aitrace.audio.duration_s = $crate::__private::tracing::field::Empty,
-            error.type = $crate::__private::tracing::field::Empty,
-            $($($fields)*)?
-        )
+    (parent: $parent:expr $(, $($rest:tt)*)?) => {
+        $crate::__aitrace_stt_span!((parent: $parent,) $($($rest)*)?)
     };
-    ($provider:expr, $model:expr $(, $($fields:tt)*)?) => {
+    ($($rest:tt)*) => {
+        $crate::__aitrace_stt_span!(() $($rest)*)
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __aitrace_stt_span {
+    (($($parent:tt)*) $provider:expr, $model:expr $(, $($fields:tt)*)?) => {
         $crate::__private::tracing::info_span!(
+            $($parent)*
             "speech_to_text",
             aitrace.kind = "speech_to_text",
             gen_ai.provider.name = %$provider,
@@ -388,20 +369,20 @@ macro_rules! stt_span {
 /// A text-to-speech call: `tts_span!(provider, model, extra fields...)`.
 #[macro_export]
 macro_rules! tts_span {
-    (parent: $parent:expr, $provider:expr, $model:expr $(, $($fields:tt)*)?) => {
-        $crate::__private::tracing::info_span!(
-            parent: $parent,
-            "text_to_speech",
-            aitrace.kind = "text_to_speech",
-            gen_ai.provider.name = %$provider,
-            gen_ai.request.model = %$model,
-            aitrace.tts.characters = $crate::__private::tracing::field::Empty,
-            error.type = $crate::__private::tracing::field::Empty,
-            $($($fields)*)?
-        )
+    (parent: $parent:expr $(, $($rest:tt)*)?) => {
+        $crate::__aitrace_tts_span!((parent: $parent,) $($($rest)*)?)
     };
-    ($provider:expr, $model:expr $(, $($fields:tt)*)?) => {
+    ($($rest:tt)*) => {
+        $crate::__aitrace_tts_span!(() $($rest)*)
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __aitrace_tts_span {
+    (($($parent:tt)*) $provider:expr, $model:expr $(, $($fields:tt)*)?) => {
         $crate::__private::tracing::info_span!(
+            $($parent)*
             "text_to_speech",
             aitrace.kind = "text_to_speech",
             gen_ai.provider.name = %$provider,
@@ -417,21 +398,20 @@ macro_rules! tts_span {
 /// billable; the adapter re-stamps the enclosing span with the provider that answered.
 #[macro_export]
 macro_rules! attempt_span {
-    (parent: $parent:expr, $index:expr, $provider:expr, $model:expr $(, $($fields:tt)*)?) => {
-        $crate::__private::tracing::info_span!(
-            parent: $parent,
-            "fallback_attempt",
-            aitrace.kind = "fallback_attempt",
-            aitrace.attempt = $index,
-            gen_ai.provider.name = %$provider,
-            gen_ai.request.model = %$model,
-            aitrace.time_to_first_token_ms = $crate::__private::tracing::field::Empty,
-            error.type = $crate::__private::tracing::field::Empty,
-            $($($fields)*)?
-        )
+    (parent: $parent:expr $(, $($rest:tt)*)?) => {
+        $crate::__aitrace_attempt_span!((parent: $parent,) $($($rest)*)?)
     };
-    ($index:expr, $provider:expr, $model:expr $(, $($fields:tt)*)?) => {
+    ($($rest:tt)*) => {
+        $crate::__aitrace_attempt_span!(() $($rest)*)
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __aitrace_attempt_span {
+    (($($parent:tt)*) $index:expr, $provider:expr, $model:expr $(, $($fields:tt)*)?) => {
         $crate::__private::tracing::info_span!(
+            $($parent)*
             "fallback_attempt",
             aitrace.kind = "fallback_attempt",
             aitrace.attempt = $index,
@@ -447,18 +427,20 @@ macro_rules! attempt_span {
 /// A guardrail / moderation check: `guardrail_span!(name, extra fields...)`.
 #[macro_export]
 macro_rules! guardrail_span {
-    (parent: $parent:expr, $name:expr $(, $($fields:tt)*)?) => {
-        $crate::__private::tracing::info_span!(
-            parent: $parent,
-            "guardrail",
-            aitrace.kind = "guardrail",
-            aitrace.guardrail.name = %$name,
-            error.type = $crate::__private::tracing::field::Empty,
-            $($($fields)*)?
-        )
+    (parent: $parent:expr $(, $($rest:tt)*)?) => {
+        $crate::__aitrace_guardrail_span!((parent: $parent,) $($($rest)*)?)
     };
-    ($name:expr $(, $($fields:tt)*)?) => {
+    ($($rest:tt)*) => {
+        $crate::__aitrace_guardrail_span!(() $($rest)*)
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __aitrace_guardrail_span {
+    (($($parent:tt)*) $name:expr $(, $($fields:tt)*)?) => {
         $crate::__private::tracing::info_span!(
+            $($parent)*
             "guardrail",
             aitrace.kind = "guardrail",
             aitrace.guardrail.name = %$name,

@@ -965,3 +965,18 @@ fn span_macros_take_an_explicit_parent() {
         );
     }
 }
+
+#[test]
+fn macros_take_extra_fields_with_and_without_a_parent() {
+    let spans = capture(|| {
+        let gen = generation_span!("openai", "gpt-4o", customer = "acme");
+        chunk_span!(parent: &gen, chunk.index = 1u64).in_scope(|| {});
+        chunk_span!(chunk.index = 2u64).in_scope(|| {});
+        step_span!(parent: &gen, 0u32, customer = "acme").in_scope(|| {});
+        drop(gen);
+    });
+    let gen = find(&spans, "chat");
+    assert_eq!(gen.attributes["customer"], json!("acme"));
+    assert_eq!(find(&spans, "step").attributes["customer"], json!("acme"));
+    assert_eq!(find(&spans, "step").parent_span_id, Some(gen.span_id));
+}
