@@ -7,35 +7,12 @@ use std::time::Duration;
 
 use aitrace::testing::{capture, total_billable_usage};
 use aitrace::{messages_from_value, KnownPart, Part, SpanKind, SpanRecord, Usage};
-use aitrace_testkit::openai::{FakeModel, OpenAiServer, Reply};
+use aitrace_testkit::openai::{FakeModel, OpenAiServer};
 use futures::StreamExt;
 use genai::chat::{ChatMessage, ChatOptions, ChatRequest, ChatStreamEvent, Tool};
 use genai::resolver::{AuthData, Endpoint};
 use genai::{Client, ServiceTarget};
-use serde_json::{json, Value};
-
-fn reply_usage(reply: &Reply) -> Value {
-    match reply {
-        Reply::Json(_, body) => body["usage"].clone(),
-        Reply::Sse { events, .. } => events
-            .iter()
-            .rev()
-            .find_map(|e| e.get("usage").cloned())
-            .unwrap_or_default(),
-    }
-}
-
-fn as_usage(u: &Value) -> Usage {
-    let n = |p: &str| u.pointer(p).and_then(Value::as_u64);
-    {
-        let mut u = Usage::default();
-        u.input_tokens = n("/prompt_tokens");
-        u.output_tokens = n("/completion_tokens");
-        u.cache_read_input_tokens = n("/prompt_tokens_details/cached_tokens");
-        u.reasoning_tokens = n("/completion_tokens_details/reasoning_tokens");
-        u
-    }
-}
+use serde_json::json;
 
 #[test]
 fn genai_spans_are_read_as_the_server_answered() {
@@ -118,7 +95,7 @@ fn genai_spans_are_read_as_the_server_answered() {
             Some(r.response_model.as_deref().unwrap_or("gpt-4o-mini"))
         );
         assert_eq!(r.parent_span_id, None);
-        let want = as_usage(&reply_usage(&ex.reply));
+        let want = ex.reply.usage().expect("the server sent usage");
         let got = r.usage.expect("usage");
         assert_eq!(
             (
@@ -162,7 +139,7 @@ fn genai_spans_are_read_as_the_server_answered() {
     // Billed once: the billable total is what the server reported.
     let sent = exchanges
         .iter()
-        .map(|e| as_usage(&reply_usage(&e.reply)))
+        .filter_map(|e| e.reply.usage())
         .fold(Usage::default(), |a, b| a.add(&b));
     let billed = total_billable_usage(&records);
     assert_eq!(billed.input_tokens, sent.input_tokens);

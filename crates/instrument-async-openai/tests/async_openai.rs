@@ -39,61 +39,12 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a runtime")
 }
 
-/// The usage object a reply carried (a unary body's, or the stream event that had one).
-fn reply_usage(reply: &Reply) -> Option<Value> {
-    match reply {
-        Reply::Json(_, body) => Some(body["usage"].clone()).filter(|u| u.is_object()),
-        Reply::Sse { events, .. } => events.iter().rev().find_map(|e| {
-            e.get("usage")
-                .filter(|u| u.is_object())
-                .or_else(|| e.pointer("/response/usage").filter(|u| u.is_object()))
-                .cloned()
-        }),
-    }
-}
-
-fn as_usage(u: &Value) -> Usage {
-    let n = |a: &str, b: &str| {
-        u.pointer(a)
-            .or_else(|| u.pointer(b))
-            .and_then(Value::as_u64)
-    };
-    {
-        let mut u = Usage::default();
-        u.input_tokens = n("/prompt_tokens", "/input_tokens");
-        u.output_tokens = n("/completion_tokens", "/output_tokens");
-        u.total_tokens = n("/total_tokens", "/total_tokens");
-        u.cache_read_input_tokens = n(
-            "/prompt_tokens_details/cached_tokens",
-            "/input_tokens_details/cached_tokens",
-        );
-        u.reasoning_tokens = n(
-            "/completion_tokens_details/reasoning_tokens",
-            "/output_tokens_details/reasoning_tokens",
-        );
-        u
-    }
-}
-
-/// The response id and model a reply carried.
-fn reply_ids(reply: &Reply) -> (Option<String>, Option<String>) {
-    let first = match reply {
-        Reply::Json(_, body) => body.clone(),
-        Reply::Sse { events, .. } => events
-            .iter()
-            .find_map(|e| e.get("response").cloned())
-            .unwrap_or_else(|| events[0].clone()),
-    };
-    let s = |k: &str| first[k].as_str().map(str::to_string);
-    (s("id"), s("model"))
-}
-
 fn record_for<'a>(records: &'a [SpanRecord], exchange: &Exchange) -> &'a SpanRecord {
     if exchange.path.ends_with("/embeddings") {
         // Embedding answers carry no id.
         return record_for_model(records, exchange.request["model"].as_str().unwrap());
     }
-    let (id, _) = reply_ids(&exchange.reply);
+    let (id, _) = exchange.reply.ids();
     records
         .iter()
         .find(|r| r.response_id.is_some() && r.response_id == id)
@@ -208,7 +159,7 @@ fn async_openai_calls_are_traced_as_the_server_answered() {
             continue;
         }
         let r = record_for(&records, ex);
-        let (_, model) = reply_ids(&ex.reply);
+        let (_, model) = ex.reply.ids();
         assert_eq!(r.request_model.as_deref(), ex.request["model"].as_str());
         assert_eq!(r.response_model, model, "{}", ex.path);
         let embedding = ex.path.ends_with("/embeddings");
@@ -220,9 +171,8 @@ fn async_openai_calls_are_traced_as_the_server_answered() {
                 SpanKind::ModelGeneration
             }
         );
-        match reply_usage(&ex.reply) {
-            Some(u) => {
-                let want = as_usage(&u);
+        match ex.reply.usage() {
+            Some(want) => {
                 let got = r.usage.expect("usage recorded");
                 assert_eq!(
                     (
@@ -247,8 +197,7 @@ fn async_openai_calls_are_traced_as_the_server_answered() {
     // Usage billed exactly once: the billable total is the sum of what the server reported.
     let sent: Usage = exchanges
         .iter()
-        .filter_map(|e| reply_usage(&e.reply))
-        .map(|u| as_usage(&u))
+        .filter_map(|e| e.reply.usage())
         .fold(Usage::default(), |a, b| a.add(&b));
     let billed = total_billable_usage(&records);
     assert_eq!(billed.input_tokens, sent.input_tokens);

@@ -39,36 +39,6 @@ impl Tool for Weather {
     }
 }
 
-fn reply_usage(reply: &Reply) -> Option<Value> {
-    match reply {
-        Reply::Json(_, body) => Some(body["usage"].clone()).filter(|u| u.is_object()),
-        Reply::Sse { events, .. } => events
-            .iter()
-            .rev()
-            .find_map(|e| e.get("usage").filter(|u| u.is_object()).cloned()),
-    }
-}
-
-fn as_usage(u: &Value) -> Usage {
-    let n = |p: &str| u.pointer(p).and_then(Value::as_u64);
-    {
-        let mut u = Usage::default();
-        u.input_tokens = n("/prompt_tokens");
-        u.output_tokens = n("/completion_tokens");
-        u.cache_read_input_tokens = n("/prompt_tokens_details/cached_tokens");
-        u.reasoning_tokens = n("/completion_tokens_details/reasoning_tokens");
-        u
-    }
-}
-
-fn reply_id(reply: &Reply) -> String {
-    let body = match reply {
-        Reply::Json(_, body) => body,
-        Reply::Sse { events, .. } => &events[0],
-    };
-    body["id"].as_str().unwrap_or_default().to_string()
-}
-
 #[test]
 fn a_rig_agent_inside_a_request_keeps_its_shape_usage_and_time_to_first_token() {
     let server = OpenAiServer::fake_with(FakeModel {
@@ -173,7 +143,7 @@ fn a_rig_agent_inside_a_request_keeps_its_shape_usage_and_time_to_first_token() 
         .iter()
         .filter(|e| e.path.ends_with("/chat/completions"))
     {
-        let id = reply_id(&ex.reply);
+        let id = ex.reply.ids().0.unwrap_or_default();
         let r = chats
             .iter()
             .find(|r| r.response_id.as_deref() == Some(id.as_str()))
@@ -181,7 +151,7 @@ fn a_rig_agent_inside_a_request_keeps_its_shape_usage_and_time_to_first_token() 
         assert_eq!(r.provider.as_deref(), Some("openai"));
         assert_eq!(r.request_model.as_deref(), Some("gpt-4o-mini"));
         assert_eq!(r.response_model.as_deref(), Some("gpt-4o-mini-2024-08-06"));
-        let want = as_usage(&reply_usage(&ex.reply).expect("the server sent usage"));
+        let want = ex.reply.usage().expect("the server sent usage");
         let got = r.usage.expect("usage");
         assert_eq!(
             (
@@ -222,8 +192,7 @@ fn a_rig_agent_inside_a_request_keeps_its_shape_usage_and_time_to_first_token() 
     // Billed once: the billable total is what the server reported, agent spans included or not.
     let sent = exchanges
         .iter()
-        .filter_map(|e| reply_usage(&e.reply))
-        .map(|u| as_usage(&u))
+        .filter_map(|e| e.reply.usage())
         .fold(Usage::default(), |a, b| a.add(&b));
     let billed = total_billable_usage(&records);
     assert_eq!(

@@ -33,6 +33,54 @@ pub enum Reply {
     },
 }
 
+impl Reply {
+    /// The usage the reply reported, in aitrace's terms: a unary body's, or the last stream event
+    /// that had one (Chat Completions' last chunk, the Responses API's final `response`). Both APIs'
+    /// names are read (`prompt_tokens` / `input_tokens`, their cached and reasoning details).
+    pub fn usage(&self) -> Option<aitrace_core::Usage> {
+        let usage = match self {
+            Reply::Json(_, body) => Some(&body["usage"]).filter(|u| u.is_object()),
+            Reply::Sse { events, .. } => events.iter().rev().find_map(|e| {
+                e.get("usage")
+                    .filter(|u| u.is_object())
+                    .or_else(|| e.pointer("/response/usage").filter(|u| u.is_object()))
+            }),
+        }?;
+        let n = |paths: [&str; 2]| {
+            paths
+                .iter()
+                .find_map(|p| usage.pointer(p).and_then(Value::as_u64))
+        };
+        let mut u = aitrace_core::Usage::default();
+        u.input_tokens = n(["/prompt_tokens", "/input_tokens"]);
+        u.output_tokens = n(["/completion_tokens", "/output_tokens"]);
+        u.total_tokens = n(["/total_tokens", "/total_tokens"]);
+        u.cache_read_input_tokens = n([
+            "/prompt_tokens_details/cached_tokens",
+            "/input_tokens_details/cached_tokens",
+        ]);
+        u.reasoning_tokens = n([
+            "/completion_tokens_details/reasoning_tokens",
+            "/output_tokens_details/reasoning_tokens",
+        ]);
+        Some(u)
+    }
+
+    /// The response id and model the reply carried (a stream's first event, or the Responses API's
+    /// `response` object).
+    pub fn ids(&self) -> (Option<String>, Option<String>) {
+        let first = match self {
+            Reply::Json(_, body) => body,
+            Reply::Sse { events, .. } => events
+                .iter()
+                .find_map(|e| e.get("response"))
+                .unwrap_or(&events[0]),
+        };
+        let s = |k: &str| first[k].as_str().map(str::to_string);
+        (s("id"), s("model"))
+    }
+}
+
 /// One request and the reply it got.
 #[derive(Debug, Clone)]
 pub struct Exchange {
