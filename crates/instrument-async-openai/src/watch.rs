@@ -360,6 +360,11 @@ impl Body for Watched {
                 if let Some(data) = frame.data_ref() {
                     this.take(data);
                 }
+                // A reader may stop at the last frame without polling for the end (the body said
+                // it was over): the answer is complete then, not dropped.
+                if this.inner.is_end_stream() {
+                    this.end(End::Complete);
+                }
             }
             Poll::Ready(Some(Err(e))) => this.end(End::Failed(e.to_string())),
             Poll::Ready(None) => this.end(End::Complete),
