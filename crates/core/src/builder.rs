@@ -123,7 +123,7 @@ pub const ENV_SETTINGS: &[(&str, &str)] = &[
         "lowest level of AI spans recorded even when no other layer wants that level (default info)",
     ),
     (
-        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+        CAPTURE_CONTENT_ENV,
         "whether exporters receive message content, tool arguments/results and documents: true/false (default true)",
     ),
     (
@@ -141,6 +141,18 @@ fn parse_positive(name: &str, v: &str) -> Result<usize, ConfigError> {
             format!("expected a positive integer, got {v:?}"),
         )),
     }
+}
+
+/// The GenAI conventions' content switch, read by the builder and by the client instrumentations.
+pub const CAPTURE_CONTENT_ENV: &str = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT";
+
+/// [`CAPTURE_CONTENT_ENV`] as the builder reads it: `None` when unset, an error naming it when it
+/// is not a boolean. Instrumentations that record content use this, so one value means one thing.
+pub fn capture_content_from_env() -> Result<Option<bool>, ConfigError> {
+    std::env::var(CAPTURE_CONTENT_ENV)
+        .ok()
+        .map(|v| parse_bool(CAPTURE_CONTENT_ENV, &v))
+        .transpose()
 }
 
 fn parse_bool(name: &str, v: &str) -> Result<bool, ConfigError> {
@@ -216,9 +228,8 @@ impl Builder {
         if let Some(v) = get("AITRACE_SPAN_LEVEL") {
             self.span_level = parse_level("AITRACE_SPAN_LEVEL", &v)?;
         }
-        if let Some(v) = get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT") {
-            self.capture_content =
-                parse_bool("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", &v)?;
+        if let Some(v) = get(CAPTURE_CONTENT_ENV) {
+            self.capture_content = parse_bool(CAPTURE_CONTENT_ENV, &v)?;
         }
         if let Some(v) = get("AITRACE_SHUTDOWN_TIMEOUT_MS") {
             self.shutdown_timeout =

@@ -83,7 +83,9 @@ mod record;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use builder::{builder, Builder, Guard, ENV_SETTINGS};
+pub use builder::{
+    builder, capture_content_from_env, Builder, Guard, CAPTURE_CONTENT_ENV, ENV_SETTINGS,
+};
 pub use console::ConsoleExporter;
 pub use error::{ConfigError, InstallError};
 pub use export::{ExportError, Exporter};

@@ -50,16 +50,15 @@ use tower_service::Service;
 pub use watch::Watched;
 
 /// The environment variable of the GenAI conventions that turns message content capture off.
-pub const CAPTURE_CONTENT_ENV: &str = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT";
+pub use aitrace_core::CAPTURE_CONTENT_ENV;
 
-/// Whether `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT` allows content (unset: yes).
+/// Whether [`CAPTURE_CONTENT_ENV`] allows content, read as aitrace's builder reads it (unset: yes;
+/// a value that is not a boolean, which the builder refuses, leaves the default).
 fn content_allowed_by_env() -> bool {
-    std::env::var(CAPTURE_CONTENT_ENV).map_or(true, |v| {
-        !matches!(
-            v.trim().to_ascii_lowercase().as_str(),
-            "false" | "0" | "no" | "off"
-        )
-    })
+    aitrace_core::capture_content_from_env()
+        .ok()
+        .flatten()
+        .unwrap_or(true)
 }
 
 #[derive(Debug, Clone)]
