@@ -14,7 +14,8 @@ use crate::console::ConsoleExporter;
 use crate::error::{ConfigError, InstallError};
 use crate::export::Exporter;
 use crate::jsonl::JsonlExporter;
-use crate::layer::AiLayer;
+use crate::layer::context::CONTEXT_SPANS_ENV;
+use crate::layer::{AiLayer, ContextSpans};
 use crate::pipeline::{self, ExportConfig, Pipeline, Processor, ShutdownReport, Stats};
 
 /// Starts a [`Builder`].
@@ -29,6 +30,8 @@ pub struct Builder {
     export_config: ExportConfig,
     event_level: LevelFilter,
     span_level: LevelFilter,
+    /// `AITRACE_CONTEXT_SPANS` / `context_spans`, parsed at build; `None`: the default.
+    context_spans: Option<(&'static str, String)>,
     shutdown_timeout: Duration,
     console: bool,
     jsonl_path: Option<PathBuf>,
@@ -48,6 +51,7 @@ impl Default for Builder {
             export_config: ExportConfig::default(),
             event_level: LevelFilter::INFO,
             span_level: LevelFilter::INFO,
+            context_spans: None,
             shutdown_timeout: Duration::from_secs(5),
             console: false,
             jsonl_path: None,
@@ -73,6 +77,7 @@ impl fmt::Debug for Builder {
             .field("export_config", &self.export_config)
             .field("event_level", &self.event_level)
             .field("span_level", &self.span_level)
+            .field("context_spans", &self.context_spans)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("console", &self.console)
             .field("jsonl_path", &self.jsonl_path)
@@ -120,7 +125,11 @@ pub const ENV_SETTINGS: &[(&str, &str)] = &[
     ),
     (
         "AITRACE_SPAN_LEVEL",
-        "lowest level of AI spans recorded even when no other layer wants that level (default info)",
+        "lowest level of AI spans (the span macros, instrumented clients) recorded whatever the log filter wants (default info); application spans: AITRACE_CONTEXT_SPANS",
+    ),
+    (
+        CONTEXT_SPANS_ENV,
+        "application spans recorded as a trace's context (the request a trace hangs under) whatever the log filter wants, as `level,target=level` (default info, the web frameworks' and the app crate's own at debug)",
     ),
     (
         CAPTURE_CONTENT_ENV,
@@ -228,6 +237,10 @@ impl Builder {
         if let Some(v) = get("AITRACE_SPAN_LEVEL") {
             self.span_level = parse_level("AITRACE_SPAN_LEVEL", &v)?;
         }
+        if let Some(v) = get(CONTEXT_SPANS_ENV) {
+            ContextSpans::parse(CONTEXT_SPANS_ENV, &v)?;
+            self.context_spans = Some((CONTEXT_SPANS_ENV, v));
+        }
         if let Some(v) = get(CAPTURE_CONTENT_ENV) {
             self.capture_content = parse_bool(CAPTURE_CONTENT_ENV, &v)?;
         }
@@ -300,13 +313,28 @@ impl Builder {
         self
     }
 
-    /// Lowest level of AI spans recorded even when no other layer of the subscriber wants that level
-    /// (default `INFO`: every span macro is at `INFO`). The layer's level hint asks `tracing` for spans
-    /// and events down to this level and [`event_level`](Self::event_level), and no lower than the
-    /// layers beside it already do, so callsites nobody wants stay disabled at no cost. An AI span
-    /// below it is still recorded when another layer enables its level. `TRACE` records them all.
+    /// Lowest level of AI spans (the span macros, the instrumented clients' spans) recorded whatever
+    /// the application's log filter wants (default `INFO`: every span macro is at `INFO`). An AI span
+    /// below it is still recorded when another layer enables it; `TRACE` records them all. It does not
+    /// choose which application spans give a trace its context: that is
+    /// [`context_spans`](Self::context_spans).
     pub fn span_level(mut self, level: LevelFilter) -> Self {
         self.span_level = level;
+        self
+    }
+
+    /// Which application spans are recorded as a trace's context, whatever the application's log
+    /// filter wants: directives like `RUST_LOG`'s (`info,tower_http=debug,my_app=debug`). The context
+    /// of a trace is the outermost recorded application span above its AI spans (the request): it
+    /// holds the user, session, tags and name `set_user` & co. give it, and every AI span below joins
+    /// its trace. Default: INFO from every target, DEBUG from the web frameworks
+    /// ([`FRAMEWORK_TARGETS`](crate::FRAMEWORK_TARGETS): tower-http's `TraceLayer`
+    /// and axum's request spans are at DEBUG) and from the running executable's own crate
+    /// (`#[instrument(level = "debug")]` handlers). Spans outside it that no other layer wants stay
+    /// disabled; it does not change what the application logs, and AI spans follow
+    /// [`span_level`](Self::span_level). Invalid directives fail the build.
+    pub fn context_spans(mut self, directives: impl Into<String>) -> Self {
+        self.context_spans = Some(("context_spans", directives.into()));
         self
     }
 
@@ -386,9 +414,14 @@ impl Builder {
             })
             .collect();
         let pipeline = Pipeline::new(self.processors, exporters)?;
+        let context = match &self.context_spans {
+            Some((setting, spec)) => ContextSpans::parse(setting, spec)?,
+            None => ContextSpans::default_for_app(),
+        };
         let levels = Levels {
             event: self.event_level,
             span: self.span_level,
+            context,
         };
         Ok((Arc::new(pipeline), levels, self.shutdown_timeout))
     }
@@ -400,14 +433,24 @@ impl Builder {
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         let (pipeline, levels, timeout) = self.build_pipeline()?;
-        let layer = AiLayer::new(Arc::clone(&pipeline), levels.event, levels.span);
+        let layer = AiLayer::new(
+            Arc::clone(&pipeline),
+            levels.event,
+            levels.span,
+            levels.context,
+        );
         Ok((layer, Guard::new(pipeline, timeout)))
     }
 
     /// Installs a global subscriber (`registry()` + this layer). [`stats`](crate::stats) reports on it.
     pub fn install(self) -> Result<Guard, InstallError> {
         let (pipeline, levels, timeout) = self.build_pipeline()?;
-        let layer = AiLayer::new(Arc::clone(&pipeline), levels.event, levels.span);
+        let layer = AiLayer::new(
+            Arc::clone(&pipeline),
+            levels.event,
+            levels.span,
+            levels.context,
+        );
         tracing_subscriber::registry()
             .with(layer)
             .try_init()
@@ -421,6 +464,7 @@ impl Builder {
 struct Levels {
     event: LevelFilter,
     span: LevelFilter,
+    context: ContextSpans,
 }
 
 /// Owns the export pipeline. Dropping it flushes and shuts the exporters down, waiting at most the

@@ -92,6 +92,8 @@ pub use export::{ExportError, Exporter};
 pub use ext::{AiSpanExt, SetParentError};
 pub use ids::{IdParseError, SpanId, TraceId, TraceParent};
 pub use jsonl::JsonlExporter;
+pub use layer::context::{ContextSpans, CONTEXT_SPANS_ENV, FRAMEWORK_TARGETS};
+pub use layer::diagnostics::DIAGNOSTICS_TARGET;
 pub use layer::{AiLayer, MAX_EVENTS_PER_SPAN};
 pub use message::{messages_from_value, messages_to_value, ChatMessage, KnownPart, Part};
 pub use pipeline::{stats, ExportConfig, ExporterStats, Processor, ShutdownReport, Stats, Verdict};

@@ -683,14 +683,14 @@ fn the_level_hint_keeps_unwanted_callsites_disabled_and_never_hides_wanted_ones(
     use tracing::level_filters::LevelFilter;
     use tracing::Subscriber as _;
     use tracing_subscriber::Layer as _;
-    // Alone: spans and events down to INFO (callsites below stay disabled by the level check).
+    // Alone: DEBUG, for the web frameworks' request spans (context spans' default).
     let (ai, _g1) = builder().build_layer().unwrap();
     assert_eq!(
         tracing_subscriber::registry().with(ai).max_level_hint(),
-        Some(LevelFilter::INFO)
+        Some(LevelFilter::DEBUG)
     );
-    // Beside an application layer filtered at INFO: INFO, so a `debug!` stays disabled.
-    let (ai, _g2) = builder().build_layer().unwrap();
+    // With no context spans below INFO: INFO, so callsites below fail the level check.
+    let (ai, _g2) = builder().context_spans("info").build_layer().unwrap();
     let app = CountEvents(Default::default()).with_filter(LevelFilter::INFO);
     assert_eq!(
         tracing_subscriber::registry()
@@ -726,6 +726,33 @@ fn the_level_hint_keeps_unwanted_callsites_disabled_and_never_hides_wanted_ones(
     aitrace_core::testing::with_default(subscriber, || {
         tracing::debug!("kept for the application");
         tracing::trace!("nobody wants this");
+    });
+    assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 1);
+}
+
+/// Callsites below the application's filter that aitrace does not record as context stay disabled
+/// for every layer (hyper's DEBUG spans, the app's `debug!`), while a web framework's DEBUG request
+/// span is enabled for aitrace alone.
+#[test]
+fn context_spans_are_enabled_and_nothing_else_below_the_app_filter() {
+    use tracing::level_filters::LevelFilter;
+    use tracing::Level;
+    use tracing_subscriber::Layer as _;
+    let (ai, _g) = builder().build_layer().unwrap();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let subscriber = tracing_subscriber::registry()
+        .with(CountEvents(seen.clone()).with_filter(LevelFilter::INFO))
+        .with(ai);
+    aitrace_core::testing::with_default(subscriber, || {
+        assert!(!tracing::span_enabled!(target: "hyper::proto::h1", Level::DEBUG));
+        assert!(!tracing::span_enabled!(target: "h2::codec", Level::TRACE));
+        assert!(!tracing::event_enabled!(Level::DEBUG));
+        assert!(tracing::span_enabled!(target: "tower_http::trace::make_span", Level::DEBUG));
+        assert!(!tracing::span_enabled!(target: "tower_http::trace::make_span", Level::TRACE));
+        let request = tracing::debug_span!(target: "tower_http::trace::make_span", "request");
+        assert!(!request.is_disabled());
+        // The application's layer does not see it.
+        request.in_scope(|| tracing::info!("inside"));
     });
     assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 1);
 }

@@ -7,14 +7,19 @@
 //! check when a span is created, and one atomic load of a counting filter over open AI span ids when
 //! it is recorded or closed (see docs/PERFORMANCE.md).
 //!
-//! A global layer cannot abstain from a callsite (its `Interest::never` would disable the callsite for
-//! every other layer too), so it never says `never`; it keeps the application's disabled callsites
-//! disabled through its level hint instead: it wants spans down to `span_level` and events down to
-//! `event_level` (both `INFO` by default), and its hint never asks for more than the layers beside it
-//! already do.
+//! What it asks `tracing` for: AI spans down to `span_level`, events down to `event_level` (both
+//! `INFO` by default), and the application spans [`ContextSpans`] names (a web framework's request
+//! span at DEBUG, whatever the application's log filter says). Its `Interest::never` would disable a
+//! callsite for every layer, so it says `never` only when it is the outermost layer and the layers
+//! below it do not want the callsite's level either (asked again on every interest rebuild, so a
+//! reloaded filter is honoured); otherwise it defers to them.
 
 mod close;
+pub(crate) mod context;
+pub(crate) mod diagnostics;
 mod state;
+
+pub(crate) use context::ContextSpans;
 
 pub(crate) use state::{SpanState, StateAccess, TraceScope};
 
@@ -25,8 +30,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use tracing_core::span::{Attributes, Id, Record};
-use tracing_core::{Dispatch, Event, Level, LevelFilter, Subscriber};
-use tracing_subscriber::layer::{Context, Layer};
+use tracing_core::subscriber::Interest;
+use tracing_core::{Dispatch, Event, Level, LevelFilter, Metadata, Subscriber};
+use tracing_subscriber::layer::{Context, Layer, Layered};
 use tracing_subscriber::registry::{LookupSpan, Registry, SpanRef};
 
 use crate::fields::{is_ai_callsite, EventFields};
@@ -93,8 +99,11 @@ pub struct AiLayer<S> {
     access: StateAccess,
     event_level: LevelFilter,
     span_level: LevelFilter,
-    /// Computed in `on_layer` from the layers beside this one.
-    hint: Option<LevelFilter>,
+    context: ContextSpans,
+    /// The most verbose level this layer itself asks for.
+    own_level: LevelFilter,
+    /// The layers below this one's hint as `on_layer` saw it; asked again through the dispatch later.
+    inner_hint: Option<LevelFilter>,
     /// AI spans open now: the application's spans and events skip the span look-up.
     open_ai_spans: OpenAiSpans,
     dispatch: OnceLock<tracing_core::dispatcher::WeakDispatch>,
@@ -106,6 +115,7 @@ impl<S> std::fmt::Debug for AiLayer<S> {
         f.debug_struct("AiLayer")
             .field("event_level", &self.event_level)
             .field("span_level", &self.span_level)
+            .field("context", &self.context)
             .field("stats", &self.pipeline.stats())
             .finish()
     }
@@ -119,7 +129,9 @@ where
         pipeline: Arc<Pipeline>,
         event_level: LevelFilter,
         span_level: LevelFilter,
+        context: ContextSpans,
     ) -> Self {
+        let own_level = event_level.max(span_level).max(context.max_level());
         AiLayer {
             pipeline,
             access: StateAccess {
@@ -129,7 +141,9 @@ where
             },
             event_level,
             span_level,
-            hint: Some(std::cmp::max(event_level, span_level)),
+            context,
+            own_level,
+            inner_hint: Some(LevelFilter::OFF),
             open_ai_spans: OpenAiSpans::new(),
             dispatch: OnceLock::new(),
             _subscriber: PhantomData,
@@ -186,6 +200,52 @@ where
         }
     }
 
+    /// Whether this layer records the callsite (`always`), or it is disabled for every layer because
+    /// nothing below wants it either (`never`), or the layers below decide (`always`).
+    fn interest_in(&self, meta: &Metadata<'_>, registering: bool) -> Interest {
+        let wanted = if meta.is_span() {
+            let ai = is_ai_callsite(meta.fields());
+            let wanted = (ai && self.span_level >= *meta.level()) || self.context.wants(meta);
+            if registering && wanted && !ai && context::is_framework_target(meta.target()) {
+                diagnostics::framework_span_registered();
+            }
+            wanted
+        } else {
+            self.event_level >= *meta.level()
+                || (context::is_framework_response_event(meta) && self.context.wants(meta))
+        };
+        if wanted {
+            return Interest::always();
+        }
+        match (self.is_outermost(), self.current_inner_hint()) {
+            (true, Some(theirs)) if *meta.level() > theirs => Interest::never(),
+            _ => Interest::always(),
+        }
+    }
+
+    /// The level hint of the layers below, read live (a reloaded filter changes it).
+    fn current_inner_hint(&self) -> Option<LevelFilter> {
+        if TypeId::of::<S>() == TypeId::of::<Registry>() {
+            return Some(LevelFilter::OFF);
+        }
+        match self.dispatch.get().and_then(|d| d.upgrade()) {
+            Some(dispatch) => match dispatch.downcast_ref::<S>() {
+                Some(inner) => inner.max_level_hint(),
+                None => self.inner_hint,
+            },
+            None => self.inner_hint,
+        }
+    }
+
+    /// Whether this layer is the subscriber's outermost: then no layer above it wants a callsite this
+    /// one and the layers below reject.
+    fn is_outermost(&self) -> bool {
+        self.dispatch
+            .get()
+            .and_then(|d| d.upgrade())
+            .is_some_and(|d| d.is::<Layered<Self, S>>())
+    }
+
     /// The span `id` when it is an AI span (checked on the callsite's field names, no lock taken).
     #[inline]
     fn ai_span<'a>(&self, id: &Id, ctx: &'a Context<'_, S>) -> Option<SpanRef<'a, S>> {
@@ -202,20 +262,27 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_layer(&mut self, inner: &mut S) {
-        // Never ask for more than the layers beside this one already do, except for what aitrace
-        // itself records: a `None` (no opinion) from them stays `None`.
-        let ours = std::cmp::max(self.event_level, self.span_level);
-        self.hint = if TypeId::of::<S>() == TypeId::of::<Registry>() {
-            Some(ours)
+        self.inner_hint = if TypeId::of::<S>() == TypeId::of::<Registry>() {
+            Some(LevelFilter::OFF)
         } else {
-            inner
-                .max_level_hint()
-                .map(|theirs| std::cmp::max(theirs, ours))
+            inner.max_level_hint()
         };
     }
 
     fn max_level_hint(&self) -> Option<LevelFilter> {
-        self.hint
+        // A `None` (no opinion: everything) from the layers below stays `None`.
+        self.current_inner_hint()
+            .map(|theirs| std::cmp::max(theirs, self.own_level))
+    }
+
+    fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
+        self.interest_in(meta, true)
+    }
+
+    fn enabled(&self, meta: &Metadata<'_>, _: Context<'_, S>) -> bool {
+        // Asked for callsites whose interest is `sometimes` (another subscriber, a dynamic filter):
+        // the same answer as `register_callsite`.
+        !self.interest_in(meta, false).is_never()
     }
 
     fn on_register_dispatch(&self, subscriber: &Dispatch) {
@@ -225,11 +292,15 @@ where
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let meta = attrs.metadata();
         if !is_ai_callsite(meta.fields()) {
+            if context::is_framework_target(meta.target()) {
+                diagnostics::framework_span_seen();
+            }
             return;
         }
         let Some(span) = ctx.span(id) else { return };
         let mut record = SpanRecord::new(meta.name(), SpanKind::Generic);
         let mut ids_adopted = false;
+        let mut orphan = false;
         match resolve_parent(&span, false) {
             Parent::Ai { trace_id, span_id } => {
                 record.trace_id = trace_id;
@@ -241,7 +312,7 @@ where
                 record.parent_is_remote = origin.remote_parent.is_some();
                 ids_adopted = origin.explicit;
             }
-            Parent::None => {}
+            Parent::None => orphan = true,
         }
         let mut state = SpanState {
             record,
@@ -261,6 +332,9 @@ where
         inherit_from_ancestors(&mut state, &span, false);
         span.extensions_mut().replace(state);
         self.open_ai_spans.opened(id);
+        if orphan {
+            diagnostics::context_missing("an AI span");
+        }
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
@@ -282,7 +356,10 @@ where
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let meta = event.metadata();
-        if *meta.level() > self.event_level || !self.open_ai_spans.any() {
+        if *meta.level() > self.event_level
+            || !self.open_ai_spans.any()
+            || meta.target().starts_with("aitrace::")
+        {
             return;
         }
         let Some(current) = ctx.event_span(event) else {
