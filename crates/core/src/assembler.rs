@@ -2,7 +2,8 @@
 //! console tree, trace-level names/users in vendor payloads), with bounded memory.
 //!
 //! Spans arrive in close order: children first, the local root last. A trace is released when its
-//! local root arrives; traces whose root never comes (it is still running, or was dropped) are released
+//! local root arrives (for a trace that runs inside a request, the request's record, which closes
+//! after every AI span of it: several top-level AI spans are one trace); traces whose root never comes (it is still running, or was dropped) are released
 //! incomplete after `max_age` or when more than `max_traces` are pending (oldest first).
 
 use std::collections::HashMap;
@@ -169,7 +170,7 @@ impl TraceAssembler {
         let mut out = Vec::new();
         for span in spans {
             let trace_id = span.trace_id;
-            let is_root = span.is_local_root();
+            let is_root = span.ends_its_trace();
             let entry = self.pending.entry(trace_id).or_insert_with(|| Pending {
                 spans: Vec::new(),
                 since: Instant::now(),

@@ -28,6 +28,15 @@ pub trait Exporter: Send + 'static {
         false
     }
 
+    /// False when this exporter leaves out the request records
+    /// ([`SpanKind::Request`](crate::SpanKind::Request): the HTTP request or job a trace runs in): it then sees each trace as
+    /// its AI spans alone, top-level ones parented as without the request, and the trace's name, user,
+    /// session and tags on every span. True (the default): request records arrive like other spans and
+    /// the top-level AI spans of a request are their children.
+    fn receives_request_spans(&self) -> bool {
+        true
+    }
+
     /// False when this exporter never looks at content (input, output, instructions, tool
     /// definitions, arguments and results), e.g. one that only records usage, cost or durations. Content
     /// recorded as JSON text is then not parsed on its worker (unless one of its offloaded processors
@@ -67,6 +76,9 @@ impl<E: Exporter + ?Sized> Exporter for Box<E> {
     }
     fn reads_content(&self) -> bool {
         (**self).reads_content()
+    }
+    fn receives_request_spans(&self) -> bool {
+        (**self).receives_request_spans()
     }
     fn configure(&self, config: &mut crate::ExportConfig) {
         (**self).configure(config)

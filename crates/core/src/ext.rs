@@ -121,8 +121,14 @@ pub trait AiSpanExt {
     /// first, while `f` returns true.
     fn walk_records(&self, f: &mut dyn FnMut(&mut SpanRecord) -> bool) -> bool;
     /// Sets the end user. On an application span (a request), every AI span below it carries it.
+    ///
+    /// False when nothing holds the value: the span is disabled (no layer, aitrace's included, wants
+    /// it: a global log filter that rejects it, or a span outside
+    /// [`Builder::context_spans`](crate::Builder::context_spans)), or no aitrace layer is installed.
+    /// aitrace warns once (target `aitrace::diagnostics`) when a global filter is the cause.
     fn set_user(&self, user_id: impl Into<String>) -> bool;
     /// Sets the session / conversation id. On an application span, every AI span below carries it.
+    /// False as for [`set_user`](Self::set_user).
     fn set_session(&self, session_id: impl Into<String>) -> bool;
     /// Adds tags (duplicates are ignored). On an application span, every AI span below carries them.
     fn add_tags<I, T>(&self, tags: I) -> bool
@@ -194,22 +200,27 @@ fn with_trace_fields(
     on_app: impl FnOnce(&mut TraceScope),
 ) -> bool {
     let (mut on_ai, mut on_app) = (Some(on_ai), Some(on_app));
-    span.with_subscriber(|(id, dispatch)| {
-        let Some(access) = dispatch.downcast_ref::<StateAccess>() else {
-            return false;
-        };
-        access.walk(dispatch, id, false, &mut |state, _| {
-            if let Some(f) = on_ai.take() {
-                f(&mut state.record);
-            }
-            false
-        }) || access.scope(dispatch, id, &mut |scope| {
-            if let Some(f) = on_app.take() {
-                f(scope);
-            }
+    let held = span
+        .with_subscriber(|(id, dispatch)| {
+            let Some(access) = dispatch.downcast_ref::<StateAccess>() else {
+                return false;
+            };
+            access.walk(dispatch, id, false, &mut |state, _| {
+                if let Some(f) = on_ai.take() {
+                    f(&mut state.record);
+                }
+                false
+            }) || access.scope(dispatch, id, &mut |scope| {
+                if let Some(f) = on_app.take() {
+                    f(scope);
+                }
+            })
         })
-    })
-    .unwrap_or(false)
+        .unwrap_or(false);
+    if !held && span.is_disabled() {
+        crate::layer::diagnostics::context_missing("a trace value set on a disabled span");
+    }
+    held
 }
 
 fn push_tags(into: &mut Vec<String>, tags: Vec<String>) {

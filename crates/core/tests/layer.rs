@@ -41,14 +41,23 @@ fn non_ai_spans_produce_nothing_and_ai_spans_link_across_them() {
     });
     assert_eq!(
         names(&spans).len(),
-        3,
-        "only AI spans are recorded: {:?}",
+        4,
+        "the AI spans and the request they ran in: {:?}",
         names(&spans)
     );
+    let request = find(&spans, "http_request");
+    assert_eq!(request.kind, SpanKind::Request);
+    assert_eq!(request.parent_span_id, None);
+    assert_eq!(request.attributes["http.request.method"], json!("POST"));
+    assert_eq!(request.attributes["otel.kind"], json!("server"));
     let agent = find(&spans, "invoke_agent");
     let chat = find(&spans, "chat");
     let tool = find(&spans, "execute_tool");
-    assert_eq!(agent.parent_span_id, None);
+    // The request's child for an exporter that receives requests (this one does).
+    assert_eq!(agent.parent_span_id, Some(request.span_id));
+    assert_eq!(agent.request_span_id, Some(request.span_id));
+    assert!(request.start_time_unix_nano <= agent.start_time_unix_nano);
+    assert!(request.end_time_unix_nano >= agent.end_time_unix_nano);
     assert_eq!(chat.parent_span_id, Some(agent.span_id));
     assert_eq!(tool.parent_span_id, Some(chat.span_id));
     assert!(spans.iter().all(|s| s.trace_id == agent.trace_id));
@@ -427,7 +436,8 @@ fn events_inside_ai_spans_are_kept_at_or_above_the_level() {
         .collect();
     assert_eq!(events, [("fetched", "INFO"), ("slow backend", "WARN")]);
     assert_eq!(tool.events[0].attributes["rows"], json!(3));
-    assert_eq!(spans.len(), 1);
+    // The tool and the application span it ran in.
+    assert_eq!(names(&spans), ["execute_tool", "plain"]);
 }
 
 #[test]
@@ -523,8 +533,15 @@ fn a_root_span_can_take_a_chosen_trace_id() {
         find(&spans, "chat").trace_id.to_string(),
         "fedcba9876543210fedcba9876543210"
     );
-    assert!(find(&spans, "chat").parent_span_id.is_none());
-    let spans: Vec<_> = spans.into_iter().filter(|s| s.name != "chat").collect();
+    assert_eq!(
+        find(&spans, "chat").parent_span_id,
+        Some(find(&spans, "job").span_id)
+    );
+    assert!(find(&spans, "job").parent_span_id.is_none());
+    let spans: Vec<_> = spans
+        .into_iter()
+        .filter(|s| s.name != "chat" && s.name != "job")
+        .collect();
     assert!(spans.iter().all(|s| s.trace_id == chosen));
     assert!(find(&spans, "invoke_agent").parent_span_id.is_none());
 }
@@ -579,7 +596,8 @@ fn ai_spans_of_one_request_share_a_trace_even_when_aitrace_is_the_only_layer() {
         // An AI span at the top names its own trace; none of the request's values reach it.
         agent_span!("alone").in_scope(|| {});
     });
-    assert_eq!(spans.len(), 5);
+    // Five AI spans and the two requests they ran in.
+    assert_eq!(spans.len(), 7);
     let traces: std::collections::HashSet<_> = spans.iter().map(|s| s.trace_id).collect();
     assert_eq!(traces.len(), 3, "{spans:#?}");
     for s in spans.iter().filter(|s| s.name != "invoke_agent") {
@@ -587,7 +605,15 @@ fn ai_spans_of_one_request_share_a_trace_even_when_aitrace_is_the_only_layer() {
         assert_eq!(s.session_id, Some(format!("session-{tenant}")));
         assert_eq!(s.tags, vec!["web".to_string()]);
         assert_eq!(s.trace_name.as_deref(), Some("handle_request"));
-        assert_eq!(s.parent_span_id, None);
+        let request = spans
+            .iter()
+            .find(|r| r.kind == SpanKind::Request && r.trace_id == s.trace_id)
+            .unwrap();
+        if s.kind == SpanKind::Request {
+            assert_eq!(s.parent_span_id, None);
+            continue;
+        }
+        assert_eq!(s.parent_span_id, Some(request.span_id));
         let sibling = spans
             .iter()
             .find(|o| {
@@ -630,12 +656,16 @@ fn trace_level_values_on_the_request_span_and_an_explicit_trace_name() {
         assert_eq!(s.remote_sampled, Some(false));
         assert_eq!(s.user_id.as_deref(), Some("u-1"));
     }
-    let agent = find(&spans, "invoke_agent");
+    // The request continues the remote trace; the agent runs in it.
+    let request = find(&spans, "handle_request");
     assert_eq!(
-        agent.parent_span_id.unwrap().to_string(),
+        request.parent_span_id.unwrap().to_string(),
         "00f067aa0ba902b7"
     );
-    assert!(agent.parent_is_remote);
+    assert!(request.parent_is_remote);
+    let agent = find(&spans, "invoke_agent");
+    assert_eq!(agent.parent_span_id, Some(request.span_id));
+    assert!(!agent.parent_is_remote);
     assert_eq!(find(&spans, "chat").parent_span_id, Some(agent.span_id));
 }
 
@@ -657,11 +687,14 @@ fn a_nested_span_with_its_own_traceparent_starts_its_own_trace() {
             request.in_scope(|| generation_span!("openai", "gpt-4o").in_scope(|| {}));
         }
     });
+    // Each request's generation, then the request itself.
     let traces: Vec<String> = spans.iter().map(|s| s.trace_id.to_string()).collect();
     assert_eq!(
         traces,
         [
             "11111111111111111111111111111111",
+            "11111111111111111111111111111111",
+            "22222222222222222222222222222222",
             "22222222222222222222222222222222"
         ]
     );

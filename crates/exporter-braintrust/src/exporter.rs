@@ -307,6 +307,12 @@ impl Exporter for BraintrustExporter {
         true
     }
 
+    /// The request a trace runs in names the trace (its name, user, session and tags are on every
+    /// span); it is not an observation of its own.
+    fn receives_request_spans(&self) -> bool {
+        false
+    }
+
     fn configure(&self, config: &mut ExportConfig) {
         config.max_batch_size = config.max_batch_size.min(MAX_ROWS_PER_REQUEST * 5);
     }

@@ -304,6 +304,12 @@ impl<E: SpanExporter + 'static> Exporter for LangfuseExporter<E> {
         self.inner.needs_whole_traces()
     }
 
+    /// The request a trace runs in names the trace (its name, user, session and tags are on every
+    /// span); it is not an observation of its own.
+    fn receives_request_spans(&self) -> bool {
+        false
+    }
+
     fn configure(&self, config: &mut ExportConfig) {
         self.inner.configure(config)
     }

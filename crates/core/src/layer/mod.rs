@@ -17,6 +17,7 @@
 mod close;
 pub(crate) mod context;
 pub(crate) mod diagnostics;
+mod request;
 mod state;
 
 pub(crate) use context::ContextSpans;
@@ -37,11 +38,13 @@ use tracing_subscriber::registry::{LookupSpan, Registry, SpanRef};
 
 use crate::fields::{is_ai_callsite, EventFields};
 #[cfg(feature = "tracing-opentelemetry")]
-use crate::ids::{SpanId, TraceId};
+use crate::ids::SpanId;
+use crate::ids::TraceId;
 use crate::pipeline::Pipeline;
 use crate::record::{unix_nanos, SpanEvent, SpanKind, SpanRecord};
 use close::{decide_billing, inherit_from_ancestors, roll_up_first_token, take_chunks};
-use state::{origin, resolve_parent, scope, walk, Parent};
+use request::{request_record, CaptureCallsites, FieldMap};
+use state::{origin, resolve_parent, scope, walk, JoinAs, Parent, RequestCapture};
 
 /// Events kept per span; later ones are counted in [`SpanRecord::dropped_events`].
 pub const MAX_EVENTS_PER_SPAN: usize = 128;
@@ -104,8 +107,11 @@ pub struct AiLayer<S> {
     own_level: LevelFilter,
     /// The layers below this one's hint as `on_layer` saw it; asked again through the dispatch later.
     inner_hint: Option<LevelFilter>,
-    /// AI spans open now: the application's spans and events skip the span look-up.
+    /// AI spans and requests holding AI spans open now: the application's other spans and events
+    /// skip the span look-up.
     open_ai_spans: OpenAiSpans,
+    /// Callsites whose spans are requests: their start and fields are kept from creation.
+    captures: CaptureCallsites,
     dispatch: OnceLock<tracing_core::dispatcher::WeakDispatch>,
     _subscriber: PhantomData<fn(S)>,
 }
@@ -145,6 +151,7 @@ where
             own_level,
             inner_hint: Some(LevelFilter::OFF),
             open_ai_spans: OpenAiSpans::new(),
+            captures: CaptureCallsites::new(),
             dispatch: OnceLock::new(),
             _subscriber: PhantomData,
         }
@@ -188,6 +195,13 @@ where
                 break;
             }
         }
+        if app_parent.is_some() {
+            for ancestor in span.scope().skip(1) {
+                if let Some(scope) = ancestor.extensions_mut().get_mut::<TraceScope>() {
+                    scope.exported_elsewhere = true;
+                }
+            }
+        }
         let mut ext = span.extensions_mut();
         if let Some(state) = ext.get_mut::<SpanState>() {
             state.record.trace_id = trace_id;
@@ -195,6 +209,8 @@ where
             if let Some(parent) = app_parent {
                 state.record.parent_span_id = Some(parent);
                 state.record.parent_is_remote = true;
+                // The request is exported by tracing-opentelemetry, not as aitrace's record.
+                state.record.request_span_id = None;
             }
             state.ids_adopted = true;
         }
@@ -208,6 +224,7 @@ where
             let wanted = (ai && self.span_level >= *meta.level()) || self.context.wants(meta);
             if registering && wanted && !ai && context::is_framework_target(meta.target()) {
                 diagnostics::framework_span_registered();
+                self.captures.insert(meta);
             }
             wanted
         } else {
@@ -220,6 +237,64 @@ where
         match (self.is_outermost(), self.current_inner_hint()) {
             (true, Some(theirs)) if *meta.level() > theirs => Interest::never(),
             _ => Interest::always(),
+        }
+    }
+
+    /// A request span holding AI spans closes: its record goes out, and its callsite's later spans are
+    /// captured from creation.
+    fn close_request(&self, id: &Id, span: &SpanRef<'_, S>) {
+        let record = {
+            let mut ext = span.extensions_mut();
+            let Some(scope) = ext.get_mut::<TraceScope>() else {
+                return;
+            };
+            if scope.request_span_id.is_none() {
+                return;
+            }
+            let end = unix_nanos(SystemTime::now());
+            if scope.exported_elsewhere {
+                // tracing-opentelemetry exports this request; its AI spans hang under it there.
+                None
+            } else {
+                request_record(span.metadata(), scope, TraceId::random(), end)
+            }
+        };
+        self.open_ai_spans.closed(id);
+        self.captures.insert(span.metadata());
+        if let Some(record) = record {
+            self.pipeline.submit(record);
+        }
+    }
+
+    /// tower-http's response event: its status goes onto the request it answers.
+    fn record_response(&self, event: &Event<'_>, ctx: &Context<'_, S>) {
+        let Some(current) = ctx.event_span(event) else {
+            return;
+        };
+        for span in current.scope() {
+            let mut ext = span.extensions_mut();
+            let Some(scope) = ext.get_mut::<TraceScope>() else {
+                continue;
+            };
+            if scope.request_span_id.is_none() {
+                continue;
+            }
+            let mut fields = serde_json::Map::new();
+            event.record(&mut FieldMap(&mut fields));
+            if let Some(status) = fields.remove("status") {
+                let start = scope.first_ai_start;
+                scope
+                    .capture
+                    .get_or_insert_with(|| {
+                        Box::new(RequestCapture {
+                            start_time_unix_nano: start,
+                            fields: serde_json::Map::new(),
+                        })
+                    })
+                    .fields
+                    .insert("status".into(), status);
+            }
+            return;
         }
     }
 
@@ -247,6 +322,7 @@ where
     }
 
     /// The span `id` when it is an AI span (checked on the callsite's field names, no lock taken).
+    #[cfg(feature = "tracing-opentelemetry")]
     #[inline]
     fn ai_span<'a>(&self, id: &Id, ctx: &'a Context<'_, S>) -> Option<SpanRef<'a, S>> {
         if !self.open_ai_spans.may_be_ai(id) {
@@ -292,8 +368,19 @@ where
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let meta = attrs.metadata();
         if !is_ai_callsite(meta.fields()) {
-            if context::is_framework_target(meta.target()) {
+            if self.captures.contains(meta) || self.captures.on_probation() {
                 diagnostics::framework_span_seen();
+                if let Some(span) = ctx.span(id) {
+                    let mut capture = RequestCapture {
+                        start_time_unix_nano: unix_nanos(SystemTime::now()),
+                        fields: serde_json::Map::new(),
+                    };
+                    attrs.record(&mut FieldMap(&mut capture.fields));
+                    span.extensions_mut().insert(TraceScope {
+                        capture: Some(Box::new(capture)),
+                        ..TraceScope::default()
+                    });
+                }
             }
             return;
         }
@@ -301,7 +388,11 @@ where
         let mut record = SpanRecord::new(meta.name(), SpanKind::Generic);
         let mut ids_adopted = false;
         let mut orphan = false;
-        match resolve_parent(&span, false) {
+        let mut joined_request = None;
+        let join_as = JoinAs::Span {
+            start: record.start_time_unix_nano,
+        };
+        match resolve_parent(&span, false, join_as) {
             Parent::Ai { trace_id, span_id } => {
                 record.trace_id = trace_id;
                 record.parent_span_id = Some(span_id);
@@ -310,7 +401,9 @@ where
                 record.trace_id = origin.trace_id;
                 record.parent_span_id = origin.remote_parent;
                 record.parent_is_remote = origin.remote_parent.is_some();
+                record.request_span_id = Some(origin.request_span_id);
                 ids_adopted = origin.explicit;
+                joined_request = origin.newly_joined;
             }
             Parent::None => orphan = true,
         }
@@ -332,18 +425,36 @@ where
         inherit_from_ancestors(&mut state, &span, false);
         span.extensions_mut().replace(state);
         self.open_ai_spans.opened(id);
+        if let Some(request) = joined_request {
+            // Watched from now on: its close sends the request record.
+            self.open_ai_spans.opened(&request);
+        }
         if orphan {
             diagnostics::context_missing("an AI span");
         }
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        let Some(span) = self.ai_span(id, &ctx) else {
+        if !self.open_ai_spans.may_be_ai(id) {
             return;
-        };
+        }
+        let Some(span) = ctx.span(id) else { return };
         let mut ext = span.extensions_mut();
-        if let Some(state) = ext.get_mut::<SpanState>() {
-            values.record(&mut state.filing());
+        if is_ai_callsite(span.metadata().fields()) {
+            if let Some(state) = ext.get_mut::<SpanState>() {
+                values.record(&mut state.filing());
+            }
+        } else if let Some(scope) = ext.get_mut::<TraceScope>() {
+            if scope.request_span_id.is_some() {
+                let start = scope.first_ai_start;
+                let capture = scope.capture.get_or_insert_with(|| {
+                    Box::new(RequestCapture {
+                        start_time_unix_nano: start,
+                        fields: serde_json::Map::new(),
+                    })
+                });
+                values.record(&mut FieldMap(&mut capture.fields));
+            }
         }
     }
 
@@ -356,10 +467,17 @@ where
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let meta = event.metadata();
-        if *meta.level() > self.event_level
-            || !self.open_ai_spans.any()
-            || meta.target().starts_with("aitrace::")
-        {
+        if !self.open_ai_spans.any() {
+            return;
+        }
+        if *meta.level() > self.event_level || meta.target().starts_with("aitrace::") {
+            if context::is_framework_response_event(meta) {
+                self.record_response(event, &ctx);
+            }
+            return;
+        }
+        if context::is_framework_response_event(meta) {
+            self.record_response(event, &ctx);
             return;
         }
         let Some(current) = ctx.event_span(event) else {
@@ -395,9 +513,14 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let Some(span) = self.ai_span(&id, &ctx) else {
+        if !self.open_ai_spans.may_be_ai(&id) {
             return;
-        };
+        }
+        let Some(span) = ctx.span(&id) else { return };
+        if !is_ai_callsite(span.metadata().fields()) {
+            self.close_request(&id, &span);
+            return;
+        }
         #[cfg(feature = "tracing-opentelemetry")]
         self.adopt_otel_ids(&span);
         let Some(mut state) = span.extensions_mut().remove::<SpanState>() else {
@@ -415,6 +538,17 @@ where
         take_chunks(&mut state, &span);
         roll_up_first_token(&mut state, &span);
         decide_billing(&mut state, &span);
+        if let Some(request) = state.record.request_span_id {
+            for ancestor in span.scope().skip(1) {
+                let mut ext = ancestor.extensions_mut();
+                if let Some(scope) = ext.get_mut::<TraceScope>() {
+                    if scope.request_span_id == Some(request) {
+                        request::absorb(scope, &state.record);
+                        break;
+                    }
+                }
+            }
+        }
         self.pipeline.submit(state.record);
     }
 

@@ -61,6 +61,36 @@ pub(crate) struct TraceScope {
     pub(crate) tags: Vec<String>,
     pub(crate) metadata: Map<String, Value>,
     pub(crate) trace_name: Option<String>,
+    /// The span id of this span's request record, assigned when the first AI span joins the trace
+    /// here: the record is sent when the span closes.
+    pub(crate) request_span_id: Option<SpanId>,
+    /// When the span started and the fields it was created with: kept for the callsites whose spans
+    /// are requests (a web framework's, or one already seen holding AI spans).
+    pub(crate) capture: Option<Box<RequestCapture>>,
+    /// The start of the first AI span that joined, for a request whose start was not captured.
+    pub(crate) first_ai_start: u64,
+    /// Another layer (tracing-opentelemetry) exports this span: no request record of aitrace's.
+    pub(crate) exported_elsewhere: bool,
+    /// What the top-level AI spans that closed said about the whole trace, for the request record.
+    pub(crate) from_ai_spans: Option<Box<TraceValues>>,
+}
+
+/// The trace-level values of the AI spans of a request (the first one's user, session and name;
+/// every tag and trace metadata entry).
+#[derive(Debug, Default)]
+pub(crate) struct TraceValues {
+    pub(crate) user_id: Option<String>,
+    pub(crate) session_id: Option<String>,
+    pub(crate) trace_name: Option<String>,
+    pub(crate) tags: Vec<String>,
+    pub(crate) trace_metadata: Map<String, Value>,
+}
+
+/// What a request span was created with.
+#[derive(Debug, Default)]
+pub(crate) struct RequestCapture {
+    pub(crate) start_time_unix_nano: u64,
+    pub(crate) fields: Map<String, Value>,
 }
 
 /// Where a top-level AI span's trace comes from.
@@ -68,6 +98,11 @@ pub(crate) struct TraceOrigin {
     pub(crate) trace_id: TraceId,
     pub(crate) remote_parent: Option<SpanId>,
     pub(crate) explicit: bool,
+    /// The request record the span runs in.
+    pub(crate) request_span_id: SpanId,
+    /// Set when this span is the first AI span of that request: the request span's id, which the
+    /// layer then watches for its close.
+    pub(crate) newly_joined: Option<Id>,
 }
 
 /// Lets [`AiSpanExt`](crate::AiSpanExt) reach the state of a span through a type-erased `Dispatch`,
@@ -175,7 +210,7 @@ where
     if let Some(state) = span.extensions().get::<SpanState>() {
         return Some(state.record.trace_id);
     }
-    match resolve_parent(&span, true) {
+    match resolve_parent(&span, true, JoinAs::Look) {
         Parent::Ai { trace_id, .. } => Some(trace_id),
         Parent::App(origin) => Some(origin.trace_id),
         Parent::None => None,
@@ -196,14 +231,18 @@ pub(super) enum Parent {
 /// a new AI span under: the nearest AI ancestor; else the nearest application span that starts a
 /// trace explicitly (`traceparent`, `set_trace_id`); else the outermost application span, whose trace
 /// id is assigned here on first use, so every AI span of one request shares it.
-pub(super) fn resolve_parent<S>(from: &SpanRef<'_, S>, include_self: bool) -> Parent
+pub(super) fn resolve_parent<S>(
+    from: &SpanRef<'_, S>,
+    include_self: bool,
+    join_as: JoinAs,
+) -> Parent
 where
     S: for<'a> LookupSpan<'a>,
 {
     let mut outermost = None;
     let skip = usize::from(!include_self);
     for ancestor in from.scope().skip(skip) {
-        {
+        let explicit = {
             let ext = ancestor.extensions();
             if let Some(p) = ext.get::<SpanState>() {
                 return Parent::Ai {
@@ -211,30 +250,56 @@ where
                     span_id: p.record.span_id,
                 };
             }
-            if let Some(scope) = ext.get::<TraceScope>() {
-                if let (true, Some(trace_id)) = (scope.explicit, scope.trace_id) {
-                    return Parent::App(TraceOrigin {
-                        trace_id,
-                        remote_parent: scope.remote_parent,
-                        explicit: true,
-                    });
-                }
-            }
+            ext.get::<TraceScope>()
+                .is_some_and(|scope| scope.explicit && scope.trace_id.is_some())
+        };
+        if explicit {
+            return Parent::App(join(&ancestor, join_as));
         }
         outermost = Some(ancestor);
     }
-    let Some(root) = outermost else {
-        return Parent::None;
-    };
+    match outermost {
+        Some(root) => Parent::App(join(&root, join_as)),
+        None => Parent::None,
+    }
+}
+
+/// Whether [`resolve_parent`] is asked for an AI span being created (which joins the request) or
+/// only looks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum JoinAs {
+    /// An AI span starting at `start` (Unix ns) joins the request.
+    Span { start: u64 },
+    /// Nothing joins: the trace id is still assigned, so later spans agree with it.
+    Look,
+}
+
+/// The trace an AI span joins at the request span `root` (assigning its trace id on first use).
+fn join<S>(root: &SpanRef<'_, S>, join_as: JoinAs) -> TraceOrigin
+where
+    S: for<'a> LookupSpan<'a>,
+{
     let mut ext = root.extensions_mut();
     if ext.get_mut::<TraceScope>().is_none() {
         ext.insert(TraceScope::default());
     }
     let scope = ext.get_mut::<TraceScope>().expect("inserted above");
     let trace_id = *scope.trace_id.get_or_insert_with(TraceId::random);
-    Parent::App(TraceOrigin {
+    let mut newly_joined = None;
+    let request_span_id = match (scope.request_span_id, join_as) {
+        (Some(id), _) => id,
+        (None, JoinAs::Span { start }) => {
+            scope.first_ai_start = start;
+            newly_joined = Some(root.id());
+            *scope.request_span_id.insert(SpanId::random())
+        }
+        (None, JoinAs::Look) => SpanId::random(),
+    };
+    TraceOrigin {
         trace_id,
-        remote_parent: None,
-        explicit: false,
-    })
+        remote_parent: scope.remote_parent,
+        explicit: scope.explicit,
+        request_span_id,
+        newly_joined,
+    }
 }

@@ -175,6 +175,7 @@ impl Pipeline {
             .iter()
             .map(|e| {
                 let settled = e.exported
+                    + e.left_out
                     + e.dropped_after_retries
                     + e.dropped_by_processors
                     + e.lost_at_shutdown;

@@ -45,11 +45,13 @@ impl Sink {
         let assembler = exporter
             .needs_whole_traces()
             .then(|| TraceAssembler::new(config.trace_max_pending, 10_000, config.trace_max_age));
+        let receives_requests = exporter.receives_request_spans();
         let decode_content =
             exporter.reads_content() || processors.iter().any(|p| p.reads_content());
         let worker = Worker {
             capture_content: config.capture_content.unwrap_or(true),
             decode_content,
+            receives_requests,
             wake_at,
             processors,
             assembler,
@@ -124,6 +126,7 @@ impl Sink {
             name: self.name.clone(),
             enqueued: c.enqueued.load(Relaxed),
             exported: c.exported.load(Relaxed),
+            left_out: c.left_out.load(Relaxed),
             dropped_queue_full: c.dropped_queue_full.load(Relaxed),
             dropped_after_retries: c.dropped_after_retries.load(Relaxed),
             dropped_by_processors: c.dropped_by_processors.load(Relaxed),

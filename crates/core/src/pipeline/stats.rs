@@ -6,8 +6,8 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 /// Counters of one exporter. At any moment
-/// `enqueued == exported + dropped_after_retries + dropped_by_processors + lost_at_shutdown + queued +
-/// waiting_for_trace + in_flight`, and every record offered to the exporter is either `enqueued` or `dropped_queue_full`.
+/// `enqueued == exported + left_out + dropped_after_retries + dropped_by_processors + lost_at_shutdown +
+/// queued + waiting_for_trace + in_flight`, and every record offered to the exporter is either `enqueued` or `dropped_queue_full`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct ExporterStats {
@@ -17,6 +17,10 @@ pub struct ExporterStats {
     pub enqueued: u64,
     /// Records the backend accepted.
     pub exported: u64,
+    /// Request records this exporter does not receive
+    /// ([`Exporter::receives_request_spans`](crate::Exporter::receives_request_spans)): they only told
+    /// its worker that their trace was whole. Not lost.
+    pub left_out: u64,
     /// Records refused because the queue was full (by count or bytes) or the exporter had shut down.
     pub dropped_queue_full: u64,
     /// Records given up on: non-retryable errors, retries exhausted, or a panicking exporter.
@@ -99,6 +103,7 @@ pub struct ShutdownReport {
 pub(super) struct SinkCounters {
     pub(super) enqueued: AtomicU64,
     pub(super) exported: AtomicU64,
+    pub(super) left_out: AtomicU64,
     pub(super) dropped_queue_full: AtomicU64,
     pub(super) dropped_after_retries: AtomicU64,
     pub(super) dropped_by_processors: AtomicU64,

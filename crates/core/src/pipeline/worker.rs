@@ -12,7 +12,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
 use crate::assembler::TraceAssembler;
 use crate::export::{ExportError, Exporter};
-use crate::record::SpanRecord;
+use crate::record::{SpanKind, SpanRecord};
 
 use super::config::ExportConfig;
 use super::processor::{Processor, Verdict};
@@ -60,6 +60,8 @@ pub(super) struct Worker {
     /// Whether content recorded as JSON text is parsed here: the exporter or an offloaded processor
     /// reads it.
     pub(super) decode_content: bool,
+    /// Whether the exporter receives request records; else they only end their trace's assembly.
+    pub(super) receives_requests: bool,
     /// The queue length and bytes at which producers ring (see [`wake_threshold`]).
     pub(super) wake_at: (u64, usize),
     pub(super) exporter: Box<dyn Exporter>,
@@ -234,6 +236,17 @@ impl Worker {
         } else {
             item.size
         };
+        if self.receives_requests {
+            // The top-level AI spans of a request are its children here.
+            if let Some(request) = record.request_span_id {
+                record.parent_span_id = Some(request);
+                record.parent_is_remote = false;
+            }
+        } else if record.kind == SpanKind::Request && self.assembler.is_none() {
+            self.counters.left_out.fetch_add(1, Relaxed);
+            self.release(1, size);
+            return;
+        }
         match self.assembler.as_mut() {
             None => self.add_sized(vec![(record, size)], batch),
             Some(assembler) => {
@@ -254,7 +267,27 @@ impl Worker {
         }
     }
 
-    pub(super) fn add(&mut self, records: Vec<SpanRecord>, batch: &mut Batch) {
+    pub(super) fn add(&mut self, mut records: Vec<SpanRecord>, batch: &mut Batch) {
+        if !self.receives_requests {
+            // Their trace is whole: the request records' work is done.
+            let before = records.len();
+            let mut bytes = 0;
+            records.retain(|r| {
+                let keep = r.kind != SpanKind::Request;
+                if !keep {
+                    bytes += r.estimated_size();
+                }
+                keep
+            });
+            let left = before - records.len();
+            if left > 0 {
+                self.counters.left_out.fetch_add(left as u64, Relaxed);
+                self.release(left, bytes);
+            }
+            if records.is_empty() {
+                return;
+            }
+        }
         let sized = records
             .into_iter()
             .map(|r| {

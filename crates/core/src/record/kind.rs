@@ -41,6 +41,9 @@ pub enum SpanKind {
     ImageGeneration,
     /// A memory operation of an agent (search, create, update or delete memories or a memory store).
     Memory,
+    /// The application span a trace runs in (an HTTP request, a job), recorded when AI spans ran
+    /// inside it: the trace's root for exporters that show it (OTel backends, the console, JSONL).
+    Request,
     /// Any other AI span.
     #[default]
     Generic,
@@ -48,7 +51,7 @@ pub enum SpanKind {
 
 impl SpanKind {
     /// Every kind, in declaration order.
-    pub const ALL: [SpanKind; 18] = [
+    pub const ALL: [SpanKind; 19] = [
         SpanKind::AgentRun,
         SpanKind::ModelGeneration,
         SpanKind::ModelStep,
@@ -66,6 +69,7 @@ impl SpanKind {
         SpanKind::Guardrail,
         SpanKind::ImageGeneration,
         SpanKind::Memory,
+        SpanKind::Request,
         SpanKind::Generic,
     ];
 
@@ -89,6 +93,7 @@ impl SpanKind {
             SpanKind::Guardrail => "guardrail",
             SpanKind::ImageGeneration => "image_generation",
             SpanKind::Memory => "memory",
+            SpanKind::Request => "request",
             SpanKind::Generic => "generic",
         }
     }
@@ -123,6 +128,7 @@ impl SpanKind {
             "guardrail" => SpanKind::Guardrail,
             "image_generation" | "image" => SpanKind::ImageGeneration,
             "memory" => SpanKind::Memory,
+            "request" => SpanKind::Request,
             "generic" | "span" => SpanKind::Generic,
             _ => return None,
         };

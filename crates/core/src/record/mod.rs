@@ -175,6 +175,13 @@ pub struct SpanRecord {
     /// True when `parent_span_id` is a span of another process (set from a `traceparent`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub parent_is_remote: bool,
+    /// Set on a top-level AI span that runs inside a request (the application span aitrace records as
+    /// a [`SpanKind::Request`] record): that record's span id. `parent_span_id` stays what it would be
+    /// without the request (none, or the remote parent), so an exporter that leaves request records out
+    /// sees the trace as before; the pipeline re-parents the span under the request for exporters that
+    /// receive them ([`Exporter::receives_request_spans`](crate::Exporter::receives_request_spans)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_span_id: Option<SpanId>,
     /// The deterministic name: the callsite's name unless `aitrace.name` overrode it.
     pub name: String,
     /// The name of the whole trace, when known for this span: set with
@@ -297,6 +304,7 @@ impl SpanRecord {
             span_id: SpanId::random(),
             parent_span_id: None,
             parent_is_remote: false,
+            request_span_id: None,
             name: name.into(),
             trace_name: None,
             kind,
@@ -367,6 +375,12 @@ impl SpanRecord {
     /// True when this span is the root of its trace in this process (no parent, or a remote one).
     pub fn is_local_root(&self) -> bool {
         self.parent_span_id.is_none() || self.parent_is_remote
+    }
+
+    /// Whether the trace is whole once this span has arrived: a local root that does not run inside a
+    /// request (whose record closes after it). The trace assembler releases a trace on it.
+    pub fn ends_its_trace(&self) -> bool {
+        self.is_local_root() && self.request_span_id.is_none()
     }
 
     /// Usage that counts toward totals: `Some` only on the billable span of a model call.
