@@ -74,6 +74,13 @@ fn genai_spans_are_read_as_the_server_answered() {
     });
     let exchanges = server.exchanges();
     assert_eq!(exchanges.len(), 3);
+    // The request the calls ran in is recorded too, as their parent.
+    let (requests, records): (Vec<SpanRecord>, Vec<SpanRecord>) = records
+        .into_iter()
+        .partition(|r| r.kind == SpanKind::Request);
+    assert_eq!(requests.len(), 1, "{requests:#?}");
+    let request = &requests[0];
+    assert_eq!(request.name, "handle_request");
     assert_eq!(records.len(), 3, "{records:#?}");
     let chats: Vec<&SpanRecord> = records
         .iter()
@@ -94,7 +101,7 @@ fn genai_spans_are_read_as_the_server_answered() {
             r.model(),
             Some(r.response_model.as_deref().unwrap_or("gpt-4o-mini"))
         );
-        assert_eq!(r.parent_span_id, None);
+        assert_eq!(r.parent_span_id, Some(request.span_id));
         let want = ex.reply.usage().expect("the server sent usage");
         let got = r.usage.expect("usage");
         assert_eq!(

@@ -206,7 +206,7 @@ fn each_request_is_one_trace_in_every_exporter() {
 
     // The truth, from the in-memory exporter.
     let spans = memory.spans();
-    assert_eq!(spans.len(), 14, "7 AI spans per request");
+    assert_eq!(spans.len(), 16, "7 AI spans and the request, per request");
     let traces: BTreeSet<_> = spans.iter().map(|s| s.trace_id).collect();
     assert_eq!(traces.len(), 2, "one trace per request: {spans:#?}");
     let incoming = TraceParent::parse(INCOMING).unwrap();
@@ -217,7 +217,18 @@ fn each_request_is_one_trace_in_every_exporter() {
             .iter()
             .filter(|s| s.user_id.as_deref() == Some(user))
             .collect();
-        assert_eq!(mine.len(), 7, "{user}: every AI span carries the user");
+        assert_eq!(mine.len(), 8, "{user}: every span carries the user");
+        let request = *mine
+            .iter()
+            .find(|s| s.kind == aitrace::SpanKind::Request)
+            .expect("the request record");
+        assert_eq!(request.name, "handle_request");
+        assert_eq!(request.attributes["url.path"], "/chat");
+        assert!(request.is_local_root());
+        let mine: Vec<&SpanRecord> = mine
+            .into_iter()
+            .filter(|s| s.kind != aitrace::SpanKind::Request)
+            .collect();
         let trace = mine[0].trace_id;
         assert!(mine.iter().all(|s| s.trace_id == trace), "{user}");
         assert!(
@@ -227,7 +238,7 @@ fn each_request_is_one_trace_in_every_exporter() {
         );
         let top: BTreeSet<&str> = mine
             .iter()
-            .filter(|s| s.is_local_root())
+            .filter(|s| s.parent_span_id == Some(request.span_id))
             .map(|s| s.name.as_str())
             .collect();
         assert_eq!(
@@ -235,16 +246,14 @@ fn each_request_is_one_trace_in_every_exporter() {
             BTreeSet::from(["classify", "rewrite", "invoke_agent"]),
             "{user}: the AI spans with no AI ancestor are the trace's top-level spans"
         );
-        for s in mine.iter().filter(|s| s.is_local_root()) {
-            if user == "user-a" {
-                assert_eq!(trace, incoming.trace_id, "the incoming traceparent's trace");
-                assert_eq!(s.parent_span_id, Some(incoming.parent_span_id));
-                assert!(s.parent_is_remote);
-            } else {
-                assert_eq!(s.parent_span_id, None, "no parent that is never exported");
-            }
+        if user == "user-a" {
+            assert_eq!(trace, incoming.trace_id, "the incoming traceparent's trace");
+            assert_eq!(request.parent_span_id, Some(incoming.parent_span_id));
+            assert!(request.parent_is_remote);
+        } else {
+            assert_eq!(request.parent_span_id, None, "no parent that is never exported");
         }
-        for s in mine.iter().filter(|s| !s.is_local_root()) {
+        for s in mine.iter().filter(|s| s.parent_span_id != Some(request.span_id)) {
             let parent = by_id[&s.parent_span_id.unwrap().to_string()];
             assert_eq!(parent.trace_id, trace);
             let expected = match s.name.as_str() {
@@ -259,11 +268,29 @@ fn each_request_is_one_trace_in_every_exporter() {
         assert_eq!(memory.total_billable_usage(trace), Usage::new(290, 29));
     }
 
-    // What each exporter shows must be that truth.
+    // What each exporter shows must be that truth: with the request records for the exporters
+    // that receive them; without, the top-level spans parented as the request was, for the others.
     let expected = |drop_remote_parent: bool| -> BTreeMap<String, Seen> {
         spans
             .iter()
             .map(|s| (s.span_id.to_string(), Seen::of(s, drop_remote_parent)))
+            .collect()
+    };
+    let without_requests = |drop_remote_parent: bool| -> BTreeMap<String, Seen> {
+        spans
+            .iter()
+            .filter(|s| s.kind != aitrace::SpanKind::Request)
+            .map(|s| {
+                let mut s = s.clone();
+                if let Some(request) = spans
+                    .iter()
+                    .find(|r| Some(r.span_id) == s.parent_span_id && r.kind == aitrace::SpanKind::Request)
+                {
+                    s.parent_span_id = request.parent_span_id;
+                    s.parent_is_remote = request.parent_is_remote;
+                }
+                (s.span_id.to_string(), Seen::of(&s, drop_remote_parent))
+            })
             .collect()
     };
     let jsonl: BTreeMap<String, Seen> = std::fs::read_to_string(&jsonl_path)
@@ -281,7 +308,7 @@ fn each_request_is_one_trace_in_every_exporter() {
     assert_eq!(seen_only(&otlp_spans(&otlp)), expected(false), "otel");
 
     let lf = otlp_spans(&langfuse);
-    assert_eq!(seen_only(&lf), expected(false), "langfuse");
+    assert_eq!(seen_only(&lf), without_requests(false), "langfuse");
     for (id, (_, attrs)) in &lf {
         assert_eq!(
             attrs.get("langfuse.trace.name").map(String::as_str),
@@ -293,7 +320,7 @@ fn each_request_is_one_trace_in_every_exporter() {
     // Braintrust links rows within a trace; a remote parent is not a row, so it is left out.
     assert_eq!(
         seen_only(&braintrust_rows(&braintrust)),
-        expected(true),
+        without_requests(true),
         "braintrust"
     );
 }

@@ -142,13 +142,23 @@ fn async_openai_calls_are_traced_as_the_server_answered() {
     });
     let exchanges = server.exchanges();
     assert_eq!(exchanges.len(), 8);
+    // The request the calls ran in is recorded too, as their parent.
+    let (requests, records): (Vec<SpanRecord>, Vec<SpanRecord>) = records
+        .into_iter()
+        .partition(|r| r.kind == SpanKind::Request);
+    assert_eq!(requests.len(), 1, "{requests:#?}");
+    let request = &requests[0];
+    assert_eq!(request.name, "handle_request");
+    assert_eq!(request.attributes["url.path"], "/chat");
+
     // Nothing lost, nothing extra: one span per call.
     assert_eq!(records.len(), exchanges.len(), "{records:#?}");
     let trace = records[0].trace_id;
     for r in &records {
         assert_eq!(r.trace_id, trace, "all calls share the request's trace");
         assert_eq!(
-            r.parent_span_id, None,
+            r.parent_span_id,
+            Some(request.span_id),
             "top-level in the request span: {}",
             r.name
         );

@@ -105,6 +105,14 @@ fn a_rig_agent_inside_a_request_keeps_its_shape_usage_and_time_to_first_token() 
     let exchanges = server.exchanges();
     // Two agent runs of two turns each (tool call, then the answer), and one embedding.
     assert_eq!(exchanges.len(), 5, "{exchanges:#?}");
+    // The request the calls ran in is recorded too, as their parent.
+    let (requests, records): (Vec<SpanRecord>, Vec<SpanRecord>) = records
+        .into_iter()
+        .partition(|r| r.kind == SpanKind::Request);
+    assert_eq!(requests.len(), 1, "{requests:#?}");
+    let request = &requests[0];
+    assert_eq!(request.name, "handle_request");
+
     let trace = records[0].trace_id;
     assert!(
         records.iter().all(|r| r.trace_id == trace),
@@ -116,7 +124,11 @@ fn a_rig_agent_inside_a_request_keeps_its_shape_usage_and_time_to_first_token() 
         .collect();
     assert_eq!(agents.len(), 2, "{records:#?}");
     for a in &agents {
-        assert_eq!(a.parent_span_id, None, "top-level in the request span");
+        assert_eq!(
+            a.parent_span_id,
+            Some(request.span_id),
+            "top-level in the request span"
+        );
         assert_eq!(
             a.agent.as_ref().and_then(|g| g.name.as_deref()),
             Some("weather-agent")
@@ -188,7 +200,7 @@ fn a_rig_agent_inside_a_request_keeps_its_shape_usage_and_time_to_first_token() 
         .iter()
         .find(|r| r.kind == SpanKind::Embedding)
         .expect("an embedding span");
-    assert_eq!(emb.parent_span_id, None);
+    assert_eq!(emb.parent_span_id, Some(request.span_id));
     // Billed once: the billable total is what the server reported, agent spans included or not.
     let sent = exchanges
         .iter()
