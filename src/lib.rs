@@ -57,8 +57,10 @@ pub fn from_env() -> Result<Builder, ConfigError> {
 }
 
 /// Helpers for your own tests: what `aitrace_core::testing` has, with [`capture`](testing::capture)
-/// building like production does (the default processors included), so a test sees what an exporter
-/// would be sent. Feature `testing` (for dev-dependencies).
+/// and [`capture_async`](testing::capture_async) building like production does (the default
+/// processors included), so a test sees what an exporter would be sent, and
+/// [`testing::openai::OpenAiServer`], a scripted OpenAI-compatible server on loopback to point a
+/// client at. Feature `testing` (for dev-dependencies).
 #[cfg(feature = "testing")]
 pub mod testing {
     pub use aitrace_core::testing::*;
@@ -75,6 +77,22 @@ pub mod testing {
         f: impl FnOnce(),
     ) -> Vec<aitrace_core::SpanRecord> {
         aitrace_core::testing::capture_with(builder.into_core(), f)
+    }
+
+    /// [`capture`] for async code (the subscriber follows the future across `.await`s and
+    /// threads), built with [`crate::builder`].
+    pub async fn capture_async(
+        f: impl std::future::Future<Output = ()>,
+    ) -> Vec<aitrace_core::SpanRecord> {
+        capture_async_with(crate::builder(), f).await
+    }
+
+    /// [`capture_async`] with a builder of your own.
+    pub async fn capture_async_with(
+        builder: crate::Builder,
+        f: impl std::future::Future<Output = ()>,
+    ) -> Vec<aitrace_core::SpanRecord> {
+        aitrace_core::testing::capture_async_with(builder.into_core(), f).await
     }
 }
 

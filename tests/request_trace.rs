@@ -251,9 +251,15 @@ fn each_request_is_one_trace_in_every_exporter() {
             assert_eq!(request.parent_span_id, Some(incoming.parent_span_id));
             assert!(request.parent_is_remote);
         } else {
-            assert_eq!(request.parent_span_id, None, "no parent that is never exported");
+            assert_eq!(
+                request.parent_span_id, None,
+                "no parent that is never exported"
+            );
         }
-        for s in mine.iter().filter(|s| s.parent_span_id != Some(request.span_id)) {
+        for s in mine
+            .iter()
+            .filter(|s| s.parent_span_id != Some(request.span_id))
+        {
             let parent = by_id[&s.parent_span_id.unwrap().to_string()];
             assert_eq!(parent.trace_id, trace);
             let expected = match s.name.as_str() {
@@ -282,10 +288,9 @@ fn each_request_is_one_trace_in_every_exporter() {
             .filter(|s| s.kind != aitrace::SpanKind::Request)
             .map(|s| {
                 let mut s = s.clone();
-                if let Some(request) = spans
-                    .iter()
-                    .find(|r| Some(r.span_id) == s.parent_span_id && r.kind == aitrace::SpanKind::Request)
-                {
+                if let Some(request) = spans.iter().find(|r| {
+                    Some(r.span_id) == s.parent_span_id && r.kind == aitrace::SpanKind::Request
+                }) {
                     s.parent_span_id = request.parent_span_id;
                     s.parent_is_remote = request.parent_is_remote;
                 }

@@ -142,6 +142,23 @@ pub fn render_trace(trace: &Trace, color: bool) -> String {
     if let Some(name) = trace.spans.iter().find_map(|s| s.trace_name.as_deref()) {
         header.push_str(&format!(" {name}"));
     }
+    // Who and what: the request's (or root's) user, session and the trace's tags.
+    let first = |f: fn(&SpanRecord) -> Option<&str>| {
+        trace
+            .root()
+            .and_then(f)
+            .or_else(|| trace.spans.iter().find_map(|s| f(s)))
+    };
+    if let Some(user) = first(|s| s.user_id.as_deref()) {
+        header.push_str(&format!("  user {user}"));
+    }
+    if let Some(session) = first(|s| s.session_id.as_deref()) {
+        header.push_str(&format!("  session {session}"));
+    }
+    let tags = trace.merged_tags();
+    if !tags.is_empty() {
+        header.push_str(&format!("  tags {}", tags.join(",")));
+    }
     header.push_str(&format!("  {} spans", trace.spans.len()));
     if !usage.is_empty() {
         header += &format!(
@@ -222,6 +239,18 @@ impl Style {
             label += &format!(" #{n}");
         }
         let mut parts = vec![label];
+        if s.kind == crate::SpanKind::Request {
+            // `GET /chat 200`, from the HTTP fields the framework recorded.
+            let http: Vec<String> = ["http.request.method", "http.route", "url.path"]
+                .iter()
+                .filter_map(|k| s.attributes.get(*k))
+                .chain(s.attributes.get("http.response.status_code"))
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                .collect();
+            if !http.is_empty() {
+                parts.push(http.join(" "));
+            }
+        }
         if let Some(model) = s.model() {
             let m = match &s.provider {
                 Some(p) => format!("{model}@{p}"),

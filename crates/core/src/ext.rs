@@ -218,7 +218,9 @@ fn with_trace_fields(
         })
         .unwrap_or(false);
     if !held && span.is_disabled() {
-        crate::layer::diagnostics::context_missing("a trace value set on a disabled span");
+        crate::layer::diagnostics::context_missing(
+            "`set_user` (or another trace value) was set on a disabled span",
+        );
     }
     held
 }

@@ -2,7 +2,7 @@
 //!
 //! # Schema
 //! Each line is one JSON object with these fields (absent when empty): `trace_id` (32 hex),
-//! `span_id` (16 hex), `parent_span_id`, `parent_is_remote`, `name`, `trace_name`, `kind` (snake_case
+//! `span_id` (16 hex), `parent_span_id`, `parent_is_remote`, `request_span_id`, `name`, `trace_name`, `kind` (snake_case
 //! [`SpanKind`](crate::SpanKind)), `operation`, `start_time_unix_nano`, `end_time_unix_nano`,
 //! `status` (`{"code":"unset"|"ok"|"error","message","error_type"}`), `billable`, `provider`,
 //! `request_model`, `response_model`, `response_id`, `usage` (`input_tokens`, `output_tokens`,

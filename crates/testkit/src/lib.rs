@@ -4,14 +4,15 @@
 //! records every request it read, so a test can compare what arrived with what was produced.
 #![deny(unsafe_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod backend;
 pub mod fixtures;
-pub mod openai;
+/// The scripted OpenAI-compatible server, published as `aitrace::testing::openai`.
+pub use aitrace_core::testing::openai;
 
 pub use backend::{Backend, Response};
 
@@ -136,36 +137,7 @@ struct Script {
     otherwise: Fault,
 }
 
-/// Method, path, headers and body of one request.
-pub(crate) type RawRequest = (String, String, Vec<(String, String)>, Vec<u8>);
-
-pub(crate) fn read_request(reader: &mut BufReader<TcpStream>) -> Option<RawRequest> {
-    let mut line = String::new();
-    if reader.read_line(&mut line).ok()? == 0 {
-        return None;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_string();
-    let path = parts.next()?.to_string();
-    let mut headers = Vec::new();
-    let mut len = 0;
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).ok()? == 0 || h == "\r\n" {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
-            if k == "content-length" {
-                len = v.parse().unwrap_or(0);
-            }
-            headers.push((k, v));
-        }
-    }
-    let mut body = vec![0; len];
-    reader.read_exact(&mut body).ok()?;
-    Some((method, path, headers, body))
-}
+use aitrace_core::testing::read_request;
 
 impl FaultServer {
     /// Serves `faults` in order (one per request), then `otherwise` forever.

@@ -275,3 +275,20 @@ where
         }
     }
 }
+
+/// A tool span that closes without an error returned: its status is ok, as a chat's is when its
+/// answer arrives. One closed while its thread unwinds panicked.
+pub(super) fn settle_tool_status(r: &mut crate::record::SpanRecord) {
+    use crate::record::Status;
+    if !matches!(r.kind, SpanKind::ToolCall | SpanKind::McpToolCall) || r.status != Status::Unset {
+        return;
+    }
+    r.status = if std::thread::panicking() {
+        Status::Error {
+            message: "the tool panicked".to_string(),
+            error_type: Some("panic".to_string()),
+        }
+    } else {
+        Status::Ok
+    };
+}

@@ -33,13 +33,19 @@ pub(crate) fn context_missing(what: &str) {
     {
         return;
     }
-    tracing::warn!(
-        target: DIAGNOSTICS_TARGET,
-        "{what} found no request span: the web framework's request spans (tower-http's TraceLayer, \
-         axum: DEBUG) are disabled for every layer by a global log filter, so each AI call starts a \
-         trace of its own without the request's user, session or tags. Fix: filter the log output \
+    let message = format!(
+        "{what}, and no web framework request span ever reached aitrace: a global log filter \
+         (`registry().with(EnvFilter)`) disables them for every layer (tower-http's TraceLayer and \
+         axum record theirs at DEBUG), so each AI call starts a trace of its own without the \
+         request's user, session or tags. Fix: filter the log output \
          per layer, `registry().with(fmt::layer().with_filter(EnvFilter::from_default_env())).with(aitrace_layer)`, \
          or let the global filter through `tower_http=debug` (AITRACE_CONTEXT_SPANS names the spans \
          aitrace records as context)"
     );
+    if tracing::enabled!(target: DIAGNOSTICS_TARGET, tracing::Level::WARN) {
+        tracing::warn!(target: DIAGNOSTICS_TARGET, "{message}");
+    } else {
+        // The same filter hides warnings too: this one line must still be seen once.
+        eprintln!("WARN {DIAGNOSTICS_TARGET}: {message}");
+    }
 }

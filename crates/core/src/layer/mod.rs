@@ -430,7 +430,7 @@ where
             self.open_ai_spans.opened(&request);
         }
         if orphan {
-            diagnostics::context_missing("an AI span");
+            diagnostics::context_missing("an AI span started with no application span above it");
         }
     }
 
@@ -538,6 +538,7 @@ where
         take_chunks(&mut state, &span);
         roll_up_first_token(&mut state, &span);
         decide_billing(&mut state, &span);
+        close::settle_tool_status(&mut state.record);
         if let Some(request) = state.record.request_span_id {
             for ancestor in span.scope().skip(1) {
                 let mut ext = ancestor.extensions_mut();

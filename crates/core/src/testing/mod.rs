@@ -100,6 +100,42 @@ pub fn env_vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
     move |k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
 }
 
+pub mod openai;
+
+/// Method, path, headers (names lowercased) and body of one HTTP/1.1 request.
+pub type RawRequest = (String, String, Vec<(String, String)>, Vec<u8>);
+
+/// Reads one HTTP/1.1 request (`Content-Length` bodies) from a loopback test server's connection;
+/// `None` at the end of the stream or on a malformed request.
+pub fn read_request(reader: &mut std::io::BufReader<std::net::TcpStream>) -> Option<RawRequest> {
+    use std::io::{BufRead, Read};
+    let mut line = String::new();
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_string();
+    let path = parts.next()?.to_string();
+    let mut headers = Vec::new();
+    let mut len = 0;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).ok()? == 0 || h == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
+            if k == "content-length" {
+                len = v.parse().unwrap_or(0);
+            }
+            headers.push((k, v));
+        }
+    }
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body).ok()?;
+    Some((method, path, headers, body))
+}
+
 /// Runs `f` with a thread-local subscriber that records AI spans, and returns every record once all
 /// were exported. Safe in tests that run in parallel (the default test runner): see
 /// [`with_default`].
@@ -148,6 +184,44 @@ pub fn capture_with(builder: crate::Builder, f: impl FnOnce()) -> Vec<SpanRecord
     };
     let subscriber = tracing_subscriber::registry().with(layer);
     with_default(subscriber, f);
+    guard.shutdown(Duration::from_secs(10));
+    exporter.spans()
+}
+
+/// [`capture`] for async code: the subscriber is set for every poll of `f`, on whatever thread polls
+/// it, so the spans of code that `.await`s are captured (`testing::capture` is a thread-local
+/// subscriber for the length of a closure). Tasks `f` spawns run outside it unless they are given
+/// the subscriber too (`tracing::instrument::WithSubscriber`).
+///
+/// ```
+/// # async fn demo() {
+/// let spans = aitrace_core::testing::capture_async(async {
+///     let chat = aitrace_core::generation_span!("openai", "gpt-4o-mini");
+///     let _entered = chat.enter();
+/// })
+/// .await;
+/// assert_eq!(spans.len(), 1);
+/// # }
+/// ```
+pub async fn capture_async(f: impl std::future::Future<Output = ()>) -> Vec<SpanRecord> {
+    capture_async_with(crate::builder(), f).await
+}
+
+/// [`capture_async`] with a builder of your own; a [`TestExporter`] is added to it.
+pub async fn capture_async_with(
+    builder: crate::Builder,
+    f: impl std::future::Future<Output = ()>,
+) -> Vec<SpanRecord> {
+    use tracing::instrument::WithSubscriber;
+    use tracing_subscriber::layer::SubscriberExt;
+    let exporter = TestExporter::new();
+    let (layer, guard) = match builder.exporter(exporter.clone()).build_layer() {
+        Ok(built) => built,
+        Err(e) => panic!("capture_async_with: {e}"),
+    };
+    isolate_thread_local_subscribers();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    f.with_subscriber(dispatch).await;
     guard.shutdown(Duration::from_secs(10));
     exporter.spans()
 }

@@ -1,5 +1,15 @@
-//! A scripted OpenAI-compatible server on loopback, for testing the instrumentation of real client
-//! libraries (async-openai, rig, genai) and for the examples that run offline.
+//! A scripted OpenAI-compatible server on loopback, for testing an application's AI calls the way
+//! aitrace tests its instrumentation of real client libraries (async-openai, rig, genai), and for
+//! examples that run offline: point the client's base URL at [`OpenAiServer::base_url`].
+//!
+//! ```
+//! use aitrace_core::testing::openai::OpenAiServer;
+//!
+//! let server = OpenAiServer::fake();
+//! let base_url = server.base_url(); // e.g. `http://127.0.0.1:38123/v1`
+//! assert!(base_url.starts_with("http://127.0.0.1:"));
+//! // ... run the client against it, then compare the trace with `server.exchanges()`.
+//! ```
 //!
 //! [`FakeModel`] answers `/chat/completions`, `/responses` and `/embeddings` like a tiny
 //! deterministic model: it calls the first tool offered when the last message is the user's, answers
@@ -14,7 +24,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::read_request;
+use super::read_request;
 
 /// How the server answers one request.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,7 +47,7 @@ impl Reply {
     /// The usage the reply reported, in aitrace's terms: a unary body's, or the last stream event
     /// that had one (Chat Completions' last chunk, the Responses API's final `response`). Both APIs'
     /// names are read (`prompt_tokens` / `input_tokens`, their cached and reasoning details).
-    pub fn usage(&self) -> Option<aitrace_core::Usage> {
+    pub fn usage(&self) -> Option<crate::Usage> {
         let usage = match self {
             Reply::Json(_, body) => Some(&body["usage"]).filter(|u| u.is_object()),
             Reply::Sse { events, .. } => events.iter().rev().find_map(|e| {
@@ -51,7 +61,7 @@ impl Reply {
                 .iter()
                 .find_map(|p| usage.pointer(p).and_then(Value::as_u64))
         };
-        let mut u = aitrace_core::Usage::default();
+        let mut u = crate::Usage::default();
         u.input_tokens = n(["/prompt_tokens", "/input_tokens"]);
         u.output_tokens = n(["/completion_tokens", "/output_tokens"]);
         u.total_tokens = n(["/total_tokens", "/total_tokens"]);
