@@ -53,6 +53,22 @@ pub(crate) fn ci() -> Result<(), String> {
             &[],
         )?;
     }
+    // A web service as users write one, under the log filters services use: each run checks its
+    // JSONL file holds one whole trace per request (3), rooted at the HTTP request.
+    std::env::remove_var("RUST_LOG");
+    let jsonl = root().join("target").join("service.jsonl");
+    let jsonl = jsonl.to_string_lossy().into_owned();
+    for log in [None, Some("info"), Some("warn")] {
+        let mut env = vec![("AITRACE_JSONL_PATH", jsonl.as_str())];
+        if let Some(level) = log {
+            env.push(("RUST_LOG", level));
+        }
+        run_cargo(
+            &format!("example service, RUST_LOG {}", log.unwrap_or("unset")),
+            &["run", "--quiet", "--example", "service"],
+            &env,
+        )?;
+    }
     // A short, reproducible run of each fuzz target (fixed seed and count, so CI never fails by
     // chance): keeps them building and catches what the seeds' neighbourhood holds. Longer, randomly
     // seeded runs: `cargo xtask fuzz`.

@@ -423,3 +423,57 @@ fn otel_kind_names_the_span_kind_and_is_not_sent_as_an_attribute() {
         .iter()
         .all(|kv| kv.key.as_str() != "otel.kind"));
 }
+
+/// A web framework's request span (tower-http's shape: DEBUG, `method`/`uri`, the status in its
+/// response event) holding two top-level AI calls: one trace whose root is the request, kind SERVER,
+/// with the HTTP conventions' attributes and its own name; the calls are its children.
+#[test]
+fn the_request_is_the_root_server_span_of_its_ai_calls() {
+    let memory = InMemorySpanExporter::default();
+    let (layer, guard) = builder()
+        .exporter(aitrace_otel::OtelExporter::builder().build_with(memory.clone()))
+        .build_layer()
+        .unwrap();
+    let subscriber = tracing_subscriber::registry().with(layer);
+    aitrace_core::testing::with_default(subscriber, || {
+        let request = tracing::debug_span!(
+            target: "tower_http::trace::make_span",
+            "request",
+            method = %"POST",
+            uri = %"/chat?lang=en",
+            version = ?"HTTP/1.1"
+        );
+        request.in_scope(|| {
+            generation_span!("openai", "gpt-4o-mini").record_usage(Usage::new(3, 1));
+            generation_span!("openai", "gpt-4o").record_usage(Usage::new(5, 2));
+            tracing::debug!(
+                target: "tower_http::trace::on_response",
+                latency = 3,
+                status = 200,
+                "finished processing request"
+            );
+        });
+    });
+    assert!(guard.flush(Duration::from_secs(10)));
+    let spans = memory.get_finished_spans().unwrap();
+    assert_eq!(guard.shutdown(Duration::from_secs(10)).lost, 0);
+    let request = by_name(&spans, "request");
+    assert_eq!(request.span_kind, SpanKind::Server);
+    assert_eq!(request.parent_span_id, opentelemetry::trace::SpanId::INVALID);
+    let a = attrs(request);
+    assert_eq!(a["http.request.method"], s("POST"));
+    assert_eq!(a["url.path"], s("/chat"));
+    assert_eq!(a["http.response.status_code"], Value::I64(200));
+    assert_eq!(request.status, Status::Ok);
+    assert!(
+        !a.keys().any(|k| k.starts_with("gen_ai.")),
+        "no GenAI attributes on the request: {a:?}"
+    );
+    let chats: Vec<&SpanData> = spans.iter().filter(|s| s.name.starts_with("chat")).collect();
+    assert_eq!(chats.len(), 2);
+    for chat in chats {
+        assert_eq!(chat.span_context.trace_id(), request.span_context.trace_id());
+        assert_eq!(chat.parent_span_id, request.span_context.span_id());
+        assert!(chat.start_time >= request.start_time && chat.end_time <= request.end_time);
+    }
+}
