@@ -117,6 +117,9 @@ pub struct ExportError {
     /// For partial failures: indices (into the batch) of the records that were rejected. `None` means
     /// the whole batch failed.
     pub failed: Option<Vec<usize>>,
+    /// No answer came because the backend cannot be reached as configured (connection refused, DNS,
+    /// TLS): retried while the application runs, given up at once at shutdown.
+    pub unreachable: bool,
 }
 
 impl ExportError {
@@ -127,6 +130,14 @@ impl ExportError {
             retryable: true,
             retry_after: None,
             failed: None,
+            unreachable: false,
+        }
+    }
+    /// The backend cannot be reached (refused, DNS, TLS): retryable, and not waited for at shutdown.
+    pub fn unreachable(message: impl Into<String>) -> Self {
+        ExportError {
+            unreachable: true,
+            ..ExportError::retryable(message)
         }
     }
     /// A failure that will fail again (bad credentials, invalid payload).
@@ -136,6 +147,7 @@ impl ExportError {
             retryable: false,
             retry_after: None,
             failed: None,
+            unreachable: false,
         }
     }
     /// Some records (by batch index) were rejected; the rest were accepted.
@@ -145,6 +157,7 @@ impl ExportError {
             retryable,
             retry_after: None,
             failed: Some(failed),
+            unreachable: false,
         }
     }
     /// The same failure, narrowed to the records at `failed` (its class and `Retry-After` kept).
@@ -246,6 +259,7 @@ impl From<std::io::Error> for ExportError {
             retryable,
             retry_after: None,
             failed: None,
+            unreachable: e.kind() == ConnectionRefused,
         }
     }
 }

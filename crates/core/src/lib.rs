@@ -96,7 +96,10 @@ pub use layer::context::{ContextSpans, CONTEXT_SPANS_ENV, FRAMEWORK_TARGETS};
 pub use layer::diagnostics::DIAGNOSTICS_TARGET;
 pub use layer::{AiLayer, MAX_EVENTS_PER_SPAN};
 pub use message::{messages_from_value, messages_to_value, ChatMessage, KnownPart, Part};
-pub use pipeline::{stats, ExportConfig, ExporterStats, Processor, ShutdownReport, Stats, Verdict};
+pub use pipeline::{
+    stats, ExportConfig, ExporterStats, Processor, ShutdownReport, Stats, Verdict,
+    EXPORT_LOG_TARGET,
+};
 pub use provider::normalize_provider;
 pub use record::{
     is_metadata_namespace, register_metadata_namespace, total_billable_usage, AgentInfo, Cost,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use aitrace_core::export::{json_text, parse_retry_after, truncate_strings, SplitExport};
 use aitrace_core::{ConfigError, ExportConfig, ExportError, Exporter, SpanRecord};
+use aitrace_exporter_kit::failure::{http_status_text, TransportFailure};
 use aitrace_exporter_kit::settings::{validate_header, validate_http_url};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -190,7 +191,15 @@ impl BraintrustExporter {
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body)
             .send()
-            .map_err(|e| ExportError::retryable(format!("POST {path}: {}", e.without_url())))?;
+            .map_err(|e| {
+                let failure = TransportFailure::of(&e);
+                let message = format!("POST {}: {failure}", self.url(path));
+                if failure.unreachable() {
+                    ExportError::unreachable(message)
+                } else {
+                    ExportError::retryable(message)
+                }
+            })?;
         let status = response.status().as_u16();
         let wait = retry_after(response.headers());
         let text = response.text().unwrap_or_default();
@@ -204,14 +213,20 @@ impl BraintrustExporter {
                 self.config.api_url
             ))),
             408 | 429 | 500..=599 => {
-                let e = ExportError::retryable(format!("POST {path}: {status} {snippet}"));
+                let e = ExportError::retryable(format!(
+                    "POST {}: {}",
+                    self.url(path),
+                    http_status_text(status, text.as_bytes())
+                ));
                 Err(match wait {
                     Some(d) => e.with_retry_after(d),
                     None => e,
                 })
             }
             _ => Err(ExportError::fatal(format!(
-                "POST {path}: {status} {snippet}"
+                "POST {}: {}",
+                self.url(path),
+                http_status_text(status, text.as_bytes())
             ))),
         }
     }

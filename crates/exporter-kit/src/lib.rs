@@ -3,9 +3,11 @@
 //! - [`settings`]: validation of the settings every HTTP exporter takes (URLs, timeouts, headers),
 //!   at build time, naming the setting the user set;
 //! - [`status`]: HTTP outcomes as retryable or fatal export errors, from the status value;
+//! - [`failure`]: a failed request in words for the log (URL, refused / DNS / TLS / status and body);
 //! - [`chat`]: the OpenAI chat shape vendor UIs render as a conversation, from GenAI messages.
 #![deny(unsafe_code)]
 
 pub mod chat;
+pub mod failure;
 pub mod settings;
 pub mod status;

@@ -9,6 +9,18 @@ use aitrace_core::ConfigError;
 pub fn validate_http_url(setting: &str, url: &str) -> Result<(), ConfigError> {
     let bad =
         |why: &str| ConfigError::new(setting, format!("{url:?} is not an http(s) URL: {why}"));
+    let trimmed = url.trim();
+    if !trimmed.contains("://") && !trimmed.is_empty() && !trimmed.starts_with('/') {
+        // `localhost:4318` parses as scheme `localhost`: say what was meant.
+        let scheme = if trimmed.starts_with("localhost") || trimmed.starts_with("127.") {
+            "http"
+        } else {
+            "https"
+        };
+        return Err(bad(&format!(
+            "it has no scheme; did you mean \"{scheme}://{trimmed}\"?"
+        )));
+    }
     let authority = url.trim().split_once("://").map_or("", |(_, rest)| rest);
     if authority.is_empty() || authority.starts_with('/') {
         return Err(bad("it has no host"));
@@ -128,6 +140,14 @@ mod tests {
             let e = validate_http_url("THE_VAR", bad).expect_err(bad);
             assert_eq!(e.setting, "THE_VAR", "{bad}");
         }
+        // A missing scheme names the URL that was meant.
+        let e = validate_http_url("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4318").unwrap_err();
+        assert!(e.to_string().contains("\"http://localhost:4318\""), "{e}");
+        let e = validate_http_url("x", "cloud.langfuse.com").unwrap_err();
+        assert!(
+            e.to_string().contains("\"https://cloud.langfuse.com\""),
+            "{e}"
+        );
         assert_eq!(
             parse_timeout_ms("T", "2500").unwrap(),
             Duration::from_millis(2500)

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aitrace_core::export::parse_retry_after;
+use aitrace_exporter_kit::failure::{http_status_text, TransportFailure};
 use async_trait::async_trait;
 use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
@@ -30,6 +31,12 @@ pub struct Notes {
     pub retry_after: Option<Duration>,
     /// The answer's OTLP partial success, on a success status.
     pub rejected: Option<Rejected>,
+    /// The URL the request went to.
+    pub url: Option<String>,
+    /// Why no answer came, when none did.
+    pub failure: Option<TransportFailure>,
+    /// `HTTP 503 Service Unavailable: <the body's first line>`, for an answer that is not a success.
+    pub status_text: Option<String>,
 }
 
 /// The [`Notes`] of the last answer, shared by the client that writes them and the exporter that
@@ -123,7 +130,18 @@ pub fn parse_partial_success(content_type: &str, body: &[u8]) -> Option<Rejected
 #[async_trait]
 impl HttpClient for RetryAfterClient {
     async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
-        let response = self.inner.send_bytes(request).await?;
+        let url = request.uri().to_string();
+        let response = match self.inner.send_bytes(request).await {
+            Ok(response) => response,
+            Err(e) => {
+                self.seen.set(Notes {
+                    url: Some(url),
+                    failure: Some(TransportFailure::of(&*e)),
+                    ..Notes::default()
+                });
+                return Err(e);
+            }
+        };
         let header = |name: &str| {
             response
                 .headers()
@@ -137,10 +155,15 @@ impl HttpClient for RetryAfterClient {
         } else {
             None
         };
+        let status = response.status().as_u16();
         self.seen.set(Notes {
-            status: Some(response.status().as_u16()),
+            status: Some(status),
             retry_after: after,
             rejected,
+            url: Some(url),
+            failure: None,
+            status_text: (!response.status().is_success())
+                .then(|| http_status_text(status, response.body())),
         });
         Ok(response)
     }

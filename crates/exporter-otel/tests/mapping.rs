@@ -459,7 +459,10 @@ fn the_request_is_the_root_server_span_of_its_ai_calls() {
     assert_eq!(guard.shutdown(Duration::from_secs(10)).lost, 0);
     let request = by_name(&spans, "request");
     assert_eq!(request.span_kind, SpanKind::Server);
-    assert_eq!(request.parent_span_id, opentelemetry::trace::SpanId::INVALID);
+    assert_eq!(
+        request.parent_span_id,
+        opentelemetry::trace::SpanId::INVALID
+    );
     let a = attrs(request);
     assert_eq!(a["http.request.method"], s("POST"));
     assert_eq!(a["url.path"], s("/chat"));
@@ -469,10 +472,16 @@ fn the_request_is_the_root_server_span_of_its_ai_calls() {
         !a.keys().any(|k| k.starts_with("gen_ai.")),
         "no GenAI attributes on the request: {a:?}"
     );
-    let chats: Vec<&SpanData> = spans.iter().filter(|s| s.name.starts_with("chat")).collect();
+    let chats: Vec<&SpanData> = spans
+        .iter()
+        .filter(|s| s.name.starts_with("chat"))
+        .collect();
     assert_eq!(chats.len(), 2);
     for chat in chats {
-        assert_eq!(chat.span_context.trace_id(), request.span_context.trace_id());
+        assert_eq!(
+            chat.span_context.trace_id(),
+            request.span_context.trace_id()
+        );
         assert_eq!(chat.parent_span_id, request.span_context.span_id());
         assert!(chat.start_time >= request.start_time && chat.end_time <= request.end_time);
     }

@@ -15,6 +15,7 @@ mod worker;
 pub use config::ExportConfig;
 pub use processor::{Processor, Verdict};
 pub use stats::{ExporterStats, ShutdownReport, Stats};
+pub use worker::EXPORT_LOG_TARGET;
 
 use sink::Sink;
 use worker::Control;

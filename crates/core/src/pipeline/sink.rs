@@ -62,6 +62,8 @@ impl Sink {
             counters: Arc::clone(&counters),
             stashed: VecDeque::new(),
             deadline: None,
+            failing: None,
+            unreachable: false,
         };
         let handle = std::thread::Builder::new()
             .name(format!("aitrace-{name}"))

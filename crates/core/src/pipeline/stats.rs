@@ -99,6 +99,72 @@ pub struct ShutdownReport {
     pub stats: Stats,
 }
 
+impl std::fmt::Display for ExporterStats {
+    /// `otel: 10 sent, 2 lost (2 at shutdown); last error: POST http://…: connection refused`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} sent", self.name, self.exported)?;
+        let lost = self.dropped();
+        if lost > 0 {
+            let why: Vec<String> = [
+                (self.dropped_queue_full, "queue full"),
+                (self.dropped_after_retries, "export failed"),
+                (self.lost_at_shutdown, "at shutdown"),
+            ]
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, why)| format!("{n} {why}"))
+            .collect();
+            write!(f, ", {lost} lost ({})", why.join(", "))?;
+        }
+        if self.dropped_by_processors > 0 {
+            write!(f, ", {} dropped by processors", self.dropped_by_processors)?;
+        }
+        if self.queued > 0 {
+            write!(f, ", {} still held", self.queued)?;
+        }
+        if let Some(e) = &self.last_error {
+            if lost > 0 || self.failed_batches > 0 {
+                write!(f, "; last error: {e}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for ShutdownReport {
+    /// One line for the pipeline, then one per exporter:
+    ///
+    /// ```text
+    /// aitrace shut down: 2 of 12 spans lost
+    ///   console: 12 sent
+    ///   otel: 10 sent, 2 lost (2 at shutdown); last error: POST http://localhost:4318/v1/traces: connection refused (is the backend running?)
+    /// ```
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = &self.stats;
+        match (self.completed, self.lost) {
+            (true, 0) => write!(f, "aitrace shut down: {} spans, none lost", s.spans_closed)?,
+            (true, lost) => write!(f, "aitrace shut down: {lost} lost of {} spans", s.spans_closed)?,
+            (false, lost) => write!(
+                f,
+                "aitrace shut down at its deadline with exporters still busy: {lost} lost of {} spans",
+                s.spans_closed
+            )?,
+        }
+        let before = s.dropped_by_processors + s.processor_panics + s.dropped_after_shutdown;
+        if before > 0 {
+            write!(
+                f,
+                " ({} dropped by processors, {} by panicking processors, {} closed after shutdown)",
+                s.dropped_by_processors, s.processor_panics, s.dropped_after_shutdown
+            )?;
+        }
+        for e in &s.exporters {
+            write!(f, "\n  {e}")?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Default)]
 pub(super) struct SinkCounters {
     pub(super) enqueued: AtomicU64,

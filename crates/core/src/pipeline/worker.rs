@@ -73,7 +73,16 @@ pub(super) struct Worker {
     pub(super) stashed: VecDeque<Control>,
     /// Set once shutdown was requested.
     pub(super) deadline: Option<Instant>,
+    /// Failed attempts since the exporter last succeeded; `Some` while it is failing.
+    pub(super) failing: Option<u64>,
+    /// The last attempt found the backend unreachable (refused, DNS, TLS): at shutdown nothing
+    /// waits for it.
+    pub(super) unreachable: bool,
 }
+
+/// The target of the exporters' health lines (one WARN when an exporter starts failing, one INFO
+/// when it recovers). The layer never records events of `aitrace::*` targets.
+pub const EXPORT_LOG_TARGET: &str = "aitrace::export";
 
 pub(super) struct Batch {
     pub(super) records: Vec<SpanRecord>,
@@ -390,9 +399,47 @@ impl Worker {
         }
     }
 
-    pub(super) fn note_error(&self, e: &ExportError) {
+    /// At shutdown, a backend found unreachable is not tried again: what it would get is lost now.
+    fn give_up_at_shutdown(&self) -> bool {
+        self.deadline.is_some() && self.unreachable
+    }
+
+    pub(super) fn note_error(&mut self, e: &ExportError) {
         if let Ok(mut last) = self.counters.last_error.lock() {
             *last = Some(e.to_string());
+        }
+        self.unreachable = e.unreachable;
+        self.note_failure(&e.message);
+    }
+
+    /// One WARN when the exporter starts failing, never one per batch.
+    fn note_failure(&mut self, message: &str) {
+        match &mut self.failing {
+            Some(n) => *n += 1,
+            None => {
+                self.failing = Some(1);
+                tracing::warn!(
+                    target: EXPORT_LOG_TARGET,
+                    exporter = self.exporter.name(),
+                    "aitrace's {} exporter is failing: {message}. Spans are retried with backoff \
+                     and counted in stats() while it lasts; the next line says when it recovers",
+                    self.exporter.name()
+                );
+            }
+        }
+    }
+
+    /// One INFO when an exporter that was failing succeeds again.
+    fn note_success(&mut self) {
+        self.unreachable = false;
+        if let Some(failed) = self.failing.take() {
+            tracing::info!(
+                target: EXPORT_LOG_TARGET,
+                exporter = self.exporter.name(),
+                "aitrace's {} exporter recovered after {failed} failed attempt{}",
+                self.exporter.name(),
+                if failed == 1 { "" } else { "s" }
+            );
         }
     }
 
@@ -413,19 +460,21 @@ impl Worker {
             c.held_bytes.fetch_sub(sizes.iter().sum::<usize>(), Relaxed);
         };
         while !pending.is_empty() {
-            if self.past_deadline() {
+            if self.past_deadline() || self.give_up_at_shutdown() {
                 settle(&c.lost_at_shutdown, &pending, &sizes);
                 return;
             }
             let result = catch_unwind(AssertUnwindSafe(|| self.exporter.export(&pending)));
             let err = match result {
                 Ok(Ok(())) => {
+                    self.note_success();
                     settle(&c.exported, &pending, &sizes);
                     return;
                 }
                 Ok(Err(e)) => e,
                 Err(panic) => {
                     self.note_panic(panic.as_ref());
+                    self.note_failure("the exporter panicked");
                     c.panics.fetch_add(1, Relaxed);
                     c.failed_batches.fetch_add(1, Relaxed);
                     settle(&c.dropped_after_retries, &pending, &sizes);
@@ -458,6 +507,10 @@ impl Worker {
                 if pending.is_empty() {
                     return;
                 }
+            }
+            if self.give_up_at_shutdown() {
+                settle(&c.lost_at_shutdown, &pending, &sizes);
+                return;
             }
             if !err.retryable || attempt >= self.config.max_retries {
                 c.failed_batches.fetch_add(1, Relaxed);
@@ -503,6 +556,10 @@ impl Worker {
                 Ok(Control::Shutdown(deadline, ack)) => {
                     self.deadline = Some(deadline);
                     self.stashed.push_back(Control::Shutdown(deadline, ack));
+                    if self.unreachable {
+                        // Waiting to retry a backend that refuses connections helps nobody.
+                        return false;
+                    }
                 }
                 Ok(Control::Wake) => {}
                 Ok(other) => self.stashed.push_back(other),
