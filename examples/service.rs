@@ -34,18 +34,18 @@ type Client = async_openai::Client<OpenAIConfig>;
 
 /// How the service sets up its subscriber.
 #[derive(Debug)]
-pub struct Options {
+pub(crate) struct Options {
     /// The log filter (`RUST_LOG`'s value; `None` as when it is unset).
-    pub log_filter: Option<String>,
+    pub(crate) log_filter: Option<String>,
     /// Apply the log filter to every layer (`registry().with(EnvFilter)`) instead of to the log
     /// output alone: the trap aitrace warns about.
-    pub global_filter: bool,
+    pub(crate) global_filter: bool,
     /// Where the JSONL traces go.
-    pub jsonl: PathBuf,
+    pub(crate) jsonl: PathBuf,
     /// Also print each trace to stderr.
-    pub console: bool,
+    pub(crate) console: bool,
     /// Where the service's own log lines go (stderr when `None`).
-    pub log_writer: Option<fmt::writer::BoxMakeWriter>,
+    pub(crate) log_writer: Option<fmt::writer::BoxMakeWriter>,
 }
 
 fn env_filter(spec: &Option<String>) -> EnvFilter {
@@ -56,7 +56,7 @@ fn env_filter(spec: &Option<String>) -> EnvFilter {
 }
 
 /// Builds the subscriber (the README's recipe, or the trap), serves three requests, shuts down.
-pub fn run(options: Options) -> Result<(), Box<dyn Error>> {
+pub(crate) fn run(options: Options) -> Result<(), Box<dyn Error>> {
     let _ = std::fs::remove_file(&options.jsonl);
     let builder = aitrace::builder()
         .console(options.console)
@@ -198,7 +198,7 @@ async fn post_json(addr: SocketAddr, path: &str, body: &str) -> std::io::Result<
 
 /// What the JSONL file must hold: three traces, each rooted at its HTTP request, every span of it
 /// carrying the request's user, session and tags, the AI calls under the request.
-pub fn check_jsonl(path: &Path) -> Result<Vec<Vec<SpanRecord>>, String> {
+pub(crate) fn check_jsonl(path: &Path) -> Result<Vec<Vec<SpanRecord>>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut traces: Vec<Vec<SpanRecord>> = Vec::new();
     for line in text.lines() {

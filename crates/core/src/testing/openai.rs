@@ -61,18 +61,20 @@ impl Reply {
                 .iter()
                 .find_map(|p| usage.pointer(p).and_then(Value::as_u64))
         };
-        let mut u = crate::Usage::default();
-        u.input_tokens = n(["/prompt_tokens", "/input_tokens"]);
-        u.output_tokens = n(["/completion_tokens", "/output_tokens"]);
-        u.total_tokens = n(["/total_tokens", "/total_tokens"]);
-        u.cache_read_input_tokens = n([
-            "/prompt_tokens_details/cached_tokens",
-            "/input_tokens_details/cached_tokens",
-        ]);
-        u.reasoning_tokens = n([
-            "/completion_tokens_details/reasoning_tokens",
-            "/output_tokens_details/reasoning_tokens",
-        ]);
+        let u = crate::Usage {
+            input_tokens: n(["/prompt_tokens", "/input_tokens"]),
+            output_tokens: n(["/completion_tokens", "/output_tokens"]),
+            total_tokens: n(["/total_tokens", "/total_tokens"]),
+            cache_read_input_tokens: n([
+                "/prompt_tokens_details/cached_tokens",
+                "/input_tokens_details/cached_tokens",
+            ]),
+            reasoning_tokens: n([
+                "/completion_tokens_details/reasoning_tokens",
+                "/output_tokens_details/reasoning_tokens",
+            ]),
+            ..crate::Usage::default()
+        };
         Some(u)
     }
 
