@@ -34,8 +34,67 @@ fn crates_and_features() -> Result<Vec<(String, Vec<String>)>, String> {
     Ok(crates)
 }
 
+/// The HTTP exporters' TLS follows the facade's features: `native-tls` or none pulls no rustls
+/// (nor aws-lc-sys, a C build), the default pulls no OpenSSL.
+fn tls_follows_features() -> Result<(), String> {
+    let exporters = "otel,langfuse,braintrust,filters";
+    let cases: [(&str, String, &[&str]); 3] = [
+        (
+            "default TLS (rustls)",
+            exporters.to_string(),
+            &["openssl-sys", "native-tls"],
+        ),
+        (
+            "native-tls",
+            format!("{exporters},native-tls"),
+            &["rustls", "aws-lc-sys", "aws-lc-rs"],
+        ),
+        (
+            "no TLS",
+            exporters.to_string(),
+            &[
+                "rustls",
+                "aws-lc-sys",
+                "aws-lc-rs",
+                "openssl-sys",
+                "native-tls",
+            ],
+        ),
+    ];
+    for (i, (what, features, absent)) in cases.iter().enumerate() {
+        let mut args = vec!["tree", "-p", "aitrace", "-e", "normal", "--prefix", "none"];
+        if i > 0 {
+            args.push("--no-default-features");
+        }
+        args.extend(["--features", features.as_str()]);
+        let out = cargo()
+            .current_dir(root())
+            .args(&args)
+            .output()
+            .map_err(|e| format!("cargo tree: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "cargo tree ({what}) failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let tree = String::from_utf8_lossy(&out.stdout);
+        for name in *absent {
+            if tree
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(*name))
+            {
+                return Err(format!("{what}: the build pulls in {name}"));
+            }
+        }
+        println!("    TLS, {what}: none of {absent:?}");
+    }
+    Ok(())
+}
+
 /// `cargo check` of each crate's library with no features, then with each feature alone.
 pub(crate) fn each_feature() -> Result<(), String> {
+    tls_follows_features()?;
     for (name, features) in crates_and_features()? {
         let mut sets = vec![None];
         sets.extend(features.iter().map(Some));
