@@ -102,9 +102,15 @@ impl Builder {
         Builder(self.0.event_level(level))
     }
 
-    /// Lowest level of AI spans recorded even when no other layer wants that level.
+    /// Lowest level of AI spans recorded whatever the log filter wants (application spans:
+    /// [`context_spans`](Self::context_spans)).
     pub fn span_level(self, level: LevelFilter) -> Self {
         Builder(self.0.span_level(level))
+    }
+
+    /// See [`aitrace_core::Builder::context_spans`].
+    pub fn context_spans(self, directives: impl Into<String>) -> Self {
+        Builder(self.0.context_spans(directives))
     }
 
     /// The content policy: whether exporters receive content (default true; also

@@ -37,6 +37,7 @@ pub(crate) fn ci() -> Result<(), String> {
         &["doc", "--workspace", "--all-features", "--no-deps"],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
+    crate::readme::readme()?;
     run_cargo(
         "quickstart",
         &["run", "--quiet", "--example", "quickstart"],

@@ -3,6 +3,7 @@
 //!   quickstart and the client-library examples, a short run of each fuzz target, the Phoenix end-to-end test).
 //! - `cargo xtask e2e`: the end-to-end test against a real OpenTelemetry backend (Arize Phoenix).
 //! - `cargo xtask test`: the README's test command.
+//! - `cargo xtask readme`: README's "Add it to your app" built as a new project.
 //! - `cargo xtask features`: every crate checked alone with no features and with each feature.
 //! - `cargo xtask bench [--peers]`: benchmarks, written to docs/PERFORMANCE.md.
 //! - `cargo xtask fuzz [N] [S]`: property tests with N iterations, then each `cargo fuzz` target for S s.
@@ -13,6 +14,7 @@ mod e2e;
 mod features;
 mod fuzz;
 mod net;
+mod readme;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -69,6 +71,7 @@ fn main() -> ExitCode {
             args.get(2).map(String::as_str).unwrap_or("120"),
         ),
         Some("test") => run_cargo("tests", TEST_COMMAND, &[]),
+        Some("readme") => readme::readme(),
         Some("features") => features::each_feature(),
         _ => {
             eprintln!("usage: cargo xtask <ci|e2e|test|features|bench|fuzz>");
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
             eprintln!("  ci    fmt --check, clippy -D warnings, tests, docs (warnings denied), examples, e2e");
             eprintln!("  e2e   install Arize Phoenix (PyPI), export the quickstart to it, check what it stored");
             eprintln!("  test  cargo {}", TEST_COMMAND.join(" "));
+            eprintln!("  readme  build README's \"Add it to your app\" as a new project");
             eprintln!("  fuzz [N] [S]  property tests with N iterations and a fresh seed, then each cargo-fuzz target for S seconds");
             return ExitCode::FAILURE;
         }
