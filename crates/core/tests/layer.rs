@@ -1040,3 +1040,46 @@ fn macros_take_extra_fields_with_and_without_a_parent() {
     assert_eq!(find(&spans, "step").attributes["customer"], json!("acme"));
     assert_eq!(find(&spans, "step").parent_span_id, Some(gen.span_id));
 }
+
+/// The trace's name: `set_trace_name`, else the request span's name, else the name the user gave
+/// the root (`aitrace.name`), else the root agent's or workflow's name, else its display name.
+#[test]
+fn a_root_the_user_named_names_its_trace() {
+    let spans = capture(|| {
+        agent_span!("researcher", aitrace.name = "nightly-research")
+            .in_scope(|| generation_span!("openai", "gpt-4o").in_scope(|| {}));
+        agent_span!("planner").in_scope(|| {});
+        generation_span!("openai", "gpt-4o-mini").in_scope(|| {});
+        let job = tracing::info_span!("nightly_job");
+        job.in_scope(|| agent_span!("writer", aitrace.name = "draft").in_scope(|| {}));
+        let named = agent_span!("editor", aitrace.name = "edit-pass");
+        named.set_trace_name("explicit-name");
+        drop(named);
+    });
+    let trace_of = |name: &str| find(&spans, name).trace_name.clone();
+    assert_eq!(
+        trace_of("nightly-research").as_deref(),
+        Some("nightly-research")
+    );
+    let inner = spans
+        .iter()
+        .find(|s| s.request_model.as_deref() == Some("gpt-4o"))
+        .unwrap();
+    assert_eq!(inner.trace_name.as_deref(), Some("nightly-research"));
+    assert_eq!(
+        spans
+            .iter()
+            .find(|s| s.agent.as_ref().and_then(|a| a.name.as_deref()) == Some("planner"))
+            .and_then(|s| s.trace_name.as_deref()),
+        Some("planner")
+    );
+    assert_eq!(
+        spans
+            .iter()
+            .find(|s| s.request_model.as_deref() == Some("gpt-4o-mini"))
+            .and_then(|s| s.trace_name.as_deref()),
+        Some("chat gpt-4o-mini")
+    );
+    assert_eq!(trace_of("draft").as_deref(), Some("nightly_job"));
+    assert_eq!(trace_of("edit-pass").as_deref(), Some("explicit-name"));
+}

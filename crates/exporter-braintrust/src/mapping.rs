@@ -80,7 +80,7 @@ impl<'a> Row<'a> {
         Row {
             record: r,
             ty,
-            name: r.display_name(),
+            name: row_name(r),
             input,
             output,
             metadata: metadata(r, ty == "llm"),
@@ -91,6 +91,17 @@ impl<'a> Row<'a> {
     /// The row's id (our span id): what Braintrust's `row_ids` acknowledges.
     pub fn id(&self) -> SpanId {
         self.record.span_id
+    }
+}
+
+/// A row's name: its display name (`chat gpt-4o`), except a trace's root row, which names the trace
+/// in Braintrust's logs and so takes the trace's name (the user's `set_trace_name`, the root's own
+/// `aitrace.name`, else the agent or workflow it ran), as Langfuse's trace does.
+fn row_name(r: &SpanRecord) -> String {
+    if r.is_local_root() && r.request_span_id.is_none() {
+        r.trace_name.clone().unwrap_or_else(|| r.what_ran())
+    } else {
+        r.display_name()
     }
 }
 
@@ -283,6 +294,24 @@ pub fn rows(batch: &[SpanRecord]) -> Vec<(usize, Row<'_>)> {
 mod tests {
     use super::*;
     use aitrace_core::{ChatMessage, Part, Usage};
+
+    #[test]
+    fn the_root_row_is_named_like_the_trace_and_the_others_by_display_name() {
+        let mut root = SpanRecord::new("nightly-research", SpanKind::AgentRun);
+        root.trace_name = Some("nightly-research".into());
+        let mut chat = SpanRecord::new("chat", SpanKind::ModelGeneration);
+        chat.request_model = Some("gpt-4o".into());
+        chat.trace_id = root.trace_id;
+        chat.parent_span_id = Some(root.span_id);
+        chat.trace_name = root.trace_name.clone();
+        assert_eq!(row_name(&root), "nightly-research");
+        assert_eq!(row_name(&chat), "chat gpt-4o");
+        // A top-level span of a request is not the trace's only root: its own name.
+        let mut top = chat.clone();
+        top.parent_span_id = None;
+        top.request_span_id = Some(aitrace_core::SpanId::random());
+        assert_eq!(row_name(&top), "chat gpt-4o");
+    }
 
     #[test]
     fn types_follow_billing_not_just_kind() {

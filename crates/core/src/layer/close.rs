@@ -69,7 +69,7 @@ pub(super) fn inherit_from_ancestors<S>(
             }
             add_all(&mut trace_metadata, &p.record.trace_metadata);
             if r.trace_name.is_none() {
-                top_ai = Some(p.record.what_ran());
+                top_ai = Some(root_name(&p.record, ancestor.metadata().name()));
             }
         } else if let Some(scope) = ext.get::<TraceScope>() {
             inherit_value(&mut r.session_id, &scope.session_id);
@@ -110,7 +110,7 @@ pub(super) fn inherit_from_ancestors<S>(
             .map(str::to_string)
             .or(top_ai)
             // A span at the top names its trace itself; at start that waits for its close.
-            .or_else(|| (first_ai && at_close).then(|| r.what_ran()))
+            .or_else(|| (first_ai && at_close).then(|| root_name(r, span.metadata().name())))
             .or_else(|| state.default_trace_name.take());
         if at_close {
             r.trace_name = default;
@@ -220,6 +220,18 @@ where
         }
     }
     name
+}
+
+/// What a trace rooted at this span is named after, when nothing named the trace: the name the user
+/// gave the span (`aitrace.name`, `otel.name`: it differs from the callsite's), else what it ran
+/// ([`SpanRecord::what_ran`]: the agent's or workflow's name, else the generated display name).
+/// Langfuse's SDKs name a trace after its root observation the same way.
+fn root_name(r: &crate::record::SpanRecord, callsite_name: &str) -> String {
+    if !r.name.is_empty() && r.name != callsite_name {
+        r.name.clone()
+    } else {
+        r.what_ran()
+    }
 }
 
 pub(super) fn inherit_value(mine: &mut Option<String>, theirs: &Option<String>) {
