@@ -5,7 +5,8 @@
 //! aitrace reads with no code. Two things it cannot do alone:
 //!
 //! - **Time to first token on streams.** rig records none. Send through [`TimedHttp`] and every
-//!   streamed call's span gets it, measured when the first chunk of the answer arrives:
+//!   streamed call's span gets it, measured when the first event that carries content arrives
+//!   (text, a tool call, a refusal, reasoning; not the role-only chunk a stream opens with):
 //!
 //!   ```no_run
 //!   use rig_core::providers::openai::OpenAIConfig;
@@ -78,9 +79,10 @@ macro_rules! agent_span {
     };
 }
 
-/// A rig HTTP client that marks the time to first token of streamed calls: when the first chunk of
-/// a streamed answer arrives, the model call's span (rig reads streams inside it) gets its
-/// `time_to_first_token`, measured from the span's start. Unary and multipart requests pass
+/// A rig HTTP client that marks the time to first token of streamed calls: when the first event of
+/// a streamed answer that carries content arrives (not the role-only chunk servers open a stream
+/// with), the model call's span (rig reads streams inside it) gets its `time_to_first_token`,
+/// measured from the span's start. Unary and multipart requests pass
 /// through untouched.
 #[derive(Debug, Clone, Default)]
 pub struct TimedHttp<H> {
@@ -135,19 +137,59 @@ impl<H: HttpClientExt> HttpClientExt for TimedHttp<H> {
         let sent = self.inner.send_streaming(req);
         async move {
             let (parts, body) = sent.await?.into_parts();
-            let body: BoxedStream = Box::pin(FirstChunk {
-                inner: body,
-                seen: false,
-            });
+            let body: BoxedStream = Box::pin(FirstChunk::new(body));
             Ok(http_client::Response::from_parts(parts, body))
         }
     }
 }
 
-/// A streamed body that marks its first non-empty chunk on the span it is read in.
+/// A streamed body that marks, on the span it is read in, the first event that carries content:
+/// text, a tool call's name or arguments, a refusal or reasoning. Servers open a stream with an
+/// event that carries none (Chat Completions' role-only chunk, the Responses API's
+/// `response.created`), often long before the first token; the first byte is not the first token.
 struct FirstChunk {
     inner: BoxedStream,
     seen: bool,
+    /// The bytes of the line not yet complete.
+    line: Vec<u8>,
+}
+
+/// A line longer than this (one huge event) is not read for content; the next line is.
+const MAX_LINE: usize = 1 << 20;
+
+impl FirstChunk {
+    fn new(inner: BoxedStream) -> Self {
+        FirstChunk {
+            inner,
+            seen: false,
+            line: Vec::new(),
+        }
+    }
+
+    /// Reads the chunk's complete lines (SSE `data:` lines, or newline-delimited JSON); true at the
+    /// first one that carries content.
+    fn finds_content(&mut self, bytes: &[u8]) -> bool {
+        let mut rest = bytes;
+        while let Some(nl) = rest.iter().position(|b| *b == b'\n') {
+            let found = if self.line.is_empty() {
+                line_carries_content(&rest[..nl])
+            } else {
+                self.line.extend_from_slice(&rest[..nl]);
+                let line = std::mem::take(&mut self.line);
+                line_carries_content(&line)
+            };
+            if found {
+                return true;
+            }
+            rest = &rest[nl + 1..];
+        }
+        if self.line.len() + rest.len() <= MAX_LINE {
+            self.line.extend_from_slice(rest);
+        } else {
+            self.line.clear();
+        }
+        false
+    }
 }
 
 impl Stream for FirstChunk {
@@ -157,13 +199,82 @@ impl Stream for FirstChunk {
         let polled = self.inner.as_mut().poll_next(cx);
         if !self.seen {
             if let Poll::Ready(Some(Ok(bytes))) = &polled {
-                if !bytes.is_empty() {
+                let bytes = bytes.clone();
+                if self.finds_content(&bytes) {
                     self.seen = true;
+                    self.line = Vec::new();
                     mark_first_token(&tracing::Span::current());
                 }
             }
         }
         polled
+    }
+}
+
+/// Whether one line of a streamed answer carries content, in the stream formats rig's providers
+/// use: OpenAI's Chat Completions (and every compatible server), its Responses API, Anthropic's
+/// Messages, Gemini, and Ollama's newline-delimited JSON.
+fn line_carries_content(line: &[u8]) -> bool {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let data = line.strip_prefix(b"data:").unwrap_or(line);
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(data.trim_ascii()) else {
+        return false;
+    };
+    event_carries_content(&v)
+}
+
+fn event_carries_content(v: &serde_json::Value) -> bool {
+    let text = |v: &serde_json::Value| v.as_str().is_some_and(|s| !s.is_empty());
+    let some = |v: &serde_json::Value| match v {
+        serde_json::Value::Array(a) => !a.is_empty(),
+        serde_json::Value::Null => false,
+        _ => true,
+    };
+    // Chat Completions: a delta with text, a refusal, reasoning or a tool call.
+    if let Some(choices) = v["choices"].as_array() {
+        return choices.iter().any(|c| {
+            let d = &c["delta"];
+            ["content", "refusal", "reasoning_content", "reasoning"]
+                .iter()
+                .any(|k| text(&d[*k]))
+                || some(&d["tool_calls"])
+        });
+    }
+    // Gemini: a candidate's part with text or a function call.
+    if let Some(candidates) = v["candidates"].as_array() {
+        return candidates.iter().any(|c| {
+            c.pointer("/content/parts")
+                .and_then(serde_json::Value::as_array)
+                .is_some_and(|parts| {
+                    parts
+                        .iter()
+                        .any(|p| text(&p["text"]) || some(&p["functionCall"]))
+                })
+        });
+    }
+    let kind = v["type"].as_str().unwrap_or_default();
+    match kind {
+        // Responses API and Anthropic: deltas of text, arguments, refusals, reasoning, thinking.
+        "content_block_delta" => ["text", "partial_json", "thinking"]
+            .iter()
+            .any(|k| text(&v["delta"][*k])),
+        "content_block_start" => {
+            v.pointer("/content_block/type") == Some(&serde_json::Value::from("tool_use"))
+        }
+        "response.output_item.added" => {
+            v.pointer("/item/type") == Some(&serde_json::Value::from("function_call"))
+        }
+        _ if kind.starts_with("response.") && kind.ends_with(".delta") => text(&v["delta"]),
+        _ => {
+            // Ollama: `message` (chat) or `response` (generate) with text or tool calls.
+            text(&v.pointer("/message/content").cloned().unwrap_or_default())
+                || some(
+                    &v.pointer("/message/tool_calls")
+                        .cloned()
+                        .unwrap_or_default(),
+                )
+                || text(&v["response"])
+        }
     }
 }
 
@@ -175,4 +286,80 @@ fn mark_first_token(span: &tracing::Span) {
             r.time_to_first_token_s = Some(now.saturating_sub(r.start_time_unix_nano) as f64 / 1e9);
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn content_is_told_from_bookkeeping_in_every_stream_format() {
+        let carries = |v: serde_json::Value| event_carries_content(&v);
+        // Chat Completions.
+        assert!(!carries(
+            json!({"choices": [{"delta": {"role": "assistant", "content": ""}}]})
+        ));
+        assert!(carries(json!({"choices": [{"delta": {"content": "Hi"}}]})));
+        assert!(carries(
+            json!({"choices": [{"delta": {"tool_calls": [{"index": 0}]}}]})
+        ));
+        assert!(carries(
+            json!({"choices": [{"delta": {"reasoning_content": "hmm"}}]})
+        ));
+        assert!(!carries(
+            json!({"choices": [], "usage": {"prompt_tokens": 3}})
+        ));
+        // Responses API.
+        assert!(!carries(
+            json!({"type": "response.created", "response": {}})
+        ));
+        assert!(carries(
+            json!({"type": "response.output_text.delta", "delta": "Hi"})
+        ));
+        assert!(carries(
+            json!({"type": "response.output_item.added", "item": {"type": "function_call"}})
+        ));
+        // Anthropic.
+        assert!(!carries(json!({"type": "message_start", "message": {}})));
+        assert!(carries(
+            json!({"type": "content_block_delta", "delta": {"text": "Hi"}})
+        ));
+        assert!(carries(
+            json!({"type": "content_block_start", "content_block": {"type": "tool_use"}})
+        ));
+        // Gemini and Ollama.
+        assert!(carries(
+            json!({"candidates": [{"content": {"parts": [{"text": "Hi"}]}}]})
+        ));
+        assert!(!carries(
+            json!({"candidates": [{"content": {"parts": [{"text": ""}]}}]})
+        ));
+        assert!(carries(
+            json!({"message": {"role": "assistant", "content": "Hi"}})
+        ));
+        assert!(!carries(
+            json!({"message": {"role": "assistant", "content": ""}, "done": false})
+        ));
+    }
+
+    #[test]
+    fn lines_are_found_however_the_bytes_are_cut() {
+        let mut body = FirstChunk::new(Box::pin(futures_util_empty()));
+        let event = b"data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n";
+        let (a, b) = event.split_at(70);
+        assert!(!body.finds_content(a));
+        assert!(body.finds_content(b));
+    }
+
+    fn futures_util_empty() -> impl Stream<Item = http_client::Result<Bytes>> + Send {
+        struct Empty;
+        impl Stream for Empty {
+            type Item = http_client::Result<Bytes>;
+            fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+                Poll::Ready(None)
+            }
+        }
+        Empty
+    }
 }

@@ -212,3 +212,51 @@ fn a_rig_agent_inside_a_request_keeps_its_shape_usage_and_time_to_first_token() 
         (sent.input_tokens, sent.output_tokens)
     );
 }
+
+/// A server that opens each stream with the usual role-only chunk at once and sends the first token
+/// 120 ms later: the time to first token is that first token's, not the first byte's.
+#[test]
+fn time_to_first_token_is_the_first_content_not_the_first_byte() {
+    let server = OpenAiServer::fake_with(FakeModel {
+        first_token: Duration::ZERO,
+        gap: Duration::from_millis(120),
+        ..FakeModel::default()
+    });
+    let openai = OpenAIConfig::new("sk-test-key")
+        .with_base_url(server.base_url())
+        .connect(aitrace_rig::TimedHttp::new(
+            rig_reqwest::ReqwestClient::default(),
+        ));
+    let agent = AgentBuilder::new(openai.chat("gpt-4o-mini"))
+        .name("weather-agent")
+        .tool(Weather)
+        .build();
+    let records = capture(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(
+            async {
+                let mut stream = agent.prompt("Weather in Oslo?").max_turns(3).stream();
+                while let Some(item) = stream.next().await {
+                    item.expect("a stream item");
+                }
+            }
+            .instrument(aitrace_rig::agent_span!("weather-agent")),
+        );
+    });
+    let streamed: Vec<&SpanRecord> = records
+        .iter()
+        .filter(|r| r.kind == SpanKind::ModelGeneration && r.billable)
+        .collect();
+    // A tool-call turn and the answer's turn.
+    assert_eq!(streamed.len(), 2, "{records:#?}");
+    for r in streamed {
+        let ttft = r.time_to_first_token_s.expect("a time to first token");
+        assert!(
+            ttft >= 0.12,
+            "the role-only chunk is not the first token: {ttft}"
+        );
+    }
+}
