@@ -10,9 +10,10 @@ use futures::stream::{BoxStream, StreamExt};
 use serde_json::Value;
 use tracing::Span;
 
-use crate::attempt::{Candidate, Tries};
-use crate::error::{AllFailed, ErrorKind, ProviderError};
-use crate::pool::{pool_config, pool_methods, Pool};
+use crate::error::{AllFailed, ProviderError};
+use crate::pool::{
+    adapter_constructors, adapter_identity, first_item, pool_methods, Pool, Probe, Walk,
+};
 
 /// A chat request in GenAI terms.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -103,10 +104,10 @@ impl Default for LlmFallbackConfig {
     }
 }
 
+#[derive(Debug)]
 struct Inner {
-    pool: Pool<dyn LlmProvider>,
+    pool: Arc<Pool<dyn LlmProvider>>,
     config: LlmFallbackConfig,
-    label: String,
 }
 
 /// An [`LlmProvider`] over an ordered list of providers: tries them in order, marks failing ones
@@ -115,59 +116,15 @@ struct Inner {
 /// billable span are re-stamped with the provider and model that answered; the answer's usage is
 /// recorded once, on the billable span. When the caller is not inside a generation span, the adapter
 /// opens one, so usage always has a billable home.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct LlmFallback {
     inner: Arc<Inner>,
 }
 
-impl std::fmt::Debug for LlmFallback {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LlmFallback")
-            .field(
-                "providers",
-                &self
-                    .inner
-                    .pool
-                    .providers
-                    .iter()
-                    .map(|p| format!("{}/{}", p.provider(), p.model()))
-                    .collect::<Vec<_>>(),
-            )
-            .field("config", &self.inner.config)
-            .finish()
-    }
-}
-
 impl LlmFallback {
-    /// Providers in order of preference; at least one.
-    pub fn new(providers: Vec<Arc<dyn LlmProvider>>) -> Result<Self, ConfigError> {
-        Self::with_config(providers, LlmFallbackConfig::default())
-    }
-
     pool_methods!("provider", "with the request that failed");
 
-    /// With explicit behaviour.
-    pub fn with_config(
-        providers: Vec<Arc<dyn LlmProvider>>,
-        config: LlmFallbackConfig,
-    ) -> Result<Self, ConfigError> {
-        let label = providers
-            .first()
-            .map(|p| p.model().to_string())
-            .unwrap_or_default();
-        let pool = Pool::new(
-            providers,
-            |p| Candidate::new(p.provider(), p.model(), p.traces_itself()),
-            pool_config!(config),
-        )?;
-        Ok(LlmFallback {
-            inner: Arc::new(Inner {
-                pool,
-                config,
-                label,
-            }),
-        })
-    }
+    adapter_constructors!(LlmFallback, LlmProvider, LlmFallbackConfig, "Providers");
 
     /// The provider and model a request would try first.
     pub fn active(&self) -> (String, String) {
@@ -186,85 +143,43 @@ struct Started {
     traces_itself: bool,
 }
 
+/// A provider's answer and its first chunk (an answer with none is a failure).
+async fn first_chunk(
+    provider: Arc<dyn LlmProvider>,
+    request: ChatRequest,
+) -> Result<(ChatStream, ChatChunk), ProviderError> {
+    first_item(
+        provider.chat(request).await?,
+        "the provider answered nothing",
+    )
+    .await
+}
+
 /// One call through the adapter.
 struct Run {
     inner: Arc<Inner>,
     request: ChatRequest,
-    /// The span re-stamped and billed: the caller's, or a generation the adapter opened.
-    caller: Span,
-    order: Vec<usize>,
-    pos: usize,
-    tries: Tries,
-    /// Whether the adapter opened `caller` itself (then it also records the output).
+    /// The providers tried; its caller span is the one re-stamped and billed: the caller's, or a
+    /// generation the adapter opened.
+    walk: Walk<dyn LlmProvider>,
+    /// Whether the adapter opened the caller span itself (then it also records the output).
     own_span: bool,
     text: String,
     finish_reason: Option<String>,
 }
 
 impl Run {
-    fn failed(&mut self, i: usize, attempt: &Span, e: ProviderError) {
-        let who = self.inner.pool.candidates[i].clone();
-        self.tries.failed(&who, attempt, e);
-    }
-
-    /// Marks provider `i` unavailable and, with a spawner, probes it in the background with the
-    /// request that failed.
-    fn mark_unavailable(&self, i: usize) {
-        let request = self.request.clone();
-        self.inner.pool.mark_unavailable(i, move |provider| {
-            let request = request.clone();
-            async move {
-                let mut s = provider.chat(request).await?;
-                match s.next().await {
-                    Some(Ok(_)) => Ok(()),
-                    Some(Err(e)) => Err(e),
-                    None => Err(ProviderError::new(ErrorKind::Other, "empty answer")),
-                }
-            }
-        });
-    }
-
-    /// Tries providers from the current position until one streams a first chunk.
+    /// Tries providers from the walk's position until one streams a first chunk.
     async fn start_next(&mut self) -> Result<Started, AllFailed> {
-        let inner = Arc::clone(&self.inner);
-        let request = self.request.clone();
-        let mut failed = Vec::new();
-        let result = inner
-            .pool
-            .first_success(
-                &mut self.tries,
-                &self.caller,
-                &self.order,
-                &mut self.pos,
-                |i| {
-                    let provider = Arc::clone(&inner.pool.providers[i]);
-                    let request = request.clone();
-                    async move {
-                        let mut stream = provider.chat(request).await?;
-                        match stream.next().await {
-                            Some(Ok(chunk)) => Ok((stream, chunk)),
-                            Some(Err(e)) => Err(e),
-                            None => Err(ProviderError::new(
-                                ErrorKind::Other,
-                                "the provider answered nothing",
-                            )),
-                        }
-                    }
-                },
-                |i| failed.push(i),
-            )
-            .await;
-        for i in failed {
-            self.mark_unavailable(i);
-        }
-        let success = result?;
+        let request = &self.request;
+        let success = self.walk.next(|p| first_chunk(p, request.clone())).await?;
         let (stream, chunk) = success.value;
         Ok(Started {
             stream,
             first: Some(chunk),
             attempt: success.attempt,
             index: success.index,
-            traces_itself: inner.pool.candidates[success.index].traces_itself,
+            traces_itself: self.inner.pool.candidates[success.index].traces_itself,
         })
     }
 
@@ -277,7 +192,7 @@ impl Run {
         }
         if let Some(u) = chunk.usage {
             // One model call's usage, once (attempts carry none); core decides where it is billed.
-            self.caller.add_billable_usage(u);
+            self.walk.caller.add_billable_usage(u);
         }
         // What the provider says about its answer belongs on the caller's span and on the span of
         // the call (the user's generation), whoever opened them: the latest answer's wins.
@@ -285,7 +200,7 @@ impl Run {
             || chunk.response_id.is_some()
             || chunk.finish_reason.is_some()
         {
-            self.caller.walk_records(&mut |r| {
+            self.walk.caller.walk_records(&mut |r| {
                 if let Some(m) = &chunk.response_model {
                     r.response_model = Some(m.clone());
                 }
@@ -321,7 +236,7 @@ impl Run {
             if let Some(reason) = self.finish_reason.take() {
                 msg = msg.with_finish_reason(reason);
             }
-            self.caller.set_output_messages(&[msg]);
+            self.walk.caller.set_output_messages(&[msg]);
         }
     }
 }
@@ -333,18 +248,7 @@ enum Phase {
 
 #[async_trait]
 impl LlmProvider for LlmFallback {
-    fn provider(&self) -> &str {
-        "fallback"
-    }
-
-    /// The primary's model (the first provider).
-    fn model(&self) -> &str {
-        &self.inner.label
-    }
-
-    fn traces_itself(&self) -> bool {
-        true
-    }
+    adapter_identity!();
 
     async fn chat(&self, request: ChatRequest) -> Result<ChatStream, ProviderError> {
         let inner = Arc::clone(&self.inner);
@@ -365,25 +269,22 @@ impl LlmProvider for LlmFallback {
         } else {
             current
         };
-        let order = inner.pool.order();
+        // A provider marked unavailable is probed back with the request that failed.
+        let probe_request = request.clone();
+        let probe: Probe<dyn LlmProvider> = Arc::new(move |provider| {
+            let request = probe_request.clone();
+            Box::pin(async move { first_chunk(provider, request).await.map(|_| ()) })
+        });
+        let walk = Walk::new(&inner.pool, caller, probe);
         let mut run = Run {
             inner,
             request,
-            caller,
-            order,
-            pos: 0,
-            tries: Tries::default(),
+            walk,
             own_span,
             text: String::new(),
             finish_reason: None,
         };
-        let started = match run.start_next().await {
-            Ok(s) => s,
-            Err(all) => {
-                run.caller.set_error("all_providers_failed", &all);
-                return Err(all.into());
-            }
-        };
+        let started = run.start_next().await?;
         let initial = Phase::Streaming(Box::new((run, started)));
         let stream = futures::stream::unfold(initial, |phase| async move {
             let Phase::Streaming(state) = phase else {
@@ -405,26 +306,19 @@ impl LlmProvider for LlmFallback {
                     None
                 }
                 Some(Err(e)) => {
-                    let index = s.index;
-                    run.failed(index, &s.attempt, e.clone());
-                    run.mark_unavailable(index);
-                    drop(s);
-                    if !run.inner.config.retry_on_chunk_sent {
-                        // Switching now would repeat text the caller already has: surface the error.
-                        run.caller.set_error(e.kind.as_str(), &e.message);
+                    // Switching would repeat text the caller already has, unless allowed.
+                    let allowed = run.inner.config.retry_on_chunk_sent;
+                    if let Err(e) = run.walk.broke(s.index, &s.attempt, e, allowed) {
                         return Some((Err(e), Phase::Done));
                     }
-                    run.pos += 1;
+                    drop(s);
                     match run.start_next().await {
                         Ok(mut next) => {
                             let first = next.first.take()?;
                             run.on_chunk(&first, next.traces_itself);
                             Some((Ok(first), Phase::Streaming(Box::new((run, next)))))
                         }
-                        Err(all) => {
-                            run.caller.set_error("all_providers_failed", &all);
-                            Some((Err(all.into()), Phase::Done))
-                        }
+                        Err(all) => Some((Err(all.into()), Phase::Done)),
                     }
                 }
             }

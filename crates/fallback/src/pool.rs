@@ -5,8 +5,10 @@ use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use aitrace_core::ConfigError;
+use aitrace_core::{AiSpanExt, ConfigError};
 use futures::channel::mpsc::UnboundedReceiver;
+use futures::future::BoxFuture;
+use futures::{Stream, StreamExt};
 
 use crate::attempt::{check, Candidate, Settings, Success, Tries};
 use crate::availability::{spawn_probe, Availability, AvailabilityChanged, Spawn};
@@ -35,6 +37,61 @@ macro_rules! pool_config {
     };
 }
 pub(crate) use pool_config;
+
+/// The pool of an adapter's providers, each known by its provider, model and whether it traces
+/// itself (a nested adapter), with the [`PoolConfig`] part of `$config`.
+macro_rules! pool_of {
+    ($providers:expr, $config:expr) => {
+        $crate::pool::Pool::new(
+            $providers,
+            |p| $crate::attempt::Candidate::new(p.provider(), p.model(), p.traces_itself()),
+            $crate::pool::pool_config!($config),
+        )
+    };
+}
+pub(crate) use pool_of;
+
+/// `new` and `with_config` of an adapter whose state is its pool and config.
+macro_rules! adapter_constructors {
+    ($adapter:ident, $provider:ident, $config:ident, $what:literal) => {
+        #[doc = concat!($what, " in order of preference (at least one), with the default behaviour.")]
+        pub fn new(providers: Vec<Arc<dyn $provider>>) -> Result<Self, ConfigError> {
+            Self::with_config(providers, $config::default())
+        }
+
+        #[doc = concat!($what, " in order of preference (at least one), with explicit behaviour.")]
+        pub fn with_config(
+            providers: Vec<Arc<dyn $provider>>,
+            config: $config,
+        ) -> Result<Self, ConfigError> {
+            let pool = Arc::new($crate::pool::pool_of!(providers, config)?);
+            Ok($adapter {
+                inner: Arc::new(Inner { pool, config }),
+            })
+        }
+    };
+}
+pub(crate) use adapter_constructors;
+
+/// What every adapter says it is, as a provider of its kind: `fallback`, the primary's model, and a
+/// provider that traces itself (an adapter nested in another stamps the caller on its own).
+macro_rules! adapter_identity {
+    () => {
+        fn provider(&self) -> &str {
+            "fallback"
+        }
+
+        /// The primary's model (the first provider).
+        fn model(&self) -> &str {
+            self.inner.pool.providers[0].model()
+        }
+
+        fn traces_itself(&self) -> bool {
+            true
+        }
+    };
+}
+pub(crate) use adapter_identity;
 
 /// The methods every adapter has over its pool (`self.inner.pool`): `with_spawner`,
 /// `availability_changed` and `is_available`, documented with the adapter's word for a provider.
@@ -72,6 +129,22 @@ pub(crate) struct Pool<P: ?Sized> {
     pub recovery_interval: Duration,
     pub availability: Arc<Availability>,
     spawner: RwLock<Option<Arc<dyn Spawn>>>,
+}
+
+impl<P: ?Sized> std::fmt::Debug for Pool<P> {
+    /// `["openai/gpt-4o", "anthropic/claude-3-5-haiku (unavailable)"]`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.candidates.iter().enumerate().map(|(i, c)| {
+                let down = if self.availability.is_available(i) {
+                    ""
+                } else {
+                    " (unavailable)"
+                };
+                format!("{}/{}{down}", c.provider, c.model)
+            }))
+            .finish()
+    }
 }
 
 impl<P: ?Sized + Send + Sync + 'static> Pool<P> {
@@ -174,5 +247,113 @@ impl<P: ?Sized + Send + Sync + 'static> Pool<P> {
     /// The index of the provider a request would try first.
     pub(crate) fn active(&self) -> usize {
         self.availability.active().unwrap_or(0)
+    }
+}
+
+/// How an adapter checks that a provider it marked unavailable answers again (a short request of
+/// its kind: a chat, 100 ms of silence, a word to speak).
+pub(crate) type Probe<P> =
+    Arc<dyn Fn(Arc<P>) -> BoxFuture<'static, Result<(), ProviderError>> + Send + Sync>;
+
+/// One call's walk through an adapter's providers, the engine every adapter runs: the order it
+/// tries them in, where it is, what failed so far, and the caller's span (re-stamped with whoever
+/// answers, told when all failed). The adapters differ only in how a provider is started and what
+/// its answer is; the attempts, availability, probes and errors are decided here once.
+pub(crate) struct Walk<P: ?Sized> {
+    /// The span re-stamped and billed: the caller's, or one the adapter opened.
+    pub caller: Span,
+    pool: Arc<Pool<P>>,
+    order: Vec<usize>,
+    pos: usize,
+    tries: Tries,
+    probe: Probe<P>,
+}
+
+impl<P: ?Sized + Send + Sync + 'static> Walk<P> {
+    /// A walk over `pool`'s providers in their order now.
+    pub(crate) fn new(pool: &Arc<Pool<P>>, caller: Span, probe: Probe<P>) -> Self {
+        Walk {
+            caller,
+            pool: Arc::clone(pool),
+            order: pool.order(),
+            pos: 0,
+            tries: Tries::default(),
+            probe,
+        }
+    }
+
+    /// Tries providers from the walk's position until `start` succeeds within the timeout (with the
+    /// retries of the settings). Providers that failed every try are marked unavailable and probed;
+    /// when every provider failed, the caller's span says so.
+    pub(crate) async fn next<T, F, Fut>(&mut self, mut start: F) -> Result<Success<T>, AllFailed>
+    where
+        F: FnMut(Arc<P>) -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        let pool = Arc::clone(&self.pool);
+        let mut failed = Vec::new();
+        let result = pool
+            .first_success(
+                &mut self.tries,
+                &self.caller,
+                &self.order,
+                &mut self.pos,
+                |i| start(Arc::clone(&pool.providers[i])),
+                |i| failed.push(i),
+            )
+            .await;
+        for i in failed {
+            self.mark_unavailable(i);
+        }
+        if let Err(all) = &result {
+            self.caller.set_error("all_providers_failed", all);
+        }
+        result
+    }
+
+    /// The provider `index`, which had started answering, failed: its attempt span says why, it is
+    /// marked unavailable, and the next [`next`](Self::next) starts after it.
+    pub(crate) fn failed(&mut self, index: usize, attempt: &Span, e: ProviderError) {
+        let who = self.pool.candidates[index].clone();
+        self.tries.failed(&who, attempt, e);
+        self.mark_unavailable(index);
+        self.pos += 1;
+    }
+
+    /// The provider `index` broke off its answer with `e`: recorded like [`failed`](Self::failed).
+    /// Switching to the next one is `allowed` only when it cannot repeat what the caller already has
+    /// (`retry_on_chunk_sent`); else the error is the caller's, and is returned.
+    pub(crate) fn broke(
+        &mut self,
+        index: usize,
+        attempt: &Span,
+        e: ProviderError,
+        allowed: bool,
+    ) -> Result<(), ProviderError> {
+        self.failed(index, attempt, e.clone());
+        if allowed {
+            return Ok(());
+        }
+        self.caller.set_error(e.kind.as_str(), &e.message);
+        Err(e)
+    }
+
+    fn mark_unavailable(&self, i: usize) {
+        let probe = Arc::clone(&self.probe);
+        self.pool
+            .mark_unavailable(i, move |provider| probe(provider));
+    }
+}
+
+/// A provider's stream and its first item: a stream that ends before any is a failure (`empty`
+/// says what was missing).
+pub(crate) async fn first_item<S, T>(mut stream: S, empty: &str) -> Result<(S, T), ProviderError>
+where
+    S: Stream<Item = Result<T, ProviderError>> + Unpin,
+{
+    match stream.next().await {
+        Some(Ok(item)) => Ok((stream, item)),
+        Some(Err(e)) => Err(e),
+        None => Err(ProviderError::new(crate::ErrorKind::Other, empty)),
     }
 }

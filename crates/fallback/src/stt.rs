@@ -9,10 +9,9 @@ use aitrace_core::{AiSpanExt, ConfigError};
 use async_trait::async_trait;
 use tracing::Span;
 
-use crate::attempt::{Candidate, Tries};
 use crate::audio::AudioFrame;
-use crate::error::{AllFailed, ProviderError};
-use crate::pool::{pool_config, pool_methods, Pool};
+use crate::error::ProviderError;
+use crate::pool::{adapter_constructors, adapter_identity, pool_methods, Pool, Probe, Walk};
 
 /// Recognized speech.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -92,38 +91,36 @@ impl Default for SttFallbackConfig {
     }
 }
 
+#[derive(Debug)]
 struct Inner {
-    pool: Pool<dyn SttProvider>,
+    pool: Arc<Pool<dyn SttProvider>>,
+    // Its retry settings live in the pool; kept whole for `Debug`.
+    #[allow(dead_code)]
     config: SttFallbackConfig,
 }
 
 /// Marks recognizer `i` unavailable and, with a spawner, probes it (100 ms of silence) in the
 /// background.
-fn mark_unavailable(inner: &Arc<Inner>, i: usize) {
-    inner.pool.mark_unavailable(i, |provider| async move {
-        let silence = AudioFrame {
-            samples: vec![0; 1600],
-            sample_rate: 16_000,
-            channels: 1,
-        };
-        provider.recognize(&[silence]).await.map(|_| ())
-    });
+/// A recognizer marked unavailable is probed back with 100 ms of silence.
+fn probe() -> Probe<dyn SttProvider> {
+    Arc::new(|provider| {
+        Box::pin(async move {
+            let silence = AudioFrame {
+                samples: vec![0; 1600],
+                sample_rate: 16_000,
+                channels: 1,
+            };
+            provider.recognize(&[silence]).await.map(|_| ())
+        })
+    })
 }
 
 /// An [`SttProvider`] over an ordered list of recognizers, tracing each try and naming the provider
 /// that recognized the speech on the caller's STT span (re-read on every event: the provider can
 /// change mid-turn). Without an STT span around the call, the adapter opens one.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct SttFallback {
     inner: Arc<Inner>,
-}
-
-impl std::fmt::Debug for SttFallback {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SttFallback")
-            .field("config", &self.inner.config)
-            .finish()
-    }
 }
 
 fn caller_span(inner: &Inner) -> Span {
@@ -131,50 +128,22 @@ fn caller_span(inner: &Inner) -> Span {
     if current.in_billable_span() {
         return current;
     }
-    let primary = &inner.pool.providers[0];
-    tracing::info_span!(
-        parent: &current,
-        "speech_to_text",
-        aitrace.kind = "speech_to_text",
-        gen_ai.provider.name = primary.provider(),
-        gen_ai.request.model = primary.model(),
-    )
+    let primary = &inner.pool.candidates[0];
+    aitrace_core::stt_span!(parent: &current, primary.provider, primary.model)
 }
 
 impl SttFallback {
-    /// Recognizers in order of preference, with explicit behaviour.
-    pub fn with_config(
-        providers: Vec<Arc<dyn SttProvider>>,
-        config: SttFallbackConfig,
-    ) -> Result<Self, ConfigError> {
-        let pool = Pool::new(
-            providers,
-            |p| Candidate::new(p.provider(), p.model(), p.traces_itself()),
-            pool_config!(config),
-        )?;
-        Ok(SttFallback {
-            inner: Arc::new(Inner { pool, config }),
-        })
-    }
-
-    /// With the default behaviour.
-    pub fn new(providers: Vec<Arc<dyn SttProvider>>) -> Result<Self, ConfigError> {
-        Self::with_config(providers, SttFallbackConfig::default())
-    }
+    adapter_constructors!(SttFallback, SttProvider, SttFallbackConfig, "Recognizers");
 
     pool_methods!("recognizer", "100 ms of silence");
 
     /// Opens a live stream as [`SttFallbackStream`] (with [`SttFallbackStream::active`]).
     pub async fn open(&self) -> Result<SttFallbackStream, ProviderError> {
         let inner = Arc::clone(&self.inner);
-        let caller = caller_span(&inner);
-        let order = inner.pool.order();
+        let walk = Walk::new(&inner.pool, caller_span(&inner), probe());
         let mut s = SttFallbackStream {
             inner,
-            caller,
-            order,
-            pos: 0,
-            tries: Tries::default(),
+            walk,
             active: None,
             utterance: Vec::new(),
             utterance_ended: false,
@@ -188,10 +157,8 @@ impl SttFallback {
 /// provider fails mid-utterance, the next one receives it all again.
 pub struct SttFallbackStream {
     inner: Arc<Inner>,
-    caller: Span,
-    order: Vec<usize>,
-    pos: usize,
-    tries: Tries,
+    /// The recognizers tried; its caller span names the one recognizing now.
+    walk: Walk<dyn SttProvider>,
     active: Option<(usize, Box<dyn SttStream>, Span)>,
     /// Audio since the last final transcript.
     utterance: Vec<AudioFrame>,
@@ -217,29 +184,10 @@ impl SttFallbackStream {
 
     /// Opens the next provider's stream and replays the current utterance into it.
     async fn switch(&mut self) -> Result<(), ProviderError> {
-        let inner = Arc::clone(&self.inner);
-        let mut failed = Vec::new();
-        let result = inner
-            .pool
-            .first_success(
-                &mut self.tries,
-                &self.caller,
-                &self.order,
-                &mut self.pos,
-                |i| {
-                    let provider = Arc::clone(&inner.pool.providers[i]);
-                    async move { provider.stream().await }
-                },
-                |i| failed.push(i),
-            )
-            .await;
-        for i in failed {
-            mark_unavailable(&inner, i);
-        }
-        let success = result.map_err(|all: AllFailed| {
-            self.caller.set_error("all_providers_failed", &all);
-            ProviderError::from(all)
-        })?;
+        let success = self
+            .walk
+            .next(|provider| async move { provider.stream().await })
+            .await?;
         let mut stream = success.value;
         for frame in &self.utterance {
             stream.push_frame(frame.clone()).await?;
@@ -254,10 +202,7 @@ impl SttFallbackStream {
     /// The active stream failed: record it, mark the provider unavailable, move on.
     async fn recover(&mut self, e: ProviderError) -> Result<(), ProviderError> {
         if let Some((i, _, span)) = self.active.take() {
-            let who = self.inner.pool.candidates[i].clone();
-            self.tries.failed(&who, &span, e);
-            mark_unavailable(&self.inner, i);
-            self.pos += 1;
+            self.walk.failed(i, &span, e);
         }
         self.switch().await
     }
@@ -266,7 +211,7 @@ impl SttFallbackStream {
         if let Some((i, _, _)) = &self.active {
             let c = &self.inner.pool.candidates[*i];
             if !c.traces_itself {
-                self.caller.restamp_model(&c.provider, &c.model);
+                self.walk.caller.restamp_model(&c.provider, &c.model);
             }
         }
     }
@@ -343,58 +288,25 @@ impl SttStream for SttFallbackStream {
 
 #[async_trait]
 impl SttProvider for SttFallback {
-    fn provider(&self) -> &str {
-        "fallback"
-    }
-    fn model(&self) -> &str {
-        self.inner.pool.providers[0].model()
-    }
-    fn traces_itself(&self) -> bool {
-        true
-    }
+    adapter_identity!();
 
     async fn recognize(&self, audio: &[AudioFrame]) -> Result<Transcript, ProviderError> {
         let inner = Arc::clone(&self.inner);
-        let caller = caller_span(&inner);
-        let order = inner.pool.order();
-        let mut tries = Tries::default();
-        let mut pos = 0;
-        let mut failed = Vec::new();
+        let mut walk = Walk::new(&inner.pool, caller_span(&inner), probe());
         let audio = audio.to_vec();
-        let result = tries
-            .first_success(
-                &caller,
-                &inner.pool.candidates,
-                &order,
-                &mut pos,
-                &inner.pool.settings,
-                &inner.pool.availability,
-                |i| {
-                    let provider = Arc::clone(&inner.pool.providers[i]);
-                    let audio = audio.clone();
-                    async move { provider.recognize(&audio).await }
-                },
-                |i| failed.push(i),
-            )
-            .await;
-        for i in failed {
-            mark_unavailable(&inner, i);
-        }
-        match result {
-            Ok(s) => {
-                s.attempt.set_ok();
-                let seconds: f64 = audio.iter().map(AudioFrame::duration_s).sum();
-                caller.with_record(|r| {
-                    r.attributes
-                        .insert("aitrace.audio.duration_s".into(), seconds.into());
-                });
-                Ok(s.value)
-            }
-            Err(all) => {
-                caller.set_error("all_providers_failed", &all);
-                Err(all.into())
-            }
-        }
+        let success = walk
+            .next(|provider| {
+                let audio = audio.clone();
+                async move { provider.recognize(&audio).await }
+            })
+            .await?;
+        success.attempt.set_ok();
+        let seconds: f64 = audio.iter().map(AudioFrame::duration_s).sum();
+        walk.caller.with_record(|r| {
+            r.attributes
+                .insert("aitrace.audio.duration_s".into(), seconds.into());
+        });
+        Ok(success.value)
     }
 
     async fn stream(&self) -> Result<Box<dyn SttStream>, ProviderError> {

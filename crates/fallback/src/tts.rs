@@ -9,10 +9,9 @@ use async_trait::async_trait;
 use futures::stream::{BoxStream, StreamExt};
 use tracing::Span;
 
-use crate::attempt::{Candidate, Tries};
 use crate::audio::{AudioFrame, Resampler};
-use crate::error::{ErrorKind, ProviderError};
-use crate::pool::{pool_config, pool_methods, Pool};
+use crate::error::ProviderError;
+use crate::pool::{adapter_identity, first_item, pool_methods, pool_of, Pool, Probe, Walk};
 
 /// Streamed audio.
 pub type AudioStream = BoxStream<'static, Result<AudioFrame, ProviderError>>;
@@ -68,8 +67,9 @@ impl Default for TtsFallbackConfig {
     }
 }
 
+#[derive(Debug)]
 struct Inner {
-    pool: Pool<dyn TtsProvider>,
+    pool: Arc<Pool<dyn TtsProvider>>,
     config: TtsFallbackConfig,
     sample_rate: u32,
     channels: u16,
@@ -79,19 +79,9 @@ struct Inner {
 /// rate and channel count, so a switch never changes the audio format; the trace names the voice that
 /// spoke (re-stamped on the caller's TTS span at the first frame), one `fallback_attempt` span per
 /// try. Without a TTS span around the call, the adapter opens one.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct TtsFallback {
     inner: Arc<Inner>,
-}
-
-impl std::fmt::Debug for TtsFallback {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TtsFallback")
-            .field("sample_rate", &self.inner.sample_rate)
-            .field("channels", &self.inner.channels)
-            .field("config", &self.inner.config)
-            .finish()
-    }
 }
 
 impl TtsFallback {
@@ -111,11 +101,7 @@ impl TtsFallback {
             return Err(ConfigError::new("sample_rate", "must be greater than zero"));
         }
         let channels = providers.first().map_or(1, |p| p.channels());
-        let pool = Pool::new(
-            providers,
-            |p| Candidate::new(p.provider(), p.model(), p.traces_itself()),
-            pool_config!(config),
-        )?;
+        let pool = Arc::new(pool_of!(providers, config)?);
         Ok(TtsFallback {
             inner: Arc::new(Inner {
                 pool,
@@ -134,24 +120,25 @@ impl TtsFallback {
     pool_methods!("voice", "a one-word synthesis");
 }
 
-fn mark_unavailable(inner: &Arc<Inner>, i: usize) {
-    inner.pool.mark_unavailable(i, |provider| async move {
-        let mut s = provider.synthesize("ok").await?;
-        match s.next().await {
-            Some(Ok(_)) => Ok(()),
-            Some(Err(e)) => Err(e),
-            None => Err(ProviderError::new(ErrorKind::Other, "no audio")),
-        }
-    });
+/// A voice's audio and its first frame (no audio at all is a failure).
+async fn first_frame(
+    provider: Arc<dyn TtsProvider>,
+    text: String,
+) -> Result<(AudioStream, AudioFrame), ProviderError> {
+    first_item(provider.synthesize(&text).await?, "no audio").await
+}
+
+/// A voice marked unavailable is probed back by asking it to speak a word.
+fn probe() -> Probe<dyn TtsProvider> {
+    Arc::new(|provider| {
+        Box::pin(async move { first_frame(provider, "ok".into()).await.map(|_| ()) })
+    })
 }
 
 struct Speaking {
     inner: Arc<Inner>,
     text: String,
-    caller: Span,
-    order: Vec<usize>,
-    pos: usize,
-    tries: Tries,
+    walk: Walk<dyn TtsProvider>,
 }
 
 struct Voice {
@@ -165,40 +152,8 @@ struct Voice {
 impl Speaking {
     async fn next_voice(&mut self) -> Result<Voice, ProviderError> {
         let inner = Arc::clone(&self.inner);
-        let text = self.text.clone();
-        let mut failed = Vec::new();
-        let result = inner
-            .pool
-            .first_success(
-                &mut self.tries,
-                &self.caller,
-                &self.order,
-                &mut self.pos,
-                |i| {
-                    let provider = Arc::clone(&inner.pool.providers[i]);
-                    let text = text.clone();
-                    async move {
-                        let mut stream = provider.synthesize(&text).await?;
-                        match stream.next().await {
-                            Some(Ok(frame)) => Ok((stream, frame)),
-                            Some(Err(e)) => Err(e),
-                            None => Err(ProviderError::new(ErrorKind::Other, "no audio")),
-                        }
-                    }
-                },
-                |i| failed.push(i),
-            )
-            .await;
-        for i in failed {
-            mark_unavailable(&inner, i);
-        }
-        let success = match result {
-            Ok(s) => s,
-            Err(all) => {
-                self.caller.set_error("all_providers_failed", &all);
-                return Err(all.into());
-            }
-        };
+        let text = &self.text;
+        let success = self.walk.next(|p| first_frame(p, text.clone())).await?;
         let (stream, first) = success.value;
         Ok(Voice {
             stream,
@@ -217,20 +172,13 @@ impl Speaking {
 
 #[async_trait]
 impl TtsProvider for TtsFallback {
-    fn provider(&self) -> &str {
-        "fallback"
-    }
-    fn model(&self) -> &str {
-        self.inner.pool.providers[0].model()
-    }
+    adapter_identity!();
+
     fn sample_rate(&self) -> u32 {
         self.inner.sample_rate
     }
     fn channels(&self) -> u16 {
         self.inner.channels
-    }
-    fn traces_itself(&self) -> bool {
-        true
     }
 
     async fn synthesize(&self, text: &str) -> Result<AudioStream, ProviderError> {
@@ -240,24 +188,16 @@ impl TtsProvider for TtsFallback {
             current
         } else {
             // Not inside a TTS span: open one, so the speech has a billable home.
-            let primary = &inner.pool.providers[0];
-            tracing::info_span!(
-                parent: &current,
-                "text_to_speech",
-                aitrace.kind = "text_to_speech",
-                gen_ai.provider.name = primary.provider(),
-                gen_ai.request.model = primary.model(),
-                aitrace.tts.characters = text.chars().count(),
-            )
+            let primary = &inner.pool.candidates[0];
+            let own = aitrace_core::tts_span!(parent: &current, primary.provider, primary.model);
+            own.record("aitrace.tts.characters", text.chars().count());
+            own
         };
-        let order = inner.pool.order();
+        let walk = Walk::new(&inner.pool, caller, probe());
         let mut speaking = Speaking {
             inner,
             text: text.to_string(),
-            caller,
-            order,
-            pos: 0,
-            tries: Tries::default(),
+            walk,
         };
         let voice = speaking.next_voice().await?;
         let stream =
@@ -277,15 +217,12 @@ impl TtsProvider for TtsFallback {
                         None
                     }
                     Some(Err(e)) => {
-                        let who = speaking.inner.pool.candidates[voice.index].clone();
-                        speaking.tries.failed(&who, &voice.attempt, e.clone());
-                        mark_unavailable(&speaking.inner, voice.index);
-                        drop(voice);
-                        if !speaking.inner.config.retry_on_chunk_sent {
-                            speaking.caller.set_error(e.kind.as_str(), &e.message);
+                        let allowed = speaking.inner.config.retry_on_chunk_sent;
+                        if let Err(e) = speaking.walk.broke(voice.index, &voice.attempt, e, allowed)
+                        {
                             return Some((Err(e), None));
                         }
-                        speaking.pos += 1;
+                        drop(voice);
                         match speaking.next_voice().await {
                             Ok(mut next) => {
                                 let first = next.first.take()?;
