@@ -4,33 +4,20 @@
 //! the shutdown report says, per exporter, what was sent and what was lost. The log lines come from
 //! the exporters' worker threads, so this process installs a global subscriber that keeps them.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use aitrace::testing::SharedBuffer;
 use aitrace::{generation_span, ExportConfig};
 use aitrace_testkit::{dead_url, vendor_answer, Fault, FaultServer};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Log {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// The log lines of this process, as the application's own fmt layer writes them.
-fn log() -> &'static Log {
-    static LOG: OnceLock<Log> = OnceLock::new();
+fn log() -> &'static SharedBuffer {
+    static LOG: OnceLock<SharedBuffer> = OnceLock::new();
     LOG.get_or_init(|| {
-        let log = Log::default();
+        let log = SharedBuffer::default();
         let writer = log.clone();
         tracing_subscriber::registry()
             .with(
@@ -44,7 +31,7 @@ fn log() -> &'static Log {
 }
 
 fn lines_of(exporter: &str, level: &str) -> Vec<String> {
-    let text = String::from_utf8(log().0.lock().unwrap().clone()).unwrap();
+    let text = log().text();
     text.lines()
         .filter(|l| l.contains(level) && l.contains("aitrace::export") && l.contains(exporter))
         .map(str::to_string)
@@ -56,6 +43,25 @@ fn config() -> ExportConfig {
         .with_max_batch_age(Duration::from_millis(10))
         .with_initial_backoff(Duration::from_millis(20))
         .with_max_backoff(Duration::from_millis(50))
+}
+
+/// aitrace with one OTLP exporter named `name` sending to `endpoint`.
+fn otel_to(
+    name: &str,
+    endpoint: &str,
+) -> (
+    aitrace::AiLayer<tracing_subscriber::Registry>,
+    aitrace::Guard,
+) {
+    let exporter = aitrace::otel::OtelExporter::builder()
+        .name(name)
+        .endpoint(endpoint)
+        .build()
+        .unwrap();
+    aitrace::builder()
+        .exporter_with_config(exporter, config())
+        .build_layer()
+        .unwrap()
 }
 
 /// Spans in separate batches, each exported (and failing) on its own.
@@ -73,15 +79,7 @@ fn produce(layer: aitrace::AiLayer<tracing_subscriber::Registry>, batches: usize
 fn a_refused_backend_warns_once_with_url_and_cause_and_shutdown_does_not_wait_for_it() {
     log();
     let endpoint = format!("{}/v1/traces", dead_url());
-    let exporter = aitrace::otel::OtelExporter::builder()
-        .name("otel-refused")
-        .endpoint(&endpoint)
-        .build()
-        .unwrap();
-    let (layer, guard) = aitrace::builder()
-        .exporter_with_config(exporter, config())
-        .build_layer()
-        .unwrap();
+    let (layer, guard) = otel_to("otel-refused", &endpoint);
     produce(layer, 4);
     let stats = guard.stats();
     let otel = stats.exporter("otel-refused").unwrap();
@@ -135,15 +133,7 @@ fn a_503_backend_warns_once_with_status_and_body_then_says_it_recovered() {
         vendor_answer,
     );
     let endpoint = format!("{}/v1/traces", server.url());
-    let exporter = aitrace::otel::OtelExporter::builder()
-        .name("otel-503")
-        .endpoint(&endpoint)
-        .build()
-        .unwrap();
-    let (layer, guard) = aitrace::builder()
-        .exporter_with_config(exporter, config())
-        .build_layer()
-        .unwrap();
+    let (layer, guard) = otel_to("otel-503", &endpoint);
     produce(layer, 3);
     let report = guard.shutdown(Duration::from_secs(30));
     assert_eq!(report.lost, 0, "{report}");

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use aitrace::testing::{capture, total_billable_usage};
+use aitrace::testing::{capture, split_requests, total_billable_usage};
 use aitrace::{messages_from_value, KnownPart, Part, SpanKind, SpanRecord, Usage};
 use aitrace_testkit::openai::{FakeModel, OpenAiServer};
 use futures::StreamExt;
@@ -75,9 +75,7 @@ fn genai_spans_are_read_as_the_server_answered() {
     let exchanges = server.exchanges();
     assert_eq!(exchanges.len(), 3);
     // The request the calls ran in is recorded too, as their parent.
-    let (requests, records): (Vec<SpanRecord>, Vec<SpanRecord>) = records
-        .into_iter()
-        .partition(|r| r.kind == SpanKind::Request);
+    let (requests, records) = split_requests(records);
     assert_eq!(requests.len(), 1, "{requests:#?}");
     let request = &requests[0];
     assert_eq!(request.name, "handle_request");

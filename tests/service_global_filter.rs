@@ -3,28 +3,12 @@
 //! lost; aitrace says so once, as a WARN on `aitrace::diagnostics` with the fix. A process of its
 //! own: the warning is given once per process.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 #[path = "../examples/service.rs"]
 mod service;
 
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Lines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn a_global_filter_that_hides_the_request_span_is_named_once_with_the_fix() {
-    let log = Lines::default();
+    let log = aitrace::testing::SharedBuffer::default();
     let writer = log.clone();
     let jsonl = std::env::temp_dir().join(format!(
         "aitrace-service-global-{}.jsonl",
@@ -40,7 +24,7 @@ fn a_global_filter_that_hides_the_request_span_is_named_once_with_the_fix() {
         )),
     })
     .unwrap();
-    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let text = log.text();
     let warnings: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("WARN") && l.contains("aitrace::diagnostics"))

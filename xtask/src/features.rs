@@ -3,21 +3,30 @@
 
 use crate::{cargo, root, run_cargo};
 
-/// Each workspace crate and its features (`default` left out: it is one of the others).
-fn crates_and_features() -> Result<Vec<(String, Vec<String>)>, String> {
-    let out: std::process::Output = cargo()
+/// What `cargo <args>` printed; its error output when it failed (`what` names it).
+fn cargo_stdout(args: &[&str], what: &str) -> Result<Vec<u8>, String> {
+    let out = cargo()
         .current_dir(root())
-        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .args(args)
         .output()
-        .map_err(|e| format!("cargo metadata: {e}"))?;
+        .map_err(|e| format!("{what}: {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "cargo metadata failed: {}",
+            "{what} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         ));
     }
+    Ok(out.stdout)
+}
+
+/// Each workspace crate and its features (`default` left out: it is one of the others).
+fn crates_and_features() -> Result<Vec<(String, Vec<String>)>, String> {
+    let out = cargo_stdout(
+        &["metadata", "--no-deps", "--format-version", "1"],
+        "cargo metadata",
+    )?;
     let meta: serde_json::Value =
-        serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata: {e}"))?;
+        serde_json::from_slice(&out).map_err(|e| format!("cargo metadata: {e}"))?;
     let mut crates = Vec::new();
     for pkg in meta["packages"].as_array().into_iter().flatten() {
         let name = pkg["name"].as_str().unwrap_or_default().to_string();
@@ -67,18 +76,8 @@ fn tls_follows_features() -> Result<(), String> {
             args.push("--no-default-features");
         }
         args.extend(["--features", features.as_str()]);
-        let out = cargo()
-            .current_dir(root())
-            .args(&args)
-            .output()
-            .map_err(|e| format!("cargo tree: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "cargo tree ({what}) failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        let tree = String::from_utf8_lossy(&out.stdout);
+        let out = cargo_stdout(&args, &format!("cargo tree ({what})"))?;
+        let tree = String::from_utf8_lossy(&out);
         for name in *absent {
             if tree
                 .lines()

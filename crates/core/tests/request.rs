@@ -1,32 +1,17 @@
 //! The request a trace runs in: recorded as the trace's root, and the reason a trace with several
 //! top-level AI spans is never split.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aitrace_core::testing::{capture, capture_async};
+use aitrace_core::testing::{capture, capture_async, SharedBuffer};
 use aitrace_core::{builder, generation_span, tool_span, SpanKind, Status, Usage};
 use tracing_subscriber::layer::SubscriberExt;
-
-#[derive(Clone, Default)]
-struct Text(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Text {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// Two parentless AI calls of one request, the first closed long before the second: the console
 /// prints one trace, released when the request closes, rooted at the request.
 #[test]
 fn two_top_level_calls_of_one_request_are_one_console_trace() {
-    let out = Text::default();
+    let out = SharedBuffer::default();
     let console = aitrace_core::ConsoleExporter::to_writer(out.clone(), false);
     let (layer, guard) = builder()
         .exporter(console)
@@ -45,7 +30,7 @@ fn two_top_level_calls_of_one_request_are_one_console_trace() {
         });
     });
     guard.shutdown(Duration::from_secs(10));
-    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let text = out.text();
     let headers: Vec<&str> = text.lines().filter(|l| l.starts_with("trace ")).collect();
     assert_eq!(headers.len(), 1, "{text}");
     assert!(

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use aitrace_core::testing::{capture, total_billable_usage};
+use aitrace_core::testing::{capture, split_requests, total_billable_usage};
 use aitrace_core::{messages_from_value, KnownPart, Part, SpanKind, SpanRecord, Status, Usage};
 use aitrace_testkit::openai::{Exchange, FakeModel, OpenAiServer, Reply};
 use async_openai::config::OpenAIConfig;
@@ -143,9 +143,7 @@ fn async_openai_calls_are_traced_as_the_server_answered() {
     let exchanges = server.exchanges();
     assert_eq!(exchanges.len(), 8);
     // The request the calls ran in is recorded too, as their parent.
-    let (requests, records): (Vec<SpanRecord>, Vec<SpanRecord>) = records
-        .into_iter()
-        .partition(|r| r.kind == SpanKind::Request);
+    let (requests, records) = split_requests(records);
     assert_eq!(requests.len(), 1, "{requests:#?}");
     let request = &requests[0];
     assert_eq!(request.name, "handle_request");

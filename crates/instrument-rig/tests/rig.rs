@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use aitrace_core::testing::{capture, total_billable_usage};
+use aitrace_core::testing::{capture, split_requests, total_billable_usage};
 use aitrace_core::{SpanKind, SpanRecord, Usage};
 use aitrace_testkit::openai::{FakeModel, OpenAiServer, Reply};
 use futures::StreamExt;
@@ -39,17 +39,24 @@ impl Tool for Weather {
     }
 }
 
+/// rig's OpenAI client against `server`, sending through aitrace's `TimedHttp` (README's one line).
+macro_rules! timed_openai {
+    ($server:expr) => {
+        OpenAIConfig::new("sk-test-key")
+            .with_base_url($server.base_url())
+            .connect(aitrace_rig::TimedHttp::new(
+                rig_reqwest::ReqwestClient::default(),
+            ))
+    };
+}
+
 #[test]
 fn a_rig_agent_inside_a_request_keeps_its_shape_usage_and_time_to_first_token() {
     let server = OpenAiServer::fake_with(FakeModel {
         first_token: Duration::from_millis(60),
         ..FakeModel::default()
     });
-    let openai = OpenAIConfig::new("sk-test-key")
-        .with_base_url(server.base_url())
-        .connect(aitrace_rig::TimedHttp::new(
-            rig_reqwest::ReqwestClient::default(),
-        ));
+    let openai = timed_openai!(server);
     let agent = AgentBuilder::new(openai.chat("gpt-4o-mini"))
         .name("weather-agent")
         .preamble("Be brief.")
@@ -106,9 +113,7 @@ fn a_rig_agent_inside_a_request_keeps_its_shape_usage_and_time_to_first_token() 
     // Two agent runs of two turns each (tool call, then the answer), and one embedding.
     assert_eq!(exchanges.len(), 5, "{exchanges:#?}");
     // The request the calls ran in is recorded too, as their parent.
-    let (requests, records): (Vec<SpanRecord>, Vec<SpanRecord>) = records
-        .into_iter()
-        .partition(|r| r.kind == SpanKind::Request);
+    let (requests, records) = split_requests(records);
     assert_eq!(requests.len(), 1, "{requests:#?}");
     let request = &requests[0];
     assert_eq!(request.name, "handle_request");
@@ -222,20 +227,13 @@ fn time_to_first_token_is_the_first_content_not_the_first_byte() {
         gap: Duration::from_millis(120),
         ..FakeModel::default()
     });
-    let openai = OpenAIConfig::new("sk-test-key")
-        .with_base_url(server.base_url())
-        .connect(aitrace_rig::TimedHttp::new(
-            rig_reqwest::ReqwestClient::default(),
-        ));
+    let openai = timed_openai!(server);
     let agent = AgentBuilder::new(openai.chat("gpt-4o-mini"))
         .name("weather-agent")
         .tool(Weather)
         .build();
+    let rt = tokio::runtime::Runtime::new().unwrap();
     let records = capture(|| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
         rt.block_on(
             async {
                 let mut stream = agent.prompt("Weather in Oslo?").max_turns(3).stream();

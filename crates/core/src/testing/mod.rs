@@ -188,6 +188,40 @@ pub fn capture_with(builder: crate::Builder, f: impl FnOnce()) -> Vec<SpanRecord
     exporter.spans()
 }
 
+/// A `Write` that keeps what was written, shared by its clones: give one to a
+/// [`ConsoleExporter`](crate::ConsoleExporter) or a `fmt` layer's writer, read it with
+/// [`text`](Self::text).
+#[derive(Debug, Clone, Default)]
+pub struct SharedBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl SharedBuffer {
+    /// Everything written so far, as text.
+    pub fn text(&self) -> String {
+        let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl std::io::Write for SharedBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut b) = self.0.lock() {
+            b.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The records of the requests the spans ran in ([`SpanKind::Request`](crate::SpanKind::Request)),
+/// and the others.
+pub fn split_requests(records: Vec<SpanRecord>) -> (Vec<SpanRecord>, Vec<SpanRecord>) {
+    records
+        .into_iter()
+        .partition(|r| r.kind == crate::SpanKind::Request)
+}
+
 /// [`capture`] for async code: the subscriber is set for every poll of `f`, on whatever thread polls
 /// it, so the spans of code that `.await`s are captured (`testing::capture` is a thread-local
 /// subscriber for the length of a closure). Tasks `f` spawns run outside it unless they are given
