@@ -111,3 +111,33 @@ fn capture_async_records_spans_across_awaits_and_threads() {
 }
 
 use tracing::Instrument;
+
+/// Two AI spans with nothing above them, put in one trace (`set_trace_id`, as a job runner that
+/// names its trace does) and open at once: one trace, released when the last of them closes.
+#[test]
+fn roots_of_one_trace_open_at_once_are_one_trace() {
+    let out = SharedBuffer::default();
+    let (layer, guard) = builder()
+        .exporter(aitrace_core::ConsoleExporter::to_writer(out.clone(), false))
+        .build_layer()
+        .unwrap();
+    let trace = aitrace_core::TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap();
+    aitrace_core::testing::with_default(tracing_subscriber::registry().with(layer), || {
+        let first = aitrace_core::agent_span!("planner");
+        first.set_trace_id(trace);
+        let second = aitrace_core::agent_span!("writer");
+        second.set_trace_id(trace);
+        drop(first);
+        // Past the console's batch age: the first root's trace would have gone out alone.
+        std::thread::sleep(Duration::from_millis(400));
+        drop(second);
+    });
+    guard.shutdown(Duration::from_secs(10));
+    let text = out.text();
+    let headers: Vec<&str> = text.lines().filter(|l| l.starts_with("trace ")).collect();
+    assert_eq!(headers.len(), 1, "{text}");
+    assert!(
+        headers[0].contains("2 spans") && headers[0].contains(&trace.to_string()),
+        "{text}"
+    );
+}

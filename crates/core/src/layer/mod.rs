@@ -49,6 +49,9 @@ use state::{origin, resolve_parent, scope, walk, JoinAs, Parent, RequestCapture}
 /// Events kept per span; later ones are counted in [`SpanRecord::dropped_events`].
 pub const MAX_EVENTS_PER_SPAN: usize = 128;
 
+/// Open roots looked at when one closes (see `AiLayer::another_root_open`).
+const ROOT_SCAN: usize = 64;
+
 /// Slots of [`OpenAiSpans`]: 16 KiB per layer.
 const OPEN_SPAN_SLOTS: usize = 4096;
 
@@ -112,6 +115,9 @@ pub struct AiLayer<S> {
     open_ai_spans: OpenAiSpans,
     /// Callsites whose spans are requests: their start and fields are kept from creation.
     captures: CaptureCallsites,
+    /// AI spans open now with nothing above them (their trace's roots), with their trace id as last
+    /// seen: a root that closes while another of its trace is open does not end the trace.
+    open_roots: std::sync::Mutex<Vec<(Id, TraceId)>>,
     dispatch: OnceLock<tracing_core::dispatcher::WeakDispatch>,
     _subscriber: PhantomData<fn(S)>,
 }
@@ -152,6 +158,7 @@ where
             inner_hint: Some(LevelFilter::OFF),
             open_ai_spans: OpenAiSpans::new(),
             captures: CaptureCallsites::new(),
+            open_roots: std::sync::Mutex::new(Vec::new()),
             dispatch: OnceLock::new(),
             _subscriber: PhantomData,
         }
@@ -264,6 +271,33 @@ where
         if let Some(record) = record {
             self.pipeline.submit(record);
         }
+    }
+
+    /// Takes the closing root `id` off the open roots; true when another root of `trace_id` is still
+    /// open (its trace id read again: `set_trace_id` may have moved it since it started). At most
+    /// [`ROOT_SCAN`] roots are looked at; beyond that the trace ends here as before.
+    fn another_root_open(&self, id: &Id, trace_id: TraceId, ctx: &Context<'_, S>) -> bool {
+        let Ok(mut roots) = self.open_roots.lock() else {
+            return false;
+        };
+        let Some(at) = roots.iter().position(|(open, _)| open == id) else {
+            return false;
+        };
+        roots.swap_remove(at);
+        if roots.len() > ROOT_SCAN {
+            return false;
+        }
+        for (open, seen) in roots.iter_mut() {
+            if let Some(span) = ctx.span(open) {
+                if let Some(state) = span.extensions().get::<SpanState>() {
+                    *seen = state.record.trace_id;
+                }
+            }
+            if *seen == trace_id {
+                return true;
+            }
+        }
+        false
     }
 
     /// tower-http's response event: its status goes onto the request it answers.
@@ -423,6 +457,7 @@ where
         attrs.record(&mut state.filing());
         // Trace-level values known now are on the span even if its ancestors are gone when it closes.
         inherit_from_ancestors(&mut state, &span, false);
+        let trace_id = state.record.trace_id;
         span.extensions_mut().replace(state);
         self.open_ai_spans.opened(id);
         if let Some(request) = joined_request {
@@ -430,6 +465,9 @@ where
             self.open_ai_spans.opened(&request);
         }
         if orphan {
+            if let Ok(mut roots) = self.open_roots.lock() {
+                roots.push((id.clone(), trace_id));
+            }
             diagnostics::context_missing("an AI span started with no application span above it");
         }
     }
@@ -539,6 +577,9 @@ where
         roll_up_first_token(&mut state, &span);
         decide_billing(&mut state, &span);
         close::settle_tool_status(&mut state.record);
+        if state.record.is_local_root() && state.record.request_span_id.is_none() {
+            state.record.more_roots_open = self.another_root_open(&id, state.record.trace_id, &ctx);
+        }
         if let Some(request) = state.record.request_span_id {
             for ancestor in span.scope().skip(1) {
                 let mut ext = ancestor.extensions_mut();

@@ -288,6 +288,9 @@ pub struct SpanRecord {
     /// [`SpanRecord::decode_content`] off the application's thread.
     #[serde(skip)]
     pub(crate) pending_json: u8,
+    /// Another root of this trace was still open when this one closed: the trace is not whole yet.
+    #[serde(skip)]
+    pub(crate) more_roots_open: bool,
 }
 
 fn is_zero(v: &u32) -> bool {
@@ -339,6 +342,7 @@ impl SpanRecord {
             events: Vec::new(),
             dropped_events: 0,
             pending_json: 0,
+            more_roots_open: false,
         }
     }
 
@@ -380,7 +384,7 @@ impl SpanRecord {
     /// Whether the trace is whole once this span has arrived: a local root that does not run inside a
     /// request (whose record closes after it). The trace assembler releases a trace on it.
     pub fn ends_its_trace(&self) -> bool {
-        self.is_local_root() && self.request_span_id.is_none()
+        self.is_local_root() && self.request_span_id.is_none() && !self.more_roots_open
     }
 
     /// Usage that counts toward totals: `Some` only on the billable span of a model call.
