@@ -410,7 +410,7 @@ where
                         fields: serde_json::Map::new(),
                     };
                     attrs.record(&mut FieldMap(&mut capture.fields));
-                    span.extensions_mut().insert(TraceScope {
+                    span.extensions_mut().replace(TraceScope {
                         capture: Some(Box::new(capture)),
                         ..TraceScope::default()
                     });
