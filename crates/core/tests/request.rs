@@ -141,3 +141,22 @@ fn roots_of_one_trace_open_at_once_are_one_trace() {
         "{text}"
     );
 }
+
+/// A job's request record keeps the job's own fields; only HTTP-looking ones are renamed.
+#[test]
+fn a_job_span_is_a_request_record_without_http() {
+    let spans = capture(|| {
+        let job = tracing::info_span!("nightly_report", status = "done", customer = "acme");
+        job.in_scope(|| generation_span!("openai", "gpt-4o-mini").in_scope(|| {}));
+    });
+    let job = spans.iter().find(|s| s.kind == SpanKind::Request).unwrap();
+    assert_eq!(job.name, "nightly_report");
+    assert_eq!(job.attributes["status"], "done");
+    assert_eq!(job.attributes["customer"], "acme");
+    assert!(!job.attributes.contains_key("http.response.status_code"));
+    assert!(
+        !job.attributes.contains_key("otel.kind"),
+        "not an HTTP server span"
+    );
+    assert_eq!(job.status, Status::Unset);
+}

@@ -187,6 +187,9 @@ pub(super) fn request_record(
             continue;
         }
         let alias = HTTP_ALIASES.iter().find(|(from, _)| *from == key);
+        // A `status` that is not an HTTP status code (a job's `status = "done"`) stays itself.
+        let alias = alias
+            .filter(|(_, to)| *to != "http.response.status_code" || status_code(&value).is_some());
         match alias {
             Some((_, to)) => {
                 http |= *to == "http.request.method";
