@@ -75,3 +75,27 @@ fn every_way_to_build_redacts_by_default() {
     });
     assert_eq!(spans[0].input.as_ref().unwrap()["password"], "[REDACTED]");
 }
+
+/// The request span's own fields now leave the process (its request record): a secret in them is
+/// redacted like one in an AI span, and the query string never leaves at all (`url.path` is the
+/// path only).
+#[test]
+fn secrets_in_the_request_span_fields_are_redacted() {
+    let spans = capture_with(aitrace::builder(), || {
+        let request = tracing::info_span!(
+            "request",
+            method = "POST",
+            uri = "/chat?api_key=sk-live-canary0123456789abcdef",
+            authorization = "Bearer sk-proj-canary0123456789abcdefghij",
+            password = "hunter2-canary"
+        );
+        request.in_scope(|| aitrace::generation_span!("openai", "gpt-4o").in_scope(|| {}));
+    });
+    let request = spans
+        .iter()
+        .find(|s| s.kind == aitrace::SpanKind::Request)
+        .expect("the request record");
+    let text = serde_json::to_string(request).unwrap();
+    assert!(!text.contains("canary"), "{text}");
+    assert_eq!(request.attributes["url.path"], "/chat");
+}

@@ -274,9 +274,16 @@ where
     }
 
     /// Takes the closing root `id` off the open roots; true when another root of `trace_id` is still
-    /// open (its trace id read again: `set_trace_id` may have moved it since it started). At most
+    /// open (its trace id read again: `set_trace_id` may have moved it since it started). Only a
+    /// root whose trace id was `chosen` looks. At most
     /// [`ROOT_SCAN`] roots are looked at; beyond that the trace ends here as before.
-    fn another_root_open(&self, id: &Id, trace_id: TraceId, ctx: &Context<'_, S>) -> bool {
+    fn another_root_open(
+        &self,
+        id: &Id,
+        trace_id: TraceId,
+        chosen: bool,
+        ctx: &Context<'_, S>,
+    ) -> bool {
         let Ok(mut roots) = self.open_roots.lock() else {
             return false;
         };
@@ -284,7 +291,9 @@ where
             return false;
         };
         roots.swap_remove(at);
-        if roots.len() > ROOT_SCAN {
+        // Roots share a trace only through an id chosen for it (`set_trace_id`, a `traceparent`):
+        // a root with its own random id closes its trace without looking at the others.
+        if !chosen || roots.len() > ROOT_SCAN {
             return false;
         }
         for (open, seen) in roots.iter_mut() {
@@ -578,7 +587,8 @@ where
         decide_billing(&mut state, &span);
         close::settle_tool_status(&mut state.record);
         if state.record.is_local_root() && state.record.request_span_id.is_none() {
-            state.record.more_roots_open = self.another_root_open(&id, state.record.trace_id, &ctx);
+            state.record.more_roots_open =
+                self.another_root_open(&id, state.record.trace_id, state.ids_adopted, &ctx);
         }
         if let Some(request) = state.record.request_span_id {
             for ancestor in span.scope().skip(1) {
