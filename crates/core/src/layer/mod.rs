@@ -229,8 +229,16 @@ where
         let wanted = if meta.is_span() {
             let ai = is_ai_callsite(meta.fields());
             let wanted = (ai && self.span_level >= *meta.level()) || self.context.wants(meta);
-            if registering && wanted && !ai && context::is_framework_target(meta.target()) {
-                diagnostics::framework_span_registered();
+            // The spans that are requests below the usual log level: a web framework's, and the
+            // app's own DEBUG ones (`#[instrument(level = "debug")]` handlers). Their fields are
+            // read from creation, and if none of them ever arrives, a global filter hid them.
+            let below_info = *meta.level() > Level::INFO;
+            if registering
+                && wanted
+                && !ai
+                && (below_info || context::is_framework_target(meta.target()))
+            {
+                diagnostics::context_span_registered();
                 self.captures.insert(meta);
             }
             wanted
@@ -412,7 +420,7 @@ where
         let meta = attrs.metadata();
         if !is_ai_callsite(meta.fields()) {
             if self.captures.contains(meta) || self.captures.on_probation() {
-                diagnostics::framework_span_seen();
+                diagnostics::context_span_seen();
                 if let Some(span) = ctx.span(id) {
                     let mut capture = RequestCapture {
                         start_time_unix_nano: unix_nanos(SystemTime::now()),
