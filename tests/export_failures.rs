@@ -168,3 +168,37 @@ fn an_endpoint_without_a_scheme_fails_at_build_with_the_corrected_url() {
         "{err}"
     );
 }
+
+/// OTLP over gRPC: the gRPC client's errors are text, so the endpoint and the cause are added the
+/// same way.
+#[cfg(feature = "otel-grpc")]
+#[test]
+fn a_refused_grpc_backend_names_its_endpoint_and_cause() {
+    log();
+    let endpoint = dead_url();
+    let exporter = aitrace::otel::OtelExporter::builder()
+        .name("otel-grpc-refused")
+        .grpc(true)
+        .endpoint(&endpoint)
+        .build()
+        .unwrap();
+    let (layer, guard) = aitrace::builder()
+        .exporter_with_config(exporter, config())
+        .build_layer()
+        .unwrap();
+    produce(layer, 2);
+    let report = guard.shutdown(Duration::from_secs(30));
+    let warnings = lines_of("otel-grpc-refused", "WARN");
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(
+        warnings[0].contains(&format!("gRPC {endpoint}"))
+            && warnings[0].contains("connection refused"),
+        "{}",
+        warnings[0]
+    );
+    assert!(
+        report.to_string().contains("otel-grpc-refused: 0 sent"),
+        "{report}"
+    );
+    println!("{}", warnings[0]);
+}

@@ -52,30 +52,19 @@ impl TransportFailure {
                 }
             }
             if cause == Cause::Other {
-                let text = e.to_string().to_ascii_lowercase();
-                cause = if text.contains("dns error")
-                    || text.contains("failed to lookup address")
-                    || text.contains("name or service not known")
-                    || text.contains("no such host")
-                {
-                    Cause::Dns
-                } else if text.contains("certificate")
-                    || text.contains("tls")
-                    || text.contains("ssl")
-                    || text.contains("handshake")
-                {
-                    Cause::Tls
-                } else if text.contains("connection refused") {
-                    Cause::Refused
-                } else if text.contains("timed out") || text.contains("timeout") {
-                    Cause::Timeout
-                } else {
-                    Cause::Other
-                };
+                cause = cause_in_text(&e.to_string());
             }
             next = e.source();
         }
         TransportFailure { cause, detail }
+    }
+
+    /// The same, from an error that is only text (a gRPC client's status message).
+    pub fn from_message(message: &str) -> Self {
+        TransportFailure {
+            cause: cause_in_text(message),
+            detail: message.to_string(),
+        }
     }
 
     /// Whether the backend is unreachable as configured (refused, DNS, TLS): trying again in a few
@@ -95,6 +84,30 @@ impl fmt::Display for TransportFailure {
             Cause::Reset => write!(f, "connection reset: {}", self.detail),
             Cause::Other => write!(f, "{}", self.detail),
         }
+    }
+}
+
+/// The cause as the resolvers, TLS stacks and sockets word it.
+fn cause_in_text(text: &str) -> Cause {
+    let text = text.to_ascii_lowercase();
+    if text.contains("dns error")
+        || text.contains("failed to lookup address")
+        || text.contains("name or service not known")
+        || text.contains("no such host")
+    {
+        Cause::Dns
+    } else if text.contains("certificate")
+        || text.contains("tls")
+        || text.contains("ssl")
+        || text.contains("handshake")
+    {
+        Cause::Tls
+    } else if text.contains("connection refused") {
+        Cause::Refused
+    } else if text.contains("timed out") || text.contains("timeout") {
+        Cause::Timeout
+    } else {
+        Cause::Other
     }
 }
 
@@ -158,6 +171,10 @@ mod tests {
         assert_eq!(TransportFailure::of(&tls).cause, Cause::Tls);
         let slow = Wrapper(io::Error::new(io::ErrorKind::TimedOut, "slow"));
         assert!(!TransportFailure::of(&slow).unreachable());
+        let grpc = TransportFailure::from_message(
+            "status: Unavailable, message: \"tcp connect error: Connection refused (os error 111)\"",
+        );
+        assert_eq!(grpc.cause, Cause::Refused);
     }
 
     #[test]

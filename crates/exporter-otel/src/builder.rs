@@ -212,6 +212,7 @@ impl OtelExporterBuilder {
             dialects,
             name: self.name,
             delivery: self.delivery,
+            grpc_target: None,
         }
     }
 
@@ -254,6 +255,12 @@ impl OtelExporterBuilder {
             Some(_) => {}
             None => self.timeout = env.timeout,
         }
+        let grpc_target = grpc.then(|| {
+            self.endpoint
+                .clone()
+                .or_else(|| env.endpoint.as_ref().map(|(_, url)| url.clone()))
+                .unwrap_or_else(|| "http://localhost:4317".to_string())
+        });
         let (transport, last_response) = if grpc {
             (self.grpc_transport()?, None)
         } else {
@@ -262,6 +269,7 @@ impl OtelExporterBuilder {
         };
         let mut exporter = self.finish(transport);
         exporter.last_response = last_response;
+        exporter.grpc_target = grpc_target;
         Ok(exporter)
     }
 

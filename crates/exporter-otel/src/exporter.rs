@@ -9,6 +9,7 @@ use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::trace::SpanExporter;
 use opentelemetry_sdk::Resource;
 
+use aitrace_exporter_kit::failure::TransportFailure;
 use aitrace_exporter_kit::status::status_error;
 
 use crate::http::LastResponse;
@@ -68,6 +69,8 @@ pub struct OtelExporter<E = OtlpTransport> {
     pub(crate) dialects: Vec<Box<dyn Dialect>>,
     pub(crate) name: String,
     pub(crate) delivery: Delivery,
+    /// The gRPC endpoint, for the log: the gRPC client's errors are text without it.
+    pub(crate) grpc_target: Option<String>,
 }
 
 impl<E> OtelExporter<E> {
@@ -157,14 +160,22 @@ impl<E: SpanExporter + 'static> Exporter for OtelExporter<E> {
     }
 
     fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
-        let (inner, last_response) = (&self.inner, &self.last_response);
+        let (inner, last_response, grpc_target) =
+            (&self.inner, &self.last_response, &self.grpc_target);
         self.delivery
             .export(batch, &self.options, &self.dialects, |spans| {
                 let result = futures_executor::block_on(inner.export(spans));
-                let notes = last_response
+                let mut notes = last_response
                     .as_ref()
                     .map(LastResponse::take)
                     .unwrap_or_default();
+                if let (None, Some(endpoint)) = (&notes.target, grpc_target) {
+                    notes.target = Some(format!("gRPC {endpoint}"));
+                    notes.failure = result
+                        .as_ref()
+                        .err()
+                        .map(|e| TransportFailure::from_message(&e.to_string()));
+                }
                 (result, notes)
             })
     }

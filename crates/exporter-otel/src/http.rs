@@ -31,8 +31,8 @@ pub struct Notes {
     pub retry_after: Option<Duration>,
     /// The answer's OTLP partial success, on a success status.
     pub rejected: Option<Rejected>,
-    /// The URL the request went to.
-    pub url: Option<String>,
+    /// Where the request went, as the log names it: `POST http://…/v1/traces`, `gRPC http://…:4317`.
+    pub target: Option<String>,
     /// Why no answer came, when none did.
     pub failure: Option<TransportFailure>,
     /// `HTTP 503 Service Unavailable: <the body's first line>`, for an answer that is not a success.
@@ -135,7 +135,7 @@ impl HttpClient for RetryAfterClient {
             Ok(response) => response,
             Err(e) => {
                 self.seen.set(Notes {
-                    url: Some(url),
+                    target: Some(format!("POST {url}")),
                     failure: Some(TransportFailure::of(&*e)),
                     ..Notes::default()
                 });
@@ -160,7 +160,7 @@ impl HttpClient for RetryAfterClient {
             status: Some(status),
             retry_after: after,
             rejected,
-            url: Some(url),
+            target: Some(format!("POST {url}")),
             failure: None,
             status_text: (!response.status().is_success())
                 .then(|| http_status_text(status, response.body())),

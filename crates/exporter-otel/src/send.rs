@@ -181,14 +181,14 @@ impl Delivery {
                 }
                 Err(e) => {
                     let mut e = crate::classify(e, notes.status);
-                    if let Some(url) = &notes.url {
+                    if let Some(target) = &notes.target {
                         // The log line a person reads: where it went and why it failed.
                         let cause = match (&notes.failure, &notes.status_text) {
                             (Some(failure), _) => failure.to_string(),
                             (None, Some(text)) => text.clone(),
                             (None, None) => e.message.clone(),
                         };
-                        e.message = format!("POST {url}: {cause}");
+                        e.message = format!("{target}: {cause}");
                         e.unreachable = notes.failure.as_ref().is_some_and(|f| f.unreachable());
                     }
                     if let Some(d) = notes.retry_after.filter(|_| e.retryable) {
