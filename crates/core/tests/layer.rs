@@ -784,6 +784,14 @@ fn context_spans_are_enabled_and_nothing_else_below_the_app_filter() {
         assert!(!tracing::span_enabled!(target: "tower_http::trace::make_span", Level::TRACE));
         let request = tracing::debug_span!(target: "tower_http::trace::make_span", "request");
         assert!(!request.is_disabled());
+        // The app's own DEBUG spans (this test binary is the app): a root may be a request
+        // (`#[instrument(level = "debug")]` handlers), a nested one stays disabled as without
+        // aitrace.
+        assert!(!tracing::debug_span!("handler").is_disabled());
+        request.in_scope(|| {
+            assert!(tracing::debug_span!("helper").is_disabled());
+            assert!(!tracing::span_enabled!(Level::DEBUG));
+        });
         // The application's layer does not see it.
         request.in_scope(|| tracing::info!("inside"));
     });

@@ -26,7 +26,7 @@ pub(crate) use state::{SpanState, StateAccess, TraceScope};
 
 use std::any::TypeId;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
@@ -115,6 +115,10 @@ pub struct AiLayer<S> {
     open_ai_spans: OpenAiSpans,
     /// Callsites whose spans are requests: their start and fields are kept from creation.
     captures: CaptureCallsites,
+    /// Context callsites nobody else wants: only their roots are enabled (see `root_only_enabled`).
+    root_only: CaptureCallsites,
+    /// The layers below's hint as last asked (`encode_hint`), for `enabled`.
+    cached_inner_hint: AtomicU8,
     /// AI spans open now with nothing above them (their trace's roots), with their trace id as last
     /// seen: a root that closes while another of its trace is open does not end the trace.
     open_roots: std::sync::Mutex<Vec<(Id, TraceId)>>,
@@ -158,6 +162,8 @@ where
             inner_hint: Some(LevelFilter::OFF),
             open_ai_spans: OpenAiSpans::new(),
             captures: CaptureCallsites::new(),
+            root_only: CaptureCallsites::new(),
+            cached_inner_hint: AtomicU8::new(encode_hint(Some(LevelFilter::OFF))),
             open_roots: std::sync::Mutex::new(Vec::new()),
             dispatch: OnceLock::new(),
             _subscriber: PhantomData,
@@ -226,32 +232,63 @@ where
     /// Whether this layer records the callsite (`always`), or it is disabled for every layer because
     /// nothing below wants it either (`never`), or the layers below decide (`always`).
     fn interest_in(&self, meta: &Metadata<'_>, registering: bool) -> Interest {
-        let wanted = if meta.is_span() {
-            let ai = is_ai_callsite(meta.fields());
-            let wanted = (ai && self.span_level >= *meta.level()) || self.context.wants(meta);
-            // The spans that are requests below the usual log level: a web framework's, and the
-            // app's own DEBUG ones (`#[instrument(level = "debug")]` handlers). Their fields are
-            // read from creation, and if none of them ever arrives, a global filter hid them.
-            let below_info = *meta.level() > Level::INFO;
-            if registering
-                && wanted
-                && !ai
-                && (below_info || context::is_framework_target(meta.target()))
-            {
-                diagnostics::context_span_registered();
-                self.captures.insert(meta);
-            }
-            wanted
-        } else {
-            self.event_level >= *meta.level()
-                || (context::is_framework_response_event(meta) && self.context.wants(meta))
+        let level = *meta.level();
+        // Nothing below this layer wants the callsite's level (and nothing above it can).
+        let nobody_else = || match (self.is_outermost(), self.current_inner_hint()) {
+            (true, Some(theirs)) => level > theirs,
+            _ => false,
         };
-        if wanted {
+        if meta.is_span() {
+            let ai = is_ai_callsite(meta.fields());
+            if ai && self.span_level >= level {
+                return Interest::always();
+            }
+            if !ai && self.context.wants(meta) {
+                let framework = context::is_framework_target(meta.target());
+                // The spans that are requests below the usual log level: a web framework's, and
+                // the app's own DEBUG ones (`#[instrument(level = "debug")]` handlers). Their
+                // fields are read from creation, and if none of them ever arrives, a global filter
+                // hid them.
+                if registering && (level > Level::INFO || framework) {
+                    self.captures.insert(meta);
+                    if framework {
+                        diagnostics::context_span_registered();
+                    }
+                }
+                if !framework && level > Level::INFO && nobody_else() {
+                    // Only a root of these can be a request: `enabled` lets roots through and keeps
+                    // the nested ones (a debug helper inside a handler) disabled, as without
+                    // aitrace. (INFO spans stay enabled, nested or not, as they always were.)
+                    if registering {
+                        self.root_only.insert(meta);
+                    }
+                    return Interest::sometimes();
+                }
+                return Interest::always();
+            }
+        } else if self.event_level >= level
+            || (context::is_framework_response_event(meta) && self.context.wants(meta))
+        {
             return Interest::always();
         }
-        match (self.is_outermost(), self.current_inner_hint()) {
-            (true, Some(theirs)) if *meta.level() > theirs => Interest::never(),
-            _ => Interest::always(),
+        if nobody_else() {
+            Interest::never()
+        } else {
+            Interest::always()
+        }
+    }
+
+    /// `enabled` for a callsite only a root of which aitrace records: a root is a possible request;
+    /// a nested span is enabled only if the layers below want its level.
+    fn root_only_enabled(&self, meta: &Metadata<'_>, ctx: &Context<'_, S>) -> bool {
+        if ctx.lookup_current().is_none() {
+            // Wanted as a request: if it never arrives, a global filter hid it.
+            diagnostics::context_span_registered();
+            return true;
+        }
+        match decode_hint(self.cached_inner_hint.load(Ordering::Relaxed)) {
+            Some(theirs) => *meta.level() <= theirs,
+            None => true,
         }
     }
 
@@ -394,19 +431,26 @@ where
         } else {
             inner.max_level_hint()
         };
+        self.cached_inner_hint = AtomicU8::new(encode_hint(self.inner_hint));
     }
 
     fn max_level_hint(&self) -> Option<LevelFilter> {
+        // Asked again on every interest rebuild (a reloaded filter): kept for `enabled`.
+        let theirs = self.current_inner_hint();
+        self.cached_inner_hint
+            .store(encode_hint(theirs), Ordering::Relaxed);
         // A `None` (no opinion: everything) from the layers below stays `None`.
-        self.current_inner_hint()
-            .map(|theirs| std::cmp::max(theirs, self.own_level))
+        theirs.map(|theirs| std::cmp::max(theirs, self.own_level))
     }
 
     fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
         self.interest_in(meta, true)
     }
 
-    fn enabled(&self, meta: &Metadata<'_>, _: Context<'_, S>) -> bool {
+    fn enabled(&self, meta: &Metadata<'_>, ctx: Context<'_, S>) -> bool {
+        if self.root_only.contains(meta) {
+            return self.root_only_enabled(meta, &ctx);
+        }
         // Asked for callsites whose interest is `sometimes` (another subscriber, a dynamic filter):
         // the same answer as `register_callsite`.
         !self.interest_in(meta, false).is_never()
@@ -625,6 +669,31 @@ where
             None
         }
     }
+}
+
+/// An `Option<LevelFilter>` hint in a byte (0: none, everything).
+fn encode_hint(hint: Option<LevelFilter>) -> u8 {
+    match hint {
+        None => 0,
+        Some(LevelFilter::OFF) => 1,
+        Some(LevelFilter::ERROR) => 2,
+        Some(LevelFilter::WARN) => 3,
+        Some(LevelFilter::INFO) => 4,
+        Some(LevelFilter::DEBUG) => 5,
+        Some(_) => 6,
+    }
+}
+
+fn decode_hint(byte: u8) -> Option<LevelFilter> {
+    Some(match byte {
+        0 => return None,
+        1 => LevelFilter::OFF,
+        2 => LevelFilter::ERROR,
+        3 => LevelFilter::WARN,
+        4 => LevelFilter::INFO,
+        5 => LevelFilter::DEBUG,
+        _ => LevelFilter::TRACE,
+    })
 }
 
 fn level_name(level: &Level) -> &'static str {
