@@ -31,11 +31,7 @@ fn log() -> &'static SharedBuffer {
 }
 
 fn lines_of(exporter: &str, level: &str) -> Vec<String> {
-    let text = log().text();
-    text.lines()
-        .filter(|l| l.contains(level) && l.contains("aitrace::export") && l.contains(exporter))
-        .map(str::to_string)
-        .collect()
+    log().lines_with(&[level, "aitrace::export", exporter])
 }
 
 fn config() -> ExportConfig {

@@ -30,12 +30,8 @@ fn a_debug_handler_hidden_by_a_global_filter_is_named_once() {
         handle("grace");
     });
     guard.shutdown(std::time::Duration::from_secs(10));
-    let text = log.text();
-    let warnings: Vec<&str> = text
-        .lines()
-        .filter(|l| l.contains("WARN") && l.contains("aitrace::diagnostics"))
-        .collect();
-    assert_eq!(warnings.len(), 1, "{text}");
+    let warnings = log.lines_with(&["WARN", "aitrace::diagnostics"]);
+    assert_eq!(warnings.len(), 1, "{}", log.text());
     assert!(
         warnings[0].contains("instrument(level") && warnings[0].contains("with_filter"),
         "{}",

@@ -24,12 +24,8 @@ fn a_global_filter_that_hides_the_request_span_is_named_once_with_the_fix() {
         )),
     })
     .unwrap();
-    let text = log.text();
-    let warnings: Vec<&str> = text
-        .lines()
-        .filter(|l| l.contains("WARN") && l.contains("aitrace::diagnostics"))
-        .collect();
-    assert_eq!(warnings.len(), 1, "{text}");
+    let warnings = log.lines_with(&["WARN", "aitrace::diagnostics"]);
+    assert_eq!(warnings.len(), 1, "{}", log.text());
     assert!(
         warnings[0].contains("with_filter(EnvFilter::from_default_env())")
             && warnings[0].contains("tower_http=debug"),

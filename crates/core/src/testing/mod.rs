@@ -200,6 +200,15 @@ impl SharedBuffer {
         let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
         String::from_utf8_lossy(&bytes).into_owned()
     }
+
+    /// The lines written so far that contain every one of `words` (a level, a target, a name).
+    pub fn lines_with(&self, words: &[&str]) -> Vec<String> {
+        self.text()
+            .lines()
+            .filter(|l| words.iter().all(|w| l.contains(w)))
+            .map(str::to_string)
+            .collect()
+    }
 }
 
 impl std::io::Write for SharedBuffer {
