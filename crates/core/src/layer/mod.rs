@@ -370,17 +370,7 @@ where
             let mut fields = serde_json::Map::new();
             event.record(&mut FieldMap(&mut fields));
             if let Some(status) = fields.remove("status") {
-                let start = scope.first_ai_start;
-                scope
-                    .capture
-                    .get_or_insert_with(|| {
-                        Box::new(RequestCapture {
-                            start_time_unix_nano: start,
-                            fields: serde_json::Map::new(),
-                        })
-                    })
-                    .fields
-                    .insert("status".into(), status);
+                scope.capture_mut().fields.insert("status".into(), status);
             }
             return;
         }
@@ -545,14 +535,7 @@ where
             }
         } else if let Some(scope) = ext.get_mut::<TraceScope>() {
             if scope.request_span_id.is_some() {
-                let start = scope.first_ai_start;
-                let capture = scope.capture.get_or_insert_with(|| {
-                    Box::new(RequestCapture {
-                        start_time_unix_nano: start,
-                        fields: serde_json::Map::new(),
-                    })
-                });
-                values.record(&mut FieldMap(&mut capture.fields));
+                values.record(&mut FieldMap(&mut scope.capture_mut().fields));
             }
         }
     }
@@ -569,14 +552,11 @@ where
         if !self.open_ai_spans.any() {
             return;
         }
-        if *meta.level() > self.event_level || meta.target().starts_with("aitrace::") {
-            if context::is_framework_response_event(meta) {
-                self.record_response(event, &ctx);
-            }
-            return;
-        }
         if context::is_framework_response_event(meta) {
             self.record_response(event, &ctx);
+            return;
+        }
+        if *meta.level() > self.event_level || meta.target().starts_with("aitrace::") {
             return;
         }
         let Some(current) = ctx.event_span(event) else {

@@ -86,6 +86,21 @@ pub(crate) struct TraceValues {
     pub(crate) trace_metadata: Map<String, Value>,
 }
 
+impl TraceScope {
+    /// What the request records of itself, made when first needed (a field recorded later, the
+    /// status of its response) for a request whose creation was not captured: it then starts at its
+    /// first AI span.
+    pub(crate) fn capture_mut(&mut self) -> &mut RequestCapture {
+        let start = self.first_ai_start;
+        self.capture.get_or_insert_with(|| {
+            Box::new(RequestCapture {
+                start_time_unix_nano: start,
+                fields: Map::new(),
+            })
+        })
+    }
+}
+
 /// What a request span was created with.
 #[derive(Debug, Default)]
 pub(crate) struct RequestCapture {
