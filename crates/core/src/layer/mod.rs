@@ -43,7 +43,7 @@ use crate::ids::TraceId;
 use crate::pipeline::Pipeline;
 use crate::record::{unix_nanos, SpanEvent, SpanKind, SpanRecord};
 use close::{decide_billing, inherit_from_ancestors, roll_up_first_token, take_chunks};
-use request::{request_record, CaptureCallsites, FieldMap};
+use request::{request_record, CallsiteSet, FieldMap};
 use state::{origin, resolve_parent, scope, walk, JoinAs, Parent, RequestCapture};
 
 /// Events kept per span; later ones are counted in [`SpanRecord::dropped_events`].
@@ -114,9 +114,9 @@ pub struct AiLayer<S> {
     /// skip the span look-up.
     open_ai_spans: OpenAiSpans,
     /// Callsites whose spans are requests: their start and fields are kept from creation.
-    captures: CaptureCallsites,
+    captures: CallsiteSet,
     /// Context callsites nobody else wants: only their roots are enabled (see `root_only_enabled`).
-    root_only: CaptureCallsites,
+    root_only: CallsiteSet,
     /// The layers below's hint as last asked (`encode_hint`), for `enabled`.
     cached_inner_hint: AtomicU8,
     /// AI spans open now with nothing above them (their trace's roots), with their trace id as last
@@ -161,8 +161,8 @@ where
             own_level,
             inner_hint: Some(LevelFilter::OFF),
             open_ai_spans: OpenAiSpans::new(),
-            captures: CaptureCallsites::new(),
-            root_only: CaptureCallsites::new(),
+            captures: CallsiteSet::new(),
+            root_only: CallsiteSet::new(),
             cached_inner_hint: AtomicU8::new(encode_hint(Some(LevelFilter::OFF))),
             open_roots: std::sync::Mutex::new(Vec::new()),
             dispatch: OnceLock::new(),

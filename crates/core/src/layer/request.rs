@@ -25,17 +25,18 @@ const SLOTS: usize = 256;
 pub(super) const PROBATION: u32 = 256;
 const PROBES: usize = 8;
 
-/// A lock-free set of callsites (by metadata address) whose spans are captured as requests. Looking
+/// A lock-free set of callsites (by metadata address): those whose spans are captured as requests,
+/// those only whose roots are enabled. Looking
 /// up a span costs one atomic load while the set is empty, a hash and a few loads after.
-pub(super) struct CaptureCallsites {
+pub(super) struct CallsiteSet {
     slots: Box<[AtomicUsize; SLOTS]>,
     len: AtomicUsize,
     probation_left: AtomicU32,
 }
 
-impl CaptureCallsites {
+impl CallsiteSet {
     pub(super) fn new() -> Self {
-        CaptureCallsites {
+        CallsiteSet {
             slots: Box::new(std::array::from_fn(|_| AtomicUsize::new(0))),
             len: AtomicUsize::new(0),
             probation_left: AtomicU32::new(PROBATION),
