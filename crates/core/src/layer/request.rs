@@ -26,8 +26,8 @@ pub(super) const PROBATION: u32 = 256;
 const PROBES: usize = 8;
 
 /// A lock-free set of callsites (by metadata address): those whose spans are captured as requests,
-/// those only whose roots are enabled. Looking
-/// up a span costs one atomic load while the set is empty, a hash and a few loads after.
+/// those only whose roots are enabled. Looking up a span costs one atomic load while the set is
+/// empty, a hash and a few loads after.
 pub(super) struct CallsiteSet {
     slots: Box<[AtomicUsize; SLOTS]>,
     len: AtomicUsize,
