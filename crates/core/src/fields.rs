@@ -380,13 +380,16 @@ impl Visit for Filing<'_> {
     }
 }
 
-/// Collects an event's fields into a name and attributes.
-pub(crate) struct EventFields {
-    pub message: Option<String>,
-    pub attributes: serde_json::Map<String, Value>,
+/// Reads fields (a span's, an event's) into JSON values by field name.
+pub(crate) struct FieldMap<'a>(pub(crate) &'a mut serde_json::Map<String, Value>);
+
+impl FieldMap<'_> {
+    fn put(&mut self, field: &Field, value: Value) {
+        self.0.insert(field.name().to_string(), value);
+    }
 }
 
-impl Visit for EventFields {
+impl Visit for FieldMap<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         self.put(field, Value::String(value.to_string()));
     }
@@ -407,15 +410,15 @@ impl Visit for EventFields {
     }
 }
 
-impl EventFields {
-    fn put(&mut self, field: &Field, value: Value) {
-        if field.name() == "message" {
-            self.message = Some(match value {
-                Value::String(s) => s,
-                other => other.to_string(),
-            });
-        } else {
-            self.attributes.insert(field.name().to_string(), value);
-        }
-    }
+/// An event's message (its `message` field, as text) and its other fields.
+pub(crate) fn event_fields(
+    event: &tracing_core::Event<'_>,
+) -> (Option<String>, serde_json::Map<String, Value>) {
+    let mut attributes = serde_json::Map::new();
+    event.record(&mut FieldMap(&mut attributes));
+    let message = attributes.remove("message").map(|v| match v {
+        Value::String(s) => s,
+        other => other.to_string(),
+    });
+    (message, attributes)
 }

@@ -36,14 +36,14 @@ use tracing_core::{Dispatch, Event, Level, LevelFilter, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, Layered};
 use tracing_subscriber::registry::{LookupSpan, Registry, SpanRef};
 
-use crate::fields::{is_ai_callsite, EventFields};
+use crate::fields::{event_fields, is_ai_callsite, FieldMap};
 #[cfg(feature = "tracing-opentelemetry")]
 use crate::ids::SpanId;
 use crate::ids::TraceId;
 use crate::pipeline::Pipeline;
 use crate::record::{unix_nanos, SpanEvent, SpanKind, SpanRecord};
 use close::{decide_billing, inherit_from_ancestors, roll_up_first_token, take_chunks};
-use request::{request_record, CallsiteSet, FieldMap};
+use request::{request_record, CallsiteSet};
 use state::{origin, resolve_parent, scope, walk, JoinAs, Parent, RequestCapture};
 
 /// Events kept per span; later ones are counted in [`SpanRecord::dropped_events`].
@@ -229,8 +229,9 @@ where
         }
     }
 
-    /// Whether this layer records the callsite (`always`), or it is disabled for every layer because
-    /// nothing below wants it either (`never`), or the layers below decide (`always`).
+    /// Whether this layer records the callsite (`always`); records only its roots (`sometimes`, see
+    /// `root_only_enabled`); or it is disabled for every layer because nothing below wants it either
+    /// (`never`); else the layers below decide (`always`).
     fn interest_in(&self, meta: &Metadata<'_>, registering: bool) -> Interest {
         let level = *meta.level();
         // Nothing below this layer wants the callsite's level (and nothing above it can).
@@ -577,17 +578,13 @@ where
             state.record.dropped_events = state.record.dropped_events.saturating_add(1);
             return;
         }
-        let mut fields = EventFields {
-            message: None,
-            attributes: serde_json::Map::new(),
-        };
-        event.record(&mut fields);
+        let (message, attributes) = event_fields(event);
         state.record.events.push(SpanEvent {
-            name: fields.message.unwrap_or_else(|| meta.name().to_string()),
+            name: message.unwrap_or_else(|| meta.name().to_string()),
             time_unix_nano: unix_nanos(SystemTime::now()),
             level: level_name(meta.level()).to_string(),
             target: meta.target().to_string(),
-            attributes: fields.attributes,
+            attributes,
         });
     }
 

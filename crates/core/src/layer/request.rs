@@ -13,7 +13,6 @@
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use serde_json::{Map, Value};
-use tracing_core::field::{Field, Visit};
 use tracing_core::Metadata;
 
 use super::state::TraceScope;
@@ -89,31 +88,6 @@ impl CallsiteSet {
         let key = Self::key(meta);
         let start = Self::start(key);
         (0..PROBES).any(|i| self.slots[(start + i) % SLOTS].load(Ordering::Acquire) == key)
-    }
-}
-
-/// Reads a span's fields as JSON values.
-pub(super) struct FieldMap<'a>(pub(super) &'a mut Map<String, Value>);
-
-impl Visit for FieldMap<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0
-            .insert(field.name().to_string(), Value::from(format!("{value:?}")));
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_string(), Value::from(value));
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.insert(field.name().to_string(), Value::from(value));
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name().to_string(), Value::from(value));
-    }
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.insert(field.name().to_string(), Value::from(value));
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.insert(field.name().to_string(), Value::from(value));
     }
 }
 
