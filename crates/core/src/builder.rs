@@ -30,8 +30,9 @@ pub struct Builder {
     export_config: ExportConfig,
     event_level: LevelFilter,
     span_level: LevelFilter,
-    /// `AITRACE_CONTEXT_SPANS` / `context_spans`, parsed at build; `None`: the default.
-    context_spans: Option<(&'static str, String)>,
+    /// `AITRACE_CONTEXT_SPANS` / `context_spans` as parsed (an error fails the build); `None`: the
+    /// default.
+    context_spans: Option<Result<ContextSpans, ConfigError>>,
     shutdown_timeout: Duration,
     console: bool,
     jsonl_path: Option<PathBuf>,
@@ -238,8 +239,7 @@ impl Builder {
             self.span_level = parse_level("AITRACE_SPAN_LEVEL", &v)?;
         }
         if let Some(v) = get(CONTEXT_SPANS_ENV) {
-            ContextSpans::parse(CONTEXT_SPANS_ENV, &v)?;
-            self.context_spans = Some((CONTEXT_SPANS_ENV, v));
+            self.context_spans = Some(Ok(ContextSpans::parse(CONTEXT_SPANS_ENV, &v)?));
         }
         if let Some(v) = get(CAPTURE_CONTENT_ENV) {
             self.capture_content = parse_bool(CAPTURE_CONTENT_ENV, &v)?;
@@ -334,7 +334,7 @@ impl Builder {
     /// disabled; it does not change what the application logs, and AI spans follow
     /// [`span_level`](Self::span_level). Invalid directives fail the build.
     pub fn context_spans(mut self, directives: impl Into<String>) -> Self {
-        self.context_spans = Some(("context_spans", directives.into()));
+        self.context_spans = Some(ContextSpans::parse("context_spans", &directives.into()));
         self
     }
 
@@ -414,8 +414,8 @@ impl Builder {
             })
             .collect();
         let pipeline = Pipeline::new(self.processors, exporters)?;
-        let context = match &self.context_spans {
-            Some((setting, spec)) => ContextSpans::parse(setting, spec)?,
+        let context = match self.context_spans {
+            Some(parsed) => parsed?,
             None => ContextSpans::default_for_app(),
         };
         let levels = Levels {
@@ -554,6 +554,7 @@ mod tests {
             ("AITRACE_CONSOLE", "maybe"),
             ("AITRACE_EVENT_LEVEL", "loud"),
             ("AITRACE_SPAN_LEVEL", "everything"),
+            ("AITRACE_CONTEXT_SPANS", "info,axum=loud"),
             ("AITRACE_JSONL_PATH", " "),
             ("AITRACE_BATCH_AGE_MS", "-1"),
             ("AITRACE_TRACE_MAX_AGE_MS", "soon"),
@@ -573,6 +574,11 @@ mod tests {
             .build_layer::<tracing_subscriber::Registry>()
             .unwrap_err();
         assert_eq!(err.setting, "max_batch_size");
+        let err = builder()
+            .context_spans("info,tower_http=")
+            .build_layer::<tracing_subscriber::Registry>()
+            .unwrap_err();
+        assert_eq!(err.setting, "context_spans");
         let err = builder()
             .jsonl("/nonexistent-dir/for/sure/x.jsonl")
             .build_layer::<tracing_subscriber::Registry>()

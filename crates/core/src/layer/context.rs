@@ -57,15 +57,19 @@ impl ContextSpans {
                 Some((t, l)) => (Some(t.trim()), l.trim()),
                 None => (None, item),
             };
-            let level = level.parse::<LevelFilter>().map_err(|_| {
-                ConfigError::new(
-                    setting,
-                    format!(
-                        "{item:?}: expected `level` or `target=level` \
+            // `tracing` reads an empty level as ERROR; here it is a mistake.
+            let level = Some(level).filter(|l| !l.is_empty());
+            let level = level
+                .and_then(|l| l.parse::<LevelFilter>().ok())
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        setting,
+                        format!(
+                            "{item:?}: expected `level` or `target=level` \
                          (levels: off, error, warn, info, debug, trace)"
-                    ),
-                )
-            })?;
+                        ),
+                    )
+                })?;
             match target {
                 None => default = level,
                 Some("") => {
@@ -89,10 +93,7 @@ impl ContextSpans {
     pub fn level_for(&self, target: &str) -> LevelFilter {
         self.directives
             .iter()
-            .find(|(t, _)| {
-                target == t
-                    || (target.starts_with(t.as_str()) && target[t.len()..].starts_with("::"))
-            })
+            .find(|(t, _)| is_within(target, t))
             .map_or(self.default, |(_, level)| *level)
     }
 
@@ -113,15 +114,21 @@ impl ContextSpans {
 /// Whether `target` is one of the web frameworks' (their request spans are what a service's AI calls
 /// should hang under).
 pub(crate) fn is_framework_target(target: &str) -> bool {
-    FRAMEWORK_TARGETS
-        .iter()
-        .any(|t| target == *t || (target.starts_with(t) && target[t.len()..].starts_with("::")))
+    FRAMEWORK_TARGETS.iter().any(|t| is_within(target, t))
+}
+
+/// Whether `target` is `module` or a module inside it (`tower_http::trace` is within `tower_http`,
+/// `tower_https` is not).
+fn is_within(target: &str, module: &str) -> bool {
+    target
+        .strip_prefix(module)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
 }
 
 /// The responses' events of tower-http's `TraceLayer` (`finished processing request`, with the
 /// `status`), read onto the request span; at DEBUG by default.
 pub(crate) fn is_framework_response_event(meta: &Metadata<'_>) -> bool {
-    meta.target().starts_with("tower_http::trace") && *meta.level() <= Level::DEBUG
+    is_within(meta.target(), "tower_http::trace") && *meta.level() <= Level::DEBUG
 }
 
 /// The running executable's crate name: its file stem, `-` read as `_`, without the hash cargo adds
@@ -166,6 +173,7 @@ mod tests {
         assert!(err.to_string().contains(CONTEXT_SPANS_ENV), "{err}");
         assert!(err.to_string().contains("axum=loud"), "{err}");
         assert!(ContextSpans::parse("t", "=debug").is_err());
+        assert!(ContextSpans::parse("t", "info,tower_http=").is_err());
         // Empty means nothing is context.
         assert_eq!(
             ContextSpans::parse("t", "").unwrap().max_level(),
