@@ -15,6 +15,7 @@ use crate::exporter::{OtelExporter, OtlpTransport};
 use crate::http::{LastResponse, RetryAfterClient};
 use crate::mapping::{Dialect, MappingOptions};
 use crate::openinference::OpenInference;
+use crate::semconv::{self, SemconvMode};
 use crate::send::{AuthPause, Delivery, TraceDialect};
 use crate::settings::{
     first_set, parse_key_values, parse_timeout_ms, validate_header, validate_http_url,
@@ -28,6 +29,7 @@ pub struct OtelExporterBuilder {
     resource: Option<Resource>,
     resource_attributes: Vec<KeyValue>,
     options: MappingOptions,
+    semconv: Option<SemconvMode>,
     openinference: bool,
     dialects: Vec<Box<dyn Dialect>>,
     name: String,
@@ -58,6 +60,7 @@ impl Default for OtelExporterBuilder {
             resource: None,
             resource_attributes: Vec::new(),
             options: MappingOptions::default(),
+            semconv: None,
             openinference: false,
             dialects: Vec::new(),
             name: "otel".to_string(),
@@ -109,6 +112,14 @@ impl OtelExporterBuilder {
         self.options.semconv_span_names = on;
         self
     }
+    /// Which GenAI names to write where the conventions renamed one: the current and the previous
+    /// (default, [`SemconvMode::Transition`]) or the current only. Default: `Latest` when
+    /// `OTEL_SEMCONV_STABILITY_OPT_IN` lists `gen_ai_latest_experimental`.
+    pub fn semconv(mut self, mode: SemconvMode) -> Self {
+        self.semconv = Some(mode);
+        self
+    }
+
     /// Adds the OpenInference attributes Phoenix and Arize read natively.
     pub fn openinference(mut self, on: bool) -> Self {
         self.openinference = on;
@@ -233,6 +244,9 @@ impl OtelExporterBuilder {
         get: impl Fn(&str) -> Option<String>,
     ) -> Result<OtelExporter, ConfigError> {
         let env = OtlpEnv::read(&get)?;
+        self.options.semconv = self
+            .semconv
+            .unwrap_or_else(|| SemconvMode::from_opt_in(get(semconv::OPT_IN_VAR).as_deref()));
         let grpc = match self.grpc {
             Some(on) => on,
             None => env.grpc,
@@ -363,7 +377,12 @@ impl OtelExporterBuilder {
     }
 
     /// Uses any `SpanExporter` instead of OTLP/HTTP (an in-memory one in tests, gRPC, a vendor's).
-    pub fn build_with<E: SpanExporter>(self, exporter: E) -> OtelExporter<E> {
+    pub fn build_with<E: SpanExporter>(mut self, exporter: E) -> OtelExporter<E> {
+        self.options.semconv = match self.semconv {
+            Some(mode) => mode,
+            None if self.read_env => SemconvMode::from_env(),
+            None => SemconvMode::default(),
+        };
         self.finish(exporter)
     }
 }

@@ -60,6 +60,7 @@ pub mod mapping;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 mod openinference;
+pub mod semconv;
 mod send;
 /// Settings validation shared by the HTTP exporters (from `aitrace-exporter-kit`).
 pub use aitrace_exporter_kit::settings;
@@ -70,4 +71,5 @@ pub use mapping::{to_span_data, Dialect, MappingOptions};
 #[cfg(feature = "metrics")]
 pub use metrics::GenAiMetrics;
 pub use openinference::{openinference_kind, OpenInference};
+pub use semconv::SemconvMode;
 pub use send::TraceDialect;

@@ -14,6 +14,8 @@ use opentelemetry::{Array, InstrumentationScope, KeyValue, StringValue, Value};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use serde_json::Value as Json;
 
+use crate::semconv::{SemconvMode, KNOWN_PART_TYPES};
+
 /// Adds vendor-specific attributes to a converted span (e.g. OpenInference for Phoenix, the Langfuse
 /// observation type). Runs after the GenAI mapping, on the worker thread.
 pub trait Dialect: Send + Sync + 'static {
@@ -31,6 +33,9 @@ pub struct MappingOptions {
     /// Use the `chat {model}`-style names of the conventions (default true); the span's own name is
     /// kept in `aitrace.span.name`. When false the span's own name is used.
     pub semconv_span_names: bool,
+    /// Current names only, or the previous ones as well where a name changed (default
+    /// [`SemconvMode::Transition`]; the exporter's builder reads `OTEL_SEMCONV_STABILITY_OPT_IN`).
+    pub semconv: SemconvMode,
 }
 
 impl Default for MappingOptions {
@@ -38,6 +43,7 @@ impl Default for MappingOptions {
         MappingOptions {
             capture_content: true,
             semconv_span_names: true,
+            semconv: SemconvMode::Transition,
         }
     }
 }
@@ -136,25 +142,113 @@ fn as_messages(v: &Json, r: &SpanRecord, role: &str) -> Option<Json> {
         return Some(v.clone());
     }
     match (v, r.kind) {
-        (Json::String(text), Kind::ModelGeneration | Kind::AgentRun) => {
-            let mut msg =
-                serde_json::json!({"role": role, "parts": [{"type": "text", "content": text}]});
-            if role == "assistant" {
-                let reason = r
-                    .finish_reasons
-                    .first()
-                    .map(String::as_str)
-                    .unwrap_or("stop");
-                msg["finish_reason"] = Json::from(reason);
-            }
-            Some(Json::Array(vec![msg]))
-        }
+        (Json::String(text), Kind::ModelGeneration | Kind::AgentRun) => Some(Json::Array(vec![
+            serde_json::json!({"role": role, "parts": [{"type": "text", "content": text}]}),
+        ])),
         _ => None,
+    }
+}
+
+/// Output messages as the mode wants them. The per-message `finish_reason` is deprecated for
+/// `gen_ai.response.finish_reasons`: the latest mode leaves it out; transition mode keeps it and fills
+/// it in (the v1.41 schema requires it) from the record's finish reasons, else `stop`.
+fn output_messages(mut messages: Json, r: &SpanRecord, mode: SemconvMode) -> Json {
+    if let Json::Array(items) = &mut messages {
+        for (i, m) in items.iter_mut().enumerate() {
+            let Json::Object(m) = m else { continue };
+            if mode.writes_previous_names() {
+                if !m.get("finish_reason").is_some_and(Json::is_string) {
+                    let reason = r
+                        .finish_reasons
+                        .get(i)
+                        .or(r.finish_reasons.first())
+                        .map_or("stop", String::as_str);
+                    m.insert("finish_reason".into(), Json::from(reason));
+                }
+            } else {
+                m.remove("finish_reason");
+            }
+        }
+    }
+    messages
+}
+
+/// The finish reasons: as recorded, else those of the output messages.
+fn finish_reasons(r: &SpanRecord) -> Vec<String> {
+    if !r.finish_reasons.is_empty() {
+        return r.finish_reasons.clone();
+    }
+    let Some(Json::Array(items)) = &r.output else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|m| m.get("finish_reason").and_then(Json::as_str))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The parts `gen_ai.system_instructions` may hold: text parts, and parts of a type the conventions
+/// don't define (generic parts). A bare string is one text part.
+fn is_instruction_part(part: &Json) -> bool {
+    match part.get("type").and_then(Json::as_str) {
+        Some("text") => part.get("content").is_some_and(Json::is_string),
+        Some(other) => !KNOWN_PART_TYPES.contains(&other),
+        None => false,
+    }
+}
+
+/// Splits system instructions into what `gen_ai.system_instructions` may hold (text parts only,
+/// since v0.1.0) and the rest, which belongs in the chat history as a leading `system` message.
+fn split_instructions(v: &Json) -> (Vec<Json>, Vec<Json>) {
+    let parts = match v {
+        Json::String(text) => vec![serde_json::json!({"type": "text", "content": text})],
+        Json::Array(items) => items
+            .iter()
+            .map(|p| match p {
+                Json::String(text) => serde_json::json!({"type": "text", "content": text}),
+                other => other.clone(),
+            })
+            .collect(),
+        other => vec![serde_json::json!({"type": "text", "content": text_or_json(other)})],
+    };
+    parts.into_iter().partition(is_instruction_part)
+}
+
+/// Content-bearing attributes a span may carry as plain fields: left out with `capture_content(false)`.
+const CONTENT_ATTRIBUTES: &[&str] = &[
+    "gen_ai.retrieval.query.text",
+    "gen_ai.retrieval.documents",
+    "gen_ai.memory.query.text",
+    "gen_ai.memory.records",
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    "gen_ai.system_instructions",
+    "gen_ai.tool.definitions",
+    "gen_ai.tool.call.arguments",
+    "gen_ai.tool.call.result",
+];
+
+/// An internal `invoke_agent` span: the conventions keep provider, agent id/version and cache
+/// counts off it (they belong on the client span of a remote agent and on the model calls).
+fn is_internal_agent(r: &SpanRecord) -> bool {
+    r.kind == Kind::AgentRun && span_kind(r) == SpanKind::Internal
+}
+
+/// `top_k` as the conventions type it now (an int) when it is a whole number.
+fn top_k_value(v: f64) -> Value {
+    if v.fract() == 0.0 && v.abs() < i64::MAX as f64 {
+        Value::I64(v as i64)
+    } else {
+        Value::F64(v)
     }
 }
 
 /// The GenAI attributes of a record.
 pub fn attributes(r: &SpanRecord, options: &MappingOptions) -> Vec<KeyValue> {
+    let mode = options.semconv;
+    let previous = mode.writes_previous_names();
+    let internal_agent = is_internal_agent(r);
     let mut a: Vec<KeyValue> = Vec::with_capacity(24 + r.attributes.len());
     let mut put = |k: &'static str, v: Value| a.push(KeyValue::new(k, v));
     if let Some(op) = operation_name(r) {
@@ -163,7 +257,7 @@ pub fn attributes(r: &SpanRecord, options: &MappingOptions) -> Vec<KeyValue> {
             Value::String(op.to_string().into()),
         );
     }
-    if let Some(p) = &r.provider {
+    if let Some(p) = r.provider.as_ref().filter(|_| previous || !internal_agent) {
         put("gen_ai.provider.name", Value::String(p.clone().into()));
     }
     if let Some(m) = &r.request_model {
@@ -175,8 +269,9 @@ pub fn attributes(r: &SpanRecord, options: &MappingOptions) -> Vec<KeyValue> {
     if let Some(id) = &r.response_id {
         put("gen_ai.response.id", Value::String(id.clone().into()));
     }
-    if !r.finish_reasons.is_empty() {
-        put("gen_ai.response.finish_reasons", strings(&r.finish_reasons));
+    let reasons = finish_reasons(r);
+    if !reasons.is_empty() {
+        put("gen_ai.response.finish_reasons", strings(&reasons));
     }
     if let Some(t) = r.time_to_first_token_s {
         put("gen_ai.response.time_to_first_chunk", Value::F64(t));
@@ -192,7 +287,13 @@ pub fn attributes(r: &SpanRecord, options: &MappingOptions) -> Vec<KeyValue> {
         put("gen_ai.request.top_p", Value::F64(v));
     }
     if let Some(v) = p.top_k {
-        put("gen_ai.request.top_k", Value::F64(v));
+        // A retrieval's top_k is `gen_ai.retrieval.top_k` since v0.1.0.
+        if r.kind == Kind::Retrieval {
+            put("gen_ai.retrieval.top_k", Value::I64(v.round() as i64));
+        }
+        if r.kind != Kind::Retrieval || previous {
+            put("gen_ai.request.top_k", top_k_value(v));
+        }
     }
     if let Some(v) = p.frequency_penalty {
         put("gen_ai.request.frequency_penalty", Value::F64(v));
@@ -212,33 +313,68 @@ pub fn attributes(r: &SpanRecord, options: &MappingOptions) -> Vec<KeyValue> {
     if let Some(v) = p.stream {
         put("gen_ai.request.stream", Value::Bool(v));
     }
-    // Usage only where it is billed: backends sum these over spans.
+    // Usage only where it is billed: backends sum these over spans. Where both cache names are
+    // written they hold the same count of one call, never a second one.
     if let Some(u) = r.billable_usage() {
+        let cache = previous || !internal_agent;
         let counts = [
-            ("gen_ai.usage.input_tokens", u.input_tokens),
-            ("gen_ai.usage.output_tokens", u.output_tokens),
+            ("gen_ai.usage.input_tokens", u.input_tokens, true),
+            ("gen_ai.usage.output_tokens", u.output_tokens, true),
             (
                 "gen_ai.usage.cache_read.input_tokens",
                 u.cache_read_input_tokens,
+                cache,
             ),
             (
                 "gen_ai.usage.cache_write.input_tokens",
                 u.cache_creation_input_tokens,
+                cache,
             ),
-            ("gen_ai.usage.reasoning.output_tokens", u.reasoning_tokens),
-            ("gen_ai.usage.audio.input_tokens", u.input_audio_tokens),
-            ("gen_ai.usage.audio.output_tokens", u.output_audio_tokens),
-            ("gen_ai.usage.text.input_tokens", u.input_text_tokens),
-            ("gen_ai.usage.image.input_tokens", u.input_image_tokens),
-            ("gen_ai.usage.text.output_tokens", u.output_text_tokens),
-            ("gen_ai.usage.image.output_tokens", u.output_image_tokens),
             (
-                "gen_ai.usage.tool_use_prompt_tokens",
+                "gen_ai.usage.cache_creation.input_tokens",
+                u.cache_creation_input_tokens,
+                cache && previous,
+            ),
+            (
+                "gen_ai.usage.reasoning.output_tokens",
+                u.reasoning_tokens,
+                true,
+            ),
+            (
+                "gen_ai.usage.audio.input_tokens",
+                u.input_audio_tokens,
+                true,
+            ),
+            (
+                "gen_ai.usage.audio.output_tokens",
+                u.output_audio_tokens,
+                true,
+            ),
+            ("gen_ai.usage.text.input_tokens", u.input_text_tokens, true),
+            (
+                "gen_ai.usage.image.input_tokens",
+                u.input_image_tokens,
+                true,
+            ),
+            (
+                "gen_ai.usage.text.output_tokens",
+                u.output_text_tokens,
+                true,
+            ),
+            (
+                "gen_ai.usage.image.output_tokens",
+                u.output_image_tokens,
+                true,
+            ),
+            // Not a convention name: Gemini's own count, in aitrace's namespace.
+            (
+                "aitrace.usage.tool_use_prompt_tokens",
                 u.tool_use_prompt_tokens,
+                true,
             ),
         ];
-        for (k, v) in counts {
-            if let Some(v) = v {
+        for (k, v, written) in counts {
+            if let (Some(v), true) = (v, written) {
                 put(k, Value::I64(v as i64));
             }
         }
@@ -247,13 +383,14 @@ pub fn attributes(r: &SpanRecord, options: &MappingOptions) -> Vec<KeyValue> {
         put("gen_ai.conversation.id", Value::String(s.clone().into()));
     }
     if let Some(agent) = &r.agent {
-        for (k, v) in [
-            ("gen_ai.agent.id", &agent.id),
-            ("gen_ai.agent.name", &agent.name),
-            ("gen_ai.agent.description", &agent.description),
-            ("gen_ai.agent.version", &agent.version),
+        let identity = previous || !internal_agent;
+        for (k, v, written) in [
+            ("gen_ai.agent.id", &agent.id, identity),
+            ("gen_ai.agent.name", &agent.name, true),
+            ("gen_ai.agent.description", &agent.description, true),
+            ("gen_ai.agent.version", &agent.version, identity),
         ] {
-            if let Some(v) = v {
+            if let (Some(v), true) = (v, written) {
                 put(k, Value::String(v.clone().into()));
             }
         }
@@ -285,17 +422,39 @@ pub fn attributes(r: &SpanRecord, options: &MappingOptions) -> Vec<KeyValue> {
         }
     }
     if options.capture_content {
-        if let Some(input) = &r.input {
-            match as_messages(input, r, "user") {
-                Some(m) => put("gen_ai.input.messages", Value::String(json_text(&m).into())),
-                None => put("aitrace.input", Value::String(text_or_json(input).into())),
+        let (instructions, moved) = r
+            .system_instructions
+            .as_ref()
+            .map(split_instructions)
+            .unwrap_or_default();
+        let mut input = r.input.as_ref().and_then(|v| as_messages(v, r, "user"));
+        if !moved.is_empty() {
+            // Parts system instructions may no longer hold go first in the chat history.
+            let system = serde_json::json!({"role": "system", "parts": moved});
+            match &mut input {
+                Some(Json::Array(messages)) => messages.insert(0, system),
+                _ if r.input.is_none() => input = Some(Json::Array(vec![system])),
+                _ => {}
             }
+        }
+        match (&input, &r.input) {
+            (Some(m), _) => put("gen_ai.input.messages", Value::String(json_text(m).into())),
+            (None, Some(Json::String(q))) if r.kind == Kind::Retrieval => {
+                if !r.attributes.contains_key("gen_ai.retrieval.query.text") {
+                    put(
+                        "gen_ai.retrieval.query.text",
+                        Value::String(q.clone().into()),
+                    );
+                }
+            }
+            (None, Some(other)) => put("aitrace.input", Value::String(text_or_json(other).into())),
+            (None, None) => {}
         }
         if let Some(output) = &r.output {
             match (as_messages(output, r, "assistant"), r.kind) {
                 (Some(m), _) => put(
                     "gen_ai.output.messages",
-                    Value::String(json_text(&m).into()),
+                    Value::String(json_text(&output_messages(m, r, mode)).into()),
                 ),
                 (None, Kind::Retrieval) => put(
                     "gen_ai.retrieval.documents",
@@ -304,10 +463,10 @@ pub fn attributes(r: &SpanRecord, options: &MappingOptions) -> Vec<KeyValue> {
                 (None, _) => put("aitrace.output", Value::String(text_or_json(output).into())),
             }
         }
-        if let Some(v) = &r.system_instructions {
+        if !instructions.is_empty() {
             put(
                 "gen_ai.system_instructions",
-                Value::String(json_text(v).into()),
+                Value::String(json_text(&Json::Array(instructions)).into()),
             );
         }
         if let Some(v) = &r.tool_definitions {
@@ -357,12 +516,45 @@ pub fn attributes(r: &SpanRecord, options: &MappingOptions) -> Vec<KeyValue> {
         ));
     }
     for (k, v) in &r.attributes {
-        if DEPRECATED_ATTRIBUTES.contains(&k.as_str()) || k.starts_with("otel.") {
+        let key = k.as_str();
+        if DEPRECATED_ATTRIBUTES.contains(&key)
+            || key.starts_with("otel.")
+            || (!options.capture_content && CONTENT_ATTRIBUTES.contains(&key))
+        {
             continue;
         }
         a.push(KeyValue::new(k.clone(), json_to_value(v)));
     }
     a
+}
+
+/// The `gen_ai.client.operation.exception` event the conventions ask for on a failed model or
+/// embeddings call: the error's type and message.
+fn exception_event(r: &SpanRecord) -> Option<Event> {
+    let AiStatus::Error {
+        message,
+        error_type,
+    } = &r.status
+    else {
+        return None;
+    };
+    if span_kind(r) != SpanKind::Client {
+        return None;
+    }
+    let mut attrs = Vec::with_capacity(2);
+    attrs.push(KeyValue::new(
+        "exception.type",
+        error_type.clone().unwrap_or_else(|| "_OTHER".to_string()),
+    ));
+    if !message.is_empty() {
+        attrs.push(KeyValue::new("exception.message", message.clone()));
+    }
+    Some(Event::new(
+        "gen_ai.client.operation.exception",
+        r.end_time(),
+        attrs,
+        0,
+    ))
 }
 
 /// Converts one record, with `dialects` adding their attributes.
@@ -375,7 +567,11 @@ pub fn to_span_data(
     for d in dialects {
         d.extend(r, &mut attributes);
     }
-    span_data_with(r, options, attributes)
+    let mut span = span_data_with(r, options, attributes);
+    if let Some(event) = exception_event(r) {
+        span.events.events.push(event);
+    }
+    span
 }
 
 /// The span of one record (ids, name, times, status, events) with exactly these attributes: for a

@@ -3,7 +3,8 @@
 
 use aitrace_core::testing::Arbitrary;
 use aitrace_otel::mapping::{to_span_data, MappingOptions, DEPRECATED_ATTRIBUTES};
-use aitrace_otel::{Dialect, OpenInference};
+use aitrace_otel::semconv::RENAMED_ATTRIBUTES;
+use aitrace_otel::{Dialect, OpenInference, SemconvMode};
 
 #[test]
 fn mapping_arbitrary_records_never_panics_and_keeps_the_rules() {
@@ -15,6 +16,11 @@ fn mapping_arbitrary_records_never_panics_and_keeps_the_rules() {
             MappingOptions {
                 capture_content: false,
                 semconv_span_names: false,
+                semconv: SemconvMode::Latest,
+            },
+            MappingOptions {
+                semconv: SemconvMode::Latest,
+                ..MappingOptions::default()
             },
         ] {
             let dialects: Vec<Box<dyn Dialect>> =
@@ -25,6 +31,16 @@ fn mapping_arbitrary_records_never_panics_and_keeps_the_rules() {
                 !keys.iter().any(|k| DEPRECATED_ATTRIBUTES.contains(k)),
                 "deprecated attribute in {keys:?}"
             );
+            if options.semconv == SemconvMode::Latest {
+                for (_, previous) in RENAMED_ATTRIBUTES {
+                    let from_params = r.kind == aitrace_core::SpanKind::Retrieval
+                        || previous.starts_with("gen_ai.usage.");
+                    assert!(
+                        !(from_params && keys.contains(previous)),
+                        "{previous} in the latest mode: {keys:?}"
+                    );
+                }
+            }
             if !r.billable {
                 assert!(
                     !keys.iter().any(
