@@ -11,7 +11,7 @@ use tracing_subscriber::registry::LookupSpan;
 /// Collects processors, exporters and settings. Every way to make one ([`builder`](crate::builder),
 /// [`Builder::default`], [`Builder::new`], [`from_env`](crate::from_env), [`Builder::from_env`])
 /// starts with the default processors (feature `filters`): the `ChunkAggregator`, the
-/// `CostProcessor` and the `SensitiveDataFilter`. Turn one off by name with
+/// `InlineBlobLimit`, the `CostProcessor` and the `SensitiveDataFilter`. Turn one off by name with
 /// [`without_processor`](Self::without_processor). The core crate's `aitrace_core::Builder`, which
 /// has none, is reached only through [`into_core`](Self::into_core).
 #[derive(Debug)]
@@ -29,6 +29,7 @@ pub(crate) fn with_default_processors(b: aitrace_core::Builder) -> aitrace_core:
     #[cfg(feature = "filters")]
     let b = b
         .processor(crate::filters::ChunkAggregator::new())
+        .processor(crate::filters::InlineBlobLimit::default())
         .processor(crate::filters::CostProcessor::default())
         .processor(crate::filters::SensitiveDataFilter::default());
     b
@@ -57,7 +58,7 @@ impl Builder {
     }
 
     /// Removes the processors named `name` (`"sensitive-data-filter"`, `"cost"`,
-    /// `"chunk-aggregator"`).
+    /// `"inline-blob-limit"`, `"chunk-aggregator"`).
     pub fn without_processor(self, name: &str) -> Self {
         Builder(self.0.without_processor(name))
     }

@@ -66,6 +66,10 @@ struct Run {
 }
 
 fn run(builder: aitrace::Builder) -> Run {
+    run_workload(builder, workload)
+}
+
+fn run_workload(builder: aitrace::Builder, workload: fn()) -> Run {
     let servers = [
         (
             "otel",
@@ -228,4 +232,64 @@ fn a_span_can_hide_its_input_or_output() {
     let tool = spans.iter().find(|s| s.name == "execute_tool").unwrap();
     let tool = tool.tool.as_ref().unwrap();
     assert!(tool.arguments.is_some() && tool.result.is_none());
+}
+
+/// A prompt with a screenshot: 3 MB of base64.
+fn screenshot_workload() {
+    let chat = generation_span!("openai", "gpt-4o");
+    chat.set_input_messages(&[ChatMessage::new(
+        "user",
+        vec![
+            aitrace::Part::text("what is on my screen?"),
+            aitrace::Part::Known(aitrace::KnownPart::Blob {
+                modality: "image".into(),
+                mime_type: Some("image/png".into()),
+                content: "iVBORw0K".repeat(375_000),
+            }),
+        ],
+    )]);
+    chat.set_output_messages(&[ChatMessage::assistant("a terminal")]);
+    chat.record_usage(Usage::new(1200, 4));
+}
+
+#[test]
+fn a_screenshot_reaches_every_exporter_as_a_marker_unless_asked_for_whole() {
+    let r = run_workload(aitrace::builder(), screenshot_workload);
+    let part = &r.memory[0].input.as_ref().unwrap()[0]["parts"][1];
+    assert_eq!(part["type"], aitrace::filters::OMITTED_BLOB_TYPE);
+    assert_eq!(part["mime_type"], "image/png");
+    assert_eq!(part["size_bytes"], 2_250_000);
+    assert_eq!(r.memory[0].attributes["aitrace.omitted_blobs"], 1);
+    assert!(
+        r.jsonl.len() < 10_000,
+        "JSONL line of {} bytes",
+        r.jsonl.len()
+    );
+    for name in ["otel", "langfuse", "braintrust"] {
+        let sent: Vec<&String> = r
+            .bodies
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, b)| b)
+            .collect();
+        assert!(!sent.is_empty(), "{name} sent nothing");
+        assert!(
+            sent.iter().all(|b| b.len() < 50_000),
+            "{name} sent the blob"
+        );
+        assert!(
+            sent.iter().any(|b| b.contains("omitted_blob")),
+            "{name} lost the marker"
+        );
+        assert!(
+            sent.iter().any(|b| b.contains("a terminal")),
+            "{name} lost the answer"
+        );
+    }
+    let whole = run_workload(
+        aitrace::builder().without_processor("inline-blob-limit"),
+        screenshot_workload,
+    );
+    let part = &whole.memory[0].input.as_ref().unwrap()[0]["parts"][1];
+    assert_eq!(part["content"].as_str().map(str::len), Some(3_000_000));
 }

@@ -14,7 +14,12 @@ fn run(builder: aitrace::Builder) -> serde_json::Value {
 
 #[test]
 fn the_sensitive_data_filter_is_on_by_default_and_can_be_turned_off() {
-    let defaults = ["chunk-aggregator", "cost", "sensitive-data-filter"];
+    let defaults = [
+        "chunk-aggregator",
+        "inline-blob-limit",
+        "cost",
+        "sensitive-data-filter",
+    ];
     assert_eq!(aitrace::builder().processor_names(), defaults);
     assert_eq!(aitrace::from_env().unwrap().processor_names(), defaults);
     assert_eq!(
@@ -22,7 +27,10 @@ fn the_sensitive_data_filter_is_on_by_default_and_can_be_turned_off() {
         serde_json::json!({"user": "ada", "password": "[REDACTED]"})
     );
     let off = aitrace::builder().without_processor("sensitive-data-filter");
-    assert_eq!(off.processor_names(), ["chunk-aggregator", "cost"]);
+    assert_eq!(
+        off.processor_names(),
+        ["chunk-aggregator", "inline-blob-limit", "cost"]
+    );
     assert_eq!(run(off)["password"], "hunter2-canary");
 }
 

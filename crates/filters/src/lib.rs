@@ -9,9 +9,12 @@
 //!   file; or entries from code), per kind of token; unknown models get no cost, never a guess.
 //! - [`ChunkAggregator`]: collapses streamed-chunk spans into their parent (count, time to first
 //!   token, usage, optionally text); on by default in `aitrace::builder()`.
+//! - [`InlineBlobLimit`]: inline images and audio over 100 kB become a marker with their media type
+//!   and size; on by default in `aitrace::builder()`.
 //! - [`Truncator`]: caps every value (100 kB) and record (1 MB) with a visible marker.
 #![deny(unsafe_code)]
 
+mod blobs;
 mod chunks;
 mod cost;
 pub mod keys;
@@ -20,6 +23,7 @@ mod sampler;
 mod truncate;
 
 pub use aitrace_core::export::truncation_marker;
+pub use blobs::{InlineBlobLimit, OMITTED_BLOB_TYPE};
 pub use chunks::ChunkAggregator;
 pub use cost::{CostProcessor, ModelPrice, PriceTable, BUILTIN_PRICES_JSON};
 pub use keys::{key_words, KeyRule, DEFAULT_SENSITIVE_KEYS};
