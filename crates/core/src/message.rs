@@ -96,6 +96,24 @@ pub enum KnownPart {
         /// The provider's id of the file.
         file_id: String,
     },
+    /// A tool the provider ran on its side (web search, code interpreter), as the model called it.
+    ServerToolCall {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        /// The call's id, which its response refers to.
+        id: Option<String>,
+        /// The server tool's name.
+        name: String,
+        /// The call's details, with their own `type` (the provider's tool type).
+        server_tool_call: Value,
+    },
+    /// What a server tool returned.
+    ServerToolCallResponse {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        /// The id of the call answered.
+        id: Option<String>,
+        /// The response's details, with their own `type`.
+        server_tool_call_response: Value,
+    },
 }
 
 impl Part {

@@ -54,6 +54,7 @@
 #![deny(unsafe_code)]
 
 mod builder;
+mod conform;
 mod exporter;
 pub mod http;
 pub mod mapping;

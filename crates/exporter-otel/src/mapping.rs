@@ -14,6 +14,7 @@ use opentelemetry::{Array, InstrumentationScope, KeyValue, StringValue, Value};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use serde_json::Value as Json;
 
+use crate::conform;
 use crate::semconv::{SemconvMode, KNOWN_PART_TYPES};
 
 /// Adds vendor-specific attributes to a converted span (e.g. OpenInference for Phoenix, the Langfuse
@@ -410,13 +411,13 @@ pub fn attributes(r: &SpanRecord, options: &MappingOptions) -> Vec<KeyValue> {
             if let Some(v) = &tool.arguments {
                 put(
                     "gen_ai.tool.call.arguments",
-                    Value::String(text_or_json(v).into()),
+                    Value::String(json_text(&conform::tool_object(v)).into()),
                 );
             }
             if let Some(v) = &tool.result {
                 put(
                     "gen_ai.tool.call.result",
-                    Value::String(text_or_json(v).into()),
+                    Value::String(json_text(&conform::tool_object(v)).into()),
                 );
             }
         }
@@ -437,6 +438,9 @@ pub fn attributes(r: &SpanRecord, options: &MappingOptions) -> Vec<KeyValue> {
                 _ => {}
             }
         }
+        if let Some(m) = &mut input {
+            conform::message_parts(m);
+        }
         match (&input, &r.input) {
             (Some(m), _) => put("gen_ai.input.messages", Value::String(json_text(m).into())),
             (None, Some(Json::String(q))) if r.kind == Kind::Retrieval => {
@@ -452,13 +456,16 @@ pub fn attributes(r: &SpanRecord, options: &MappingOptions) -> Vec<KeyValue> {
         }
         if let Some(output) = &r.output {
             match (as_messages(output, r, "assistant"), r.kind) {
-                (Some(m), _) => put(
-                    "gen_ai.output.messages",
-                    Value::String(json_text(&output_messages(m, r, mode)).into()),
-                ),
+                (Some(mut m), _) => {
+                    conform::message_parts(&mut m);
+                    put(
+                        "gen_ai.output.messages",
+                        Value::String(json_text(&output_messages(m, r, mode)).into()),
+                    )
+                }
                 (None, Kind::Retrieval) => put(
                     "gen_ai.retrieval.documents",
-                    Value::String(json_text(output).into()),
+                    Value::String(json_text(&conform::retrieval_documents(output)).into()),
                 ),
                 (None, _) => put("aitrace.output", Value::String(text_or_json(output).into())),
             }
