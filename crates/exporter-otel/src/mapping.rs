@@ -200,17 +200,20 @@ fn is_instruction_part(part: &Json) -> bool {
 }
 
 /// Splits system instructions into what `gen_ai.system_instructions` may hold (text parts only,
-/// since v0.1.0) and the rest, which belongs in the chat history as a leading `system` message.
+/// since v0.1.0) and the rest, which belongs in the chat history as a leading `system` message. A
+/// bare string (or number) is a text part; nulls are nothing.
 fn split_instructions(v: &Json) -> (Vec<Json>, Vec<Json>) {
     let parts = match v {
         Json::String(text) => vec![serde_json::json!({"type": "text", "content": text})],
         Json::Array(items) => items
             .iter()
-            .map(|p| match p {
-                Json::String(text) => serde_json::json!({"type": "text", "content": text}),
-                other => other.clone(),
+            .filter_map(|p| match p {
+                Json::Null => None,
+                Json::Object(_) => Some(p.clone()),
+                other => Some(serde_json::json!({"type": "text", "content": text_or_json(other)})),
             })
             .collect(),
+        Json::Null => Vec::new(),
         other => vec![serde_json::json!({"type": "text", "content": text_or_json(other)})],
     };
     parts.into_iter().partition(is_instruction_part)
@@ -362,12 +365,13 @@ pub fn attributes(r: &SpanRecord, options: &MappingOptions) -> Vec<KeyValue> {
                 u.output_text_tokens,
                 true,
             ),
+            // Not convention names (the registry has no image output count; Gemini's tool-use
+            // prompt count is its own): in aitrace's namespace.
             (
-                "gen_ai.usage.image.output_tokens",
+                "aitrace.usage.image.output_tokens",
                 u.output_image_tokens,
                 true,
             ),
-            // Not a convention name: Gemini's own count, in aitrace's namespace.
             (
                 "aitrace.usage.tool_use_prompt_tokens",
                 u.tool_use_prompt_tokens,
