@@ -98,8 +98,11 @@ fn phoenix_stores_the_quickstart_trace_as_we_recorded_it() {
         .map(|s| (s["context"]["span_id"].as_str().unwrap(), s))
         .collect();
 
+    // `transition` (both names where the conventions renamed one) or `latest` (current names only).
+    let mode = env("AITRACE_E2E_SEMCONV");
     let mut phoenix_prompt_tokens = 0;
     let mut phoenix_completion_tokens = 0;
+    let mut phoenix_cache_read_tokens = 0;
     for r in &records {
         let id = r.span_id.to_string();
         let s = by_id
@@ -147,8 +150,23 @@ fn phoenix_stores_the_quickstart_trace_as_we_recorded_it() {
                     "{}",
                     r.name
                 );
+                assert_eq!(
+                    a["llm.token_count.prompt_details.cache_read"].as_u64(),
+                    u.cache_read_input_tokens,
+                    "{}: cached tokens",
+                    r.name
+                );
+                assert_eq!(
+                    a["gen_ai.usage.cache_read.input_tokens"].as_u64(),
+                    u.cache_read_input_tokens,
+                    "{}",
+                    r.name
+                );
                 phoenix_prompt_tokens += a["llm.token_count.prompt"].as_u64().unwrap_or(0);
                 phoenix_completion_tokens += a["llm.token_count.completion"].as_u64().unwrap_or(0);
+                phoenix_cache_read_tokens += a["llm.token_count.prompt_details.cache_read"]
+                    .as_u64()
+                    .unwrap_or(0);
             }
             None => assert!(
                 a.get("llm.token_count.prompt").is_none(),
@@ -162,11 +180,32 @@ fn phoenix_stores_the_quickstart_trace_as_we_recorded_it() {
             "{}: status",
             r.name
         );
+        // The v1.41 names only in the transition mode.
+        let previous = a.get("gen_ai.usage.cache_creation.input_tokens").is_some()
+            || (r.kind == SpanKind::Retrieval && a.get("gen_ai.request.top_k").is_some());
+        if mode == "latest" {
+            assert!(!previous, "{}: a v1.41 name in the latest mode", r.name);
+        }
     }
     // Totals in Phoenix equal the usage billed once in our own records.
     let truth = aitrace::testing::total_billable_usage(&records);
     assert_eq!(Some(phoenix_prompt_tokens), truth.input_tokens);
     assert_eq!(Some(phoenix_completion_tokens), truth.output_tokens);
+    assert_eq!(
+        Some(phoenix_cache_read_tokens),
+        truth.cache_read_input_tokens
+    );
+
+    // The retrieval is a RETRIEVER span with its query and data source.
+    let retrieval = records
+        .iter()
+        .find(|r| r.kind == SpanKind::Retrieval)
+        .expect("the quickstart retrieves");
+    let s = &by_id[retrieval.span_id.to_string().as_str()];
+    assert_eq!(s["span_kind"], "RETRIEVER");
+    assert_eq!(s["name"], "retrieval kb-orders");
+    assert!(s["attributes"]["gen_ai.retrieval.query.text"].is_string());
+    assert_eq!(s["attributes"]["gen_ai.data_source.id"], "kb-orders");
 
     // The generation names the model that answered after the fallback, and its messages render.
     let generation = records

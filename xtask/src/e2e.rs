@@ -61,19 +61,26 @@ pub(crate) fn start_phoenix(phoenix: &Path, dir: &Path) -> Result<Phoenix, Strin
     })
 }
 
-/// Exports the quickstart trace to Phoenix over one protocol, then checks what Phoenix stored against
-/// the JSONL file of the same run.
+/// Exports the quickstart trace to Phoenix over one protocol, in one mode of the GenAI conventions
+/// (`OTEL_SEMCONV_STABILITY_OPT_IN`, empty for the default transition mode), then checks what Phoenix
+/// stored against the JSONL file of the same run.
 pub(crate) fn e2e_run(
     phoenix: &Phoenix,
     protocol: &str,
     features: &str,
     endpoint: &str,
+    semconv_opt_in: &str,
 ) -> Result<(), String> {
-    let project = format!("aitrace-e2e-{protocol}-{}", std::process::id()).replace('/', "-");
+    let mode = if semconv_opt_in.is_empty() {
+        "transition"
+    } else {
+        "latest"
+    };
+    let project = format!("aitrace-e2e-{protocol}-{mode}-{}", std::process::id()).replace('/', "-");
     let jsonl = root().join("quickstart.jsonl");
     let resource = format!("openinference.project.name={project}");
     run_cargo(
-        &format!("quickstart over OTLP {protocol} to Phoenix"),
+        &format!("quickstart over OTLP {protocol} to Phoenix ({mode} GenAI names)"),
         &[
             "run",
             "--quiet",
@@ -87,10 +94,11 @@ pub(crate) fn e2e_run(
             ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
             ("OTEL_SERVICE_NAME", "aitrace-quickstart"),
             ("OTEL_RESOURCE_ATTRIBUTES", &resource),
+            ("OTEL_SEMCONV_STABILITY_OPT_IN", semconv_opt_in),
         ],
     )?;
     run_cargo(
-        &format!("phoenix end-to-end test ({protocol})"),
+        &format!("phoenix end-to-end test ({protocol}, {mode})"),
         &[
             "test",
             "--features",
@@ -104,6 +112,7 @@ pub(crate) fn e2e_run(
             ("AITRACE_E2E_PHOENIX_URL", &phoenix.url),
             ("AITRACE_E2E_PROJECT", &project),
             ("AITRACE_E2E_JSONL", &jsonl.to_string_lossy()),
+            ("AITRACE_E2E_SEMCONV", mode),
         ],
     )
 }
@@ -115,8 +124,10 @@ pub(crate) fn e2e() -> Result<(), String> {
     let phoenix = start_phoenix(&phoenix_bin, &dir)?;
     let http = format!("{}/v1/traces", phoenix.url);
     let grpc = format!("http://127.0.0.1:{}", phoenix.grpc_port);
-    let result = e2e_run(&phoenix, "http/protobuf", "otel", &http)
-        .and_then(|_| e2e_run(&phoenix, "grpc", "otel-grpc", &grpc));
+    let latest = "gen_ai_latest_experimental";
+    let result = e2e_run(&phoenix, "http/protobuf", "otel", &http, "")
+        .and_then(|_| e2e_run(&phoenix, "http/protobuf", "otel", &http, latest))
+        .and_then(|_| e2e_run(&phoenix, "grpc", "otel-grpc", &grpc, ""));
     if result.is_err() {
         eprintln!("phoenix log (last lines):\n{}", phoenix.service.log_tail());
     }

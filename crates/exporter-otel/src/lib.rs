@@ -23,6 +23,10 @@
 //! applies).
 //!
 //! # Mapping rules
+//! The names are those of `semantic-conventions-genai` v0.1.0. By default ([`SemconvMode::Transition`])
+//! a name it changed is written in its v1.41 form too, so backends that have not moved keep reading it;
+//! `OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental` or `.semconv(SemconvMode::Latest)` writes
+//! the current names only. docs/architecture.md has the table of names per mode.
 //! - Span names `{operation} {target}`: `chat gpt-4o`, `embeddings text-embedding-3-small`,
 //!   `execute_tool search`, `invoke_agent planner`, `retrieval kb`, `invoke_workflow ingest`; other
 //!   kinds keep their own name. The span's own name is always in `aitrace.span.name`.
@@ -31,19 +35,22 @@
 //! - `gen_ai.usage.*` only on billable spans, so steps, chunks, attempts and wrappers never repeat
 //!   usage (`input_tokens` includes cached tokens, as the conventions say).
 //! - Content (`gen_ai.input.messages`, `gen_ai.output.messages`, `gen_ai.system_instructions`,
-//!   `gen_ai.tool.definitions`, `gen_ai.tool.call.arguments/result`, `gen_ai.retrieval.documents`) as
-//!   JSON strings in the `role` + `parts` shape; off with `capture_content(false)`. Plain-text input or
-//!   output of a generation or agent becomes one user / assistant message. The deprecated
-//!   `gen_ai.system`, `gen_ai.prompt` and `gen_ai.completion` are never written.
-//! - `error.type` and the span status on failures; `aitrace.fallback.attempt` on each try of a fallback;
-//!   `aitrace.billable`, `aitrace.span.kind`, `user.id`, `aitrace.tags`, `aitrace.metadata.<key>`.
+//!   `gen_ai.tool.definitions`, `gen_ai.tool.call.arguments/result`, `gen_ai.retrieval.query.text`,
+//!   `gen_ai.retrieval.documents`) as JSON strings in the shapes of the conventions' schemas; off with
+//!   `capture_content(false)`. Plain-text input or output of a generation or agent becomes one user /
+//!   assistant message. The deprecated `gen_ai.system`, `gen_ai.prompt` and `gen_ai.completion` are
+//!   never written.
+//! - `error.type`, the span status and the `gen_ai.client.operation.exception` event on failures;
+//!   `aitrace.fallback.attempt` on each try of a fallback; `aitrace.billable`, `aitrace.span.kind`,
+//!   `user.id`, `aitrace.tags`, `aitrace.metadata.<key>`.
 //! - [`OpenInference`] (`.openinference(true)`) adds `openinference.span.kind`, `llm.*`,
 //!   `input.value`/`output.value` for Phoenix and Arize. Other vendors plug in a [`Dialect`].
 //!
 //! # Metrics
-//! With the `metrics` feature, `GenAiMetrics` records the GenAI client
-//! histograms (token usage by `gen_ai.token.type`, operation duration, time to first chunk) with the
-//! conventions' bucket boundaries on a `Meter` you provide.
+//! With the `metrics` feature, `GenAiMetrics` records the GenAI metrics of the same conventions
+//! (model call duration and time to first chunk, token counters by modality and per-call token
+//! histograms, agent, workflow and tool durations) with their bucket boundaries, on a `Meter` you
+//! provide; see its module for the list per mode.
 //!
 //! # Sharing a trace with `tracing-opentelemetry`
 //! Enable aitrace's `tracing-opentelemetry` feature and add the aitrace layer *before* the
