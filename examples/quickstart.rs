@@ -121,6 +121,7 @@ pub(crate) fn run_agent(question: &str) -> Result<String, String> {
 
     let retrieval = retrieval_span!("kb-orders");
     retrieval.record("gen_ai.retrieval.query.text", question);
+    retrieval.record("gen_ai.retrieval.top_k", 3);
     retrieval.in_scope(|| sleep(Duration::from_millis(3)));
     retrieval
         .set_output(json!([{"id": "note-17", "score": 0.82, "text": "Order 1042: carrier DHL"}]));

@@ -206,6 +206,13 @@ fn phoenix_stores_the_quickstart_trace_as_we_recorded_it() {
     assert_eq!(s["name"], "retrieval kb-orders");
     assert!(s["attributes"]["gen_ai.retrieval.query.text"].is_string());
     assert_eq!(s["attributes"]["gen_ai.data_source.id"], "kb-orders");
+    // Its top k under the current name; the v1.41 one in the transition mode only.
+    assert_eq!(s["attributes"]["gen_ai.retrieval.top_k"], 3);
+    assert_eq!(
+        s["attributes"].get("gen_ai.request.top_k").is_some(),
+        mode == "transition",
+        "{mode}"
+    );
 
     // The generation names the model that answered after the fallback, and its messages render.
     let generation = records

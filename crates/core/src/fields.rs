@@ -197,7 +197,7 @@ impl Filing<'_> {
             "gen_ai.request.temperature" => r.params.temperature = v.as_f64(),
             "gen_ai.request.max_tokens" => r.params.max_tokens = v.as_u64(),
             "gen_ai.request.top_p" => r.params.top_p = v.as_f64(),
-            "gen_ai.request.top_k" => r.params.top_k = v.as_f64(),
+            "gen_ai.request.top_k" | "gen_ai.retrieval.top_k" => r.params.top_k = v.as_f64(),
             "gen_ai.request.frequency_penalty" => r.params.frequency_penalty = v.as_f64(),
             "gen_ai.request.presence_penalty" => r.params.presence_penalty = v.as_f64(),
             "gen_ai.request.stop_sequences" => r.params.stop_sequences = v.into_list(),

@@ -195,6 +195,7 @@ macro_rules! __aitrace_retrieval_span {
             gen_ai.operation.name = "retrieval",
             gen_ai.data_source.id = %$source,
             gen_ai.retrieval.query.text = $crate::__private::tracing::field::Empty,
+            gen_ai.retrieval.top_k = $crate::__private::tracing::field::Empty,
             error.type = $crate::__private::tracing::field::Empty,
             $($($fields)*)?
         )
