@@ -165,6 +165,11 @@ impl OtelExporterBuilder {
         self.delivery.max_request_bytes = Some(bytes.max(1));
         self
     }
+    /// Most spans per request, whatever the batch size (a batch goes in several requests).
+    pub fn max_request_spans(mut self, spans: usize) -> Self {
+        self.delivery.max_request_spans = Some(spans.max(1));
+        self
+    }
     /// Records per batch and how long a batch waits (the vendor's flush settings), unless the
     /// exporter is added with its own `ExportConfig`.
     pub fn batching(mut self, size: Option<usize>, age: Option<Duration>) -> Self {

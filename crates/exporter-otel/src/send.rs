@@ -70,6 +70,9 @@ pub(crate) struct Delivery {
     /// Most estimated bytes per request; larger batches go in several requests, a larger span has
     /// its content shortened.
     pub max_request_bytes: Option<usize>,
+    /// Most spans per request, whatever the batch size (PostHog refuses a request of more than 100
+    /// AI spans, whole and without retry).
+    pub max_request_spans: Option<usize>,
     /// Most records per batch, and how long a batch waits (the vendor's flush settings).
     pub batch_size: Option<usize>,
     pub batch_age: Option<Duration>,
@@ -161,7 +164,12 @@ impl Delivery {
                 ExportError::fatal("spans with invalid ids were not sent"),
             );
         }
-        for request in split(mapped, batch, self.max_request_bytes) {
+        for request in split(
+            mapped,
+            batch,
+            self.max_request_bytes,
+            self.max_request_spans,
+        ) {
             let indices: Vec<usize> = request.iter().map(|(i, _)| *i).collect();
             if outcome.throttled() {
                 outcome.not_sent(indices);
@@ -209,25 +217,31 @@ impl Delivery {
     }
 }
 
-/// The spans cut into requests of at most `limit` estimated bytes (a span is never split; without a
-/// limit, one request).
+/// The spans cut into requests of at most `limit` estimated bytes and `max_spans` spans (a span is
+/// never split; without limits, one request).
 fn split(
     mapped: Vec<(usize, SpanData)>,
     batch: &[SpanRecord],
     limit: Option<usize>,
+    max_spans: Option<usize>,
 ) -> Vec<Vec<(usize, SpanData)>> {
-    let Some(limit) = limit else {
+    if limit.is_none() && max_spans.is_none() {
         return if mapped.is_empty() {
             Vec::new()
         } else {
             vec![mapped]
         };
-    };
+    }
+    let limit = limit.unwrap_or(usize::MAX);
+    let max_spans = max_spans.unwrap_or(usize::MAX).max(1);
     let mut requests: Vec<Vec<(usize, SpanData)>> = vec![Vec::new()];
-    let mut bytes = 0;
+    let mut bytes: usize = 0;
     for (index, span) in mapped {
         let size = batch[index].estimated_size();
-        if bytes + size > limit && !requests.last().is_some_and(Vec::is_empty) {
+        let full = requests.last().is_some_and(|r| r.len() >= max_spans);
+        if (full || bytes.saturating_add(size) > limit)
+            && !requests.last().is_some_and(Vec::is_empty)
+        {
             requests.push(Vec::new());
             bytes = 0;
         }

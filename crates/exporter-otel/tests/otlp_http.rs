@@ -177,6 +177,33 @@ fn request_limit_and_auth_pause_are_options_of_the_one_otlp_client() {
     assert_eq!(spans, records.len(), "every span once");
     drop(got);
 
+    // A span cap per request, whatever the batch: 250 small spans in requests of at most 100.
+    let many: Vec<SpanRecord> = (0..250)
+        .map(|i| SpanRecord::new(format!("s{i}"), SpanKind::ModelGeneration))
+        .collect();
+    let (url, received) = mock_collector(vec![]);
+    let mut exporter = OtelExporter::builder()
+        .endpoint(&url)
+        .read_env(false)
+        .max_request_spans(100)
+        .build()
+        .unwrap();
+    exporter.export(&many).unwrap();
+    let sizes: Vec<usize> = received
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .map(|(_, r)| {
+            r.resource_spans
+                .iter()
+                .flat_map(|rs| &rs.scope_spans)
+                .map(|ss| ss.spans.len())
+                .sum()
+        })
+        .collect();
+    assert_eq!(sizes, [100, 100, 50]);
+
     let (url, received) = mock_collector(vec![401]);
     let mut exporter = OtelExporter::builder()
         .endpoint(&url)
