@@ -701,7 +701,7 @@ fn the_rules_agree_with_the_conventions_cases() {
 }
 
 /// A rule: the errors of one attribute's value.
-type Check = dyn Fn(&Json) -> Vec<String>;
+type Check<'a> = dyn Fn(&Json) -> Vec<String> + 'a;
 
 #[test]
 fn every_content_attribute_the_exporter_writes_follows_the_conventions_schemas() {
@@ -713,7 +713,7 @@ fn every_content_attribute_the_exporter_writes_follows_the_conventions_schemas()
         for options in options().into_iter().filter(|o| o.capture_content) {
             let span = to_span_data(r, &options, &[]);
             let finish = Some(options.semconv == SemconvMode::Transition);
-            let checks: [(&str, &Check); 7] = [
+            let checks: [(&str, &Check<'_>); 7] = [
                 ("gen_ai.input.messages", &|v| message_errors(v, None)),
                 ("gen_ai.output.messages", &|v| message_errors(v, finish)),
                 ("gen_ai.system_instructions", &instruction_errors),
