@@ -41,15 +41,24 @@ impl Builder {
         Builder::default()
     }
 
-    /// A builder with the default processors, configured from the `AITRACE_*` environment variables
-    /// ([`ENV_SETTINGS`](crate::ENV_SETTINGS)).
+    /// A builder with the default processors, configured from the environment: the `AITRACE_*`
+    /// settings ([`ENV_SETTINGS`](crate::ENV_SETTINGS)), and every backend whose own variables are
+    /// set (OTLP, Langfuse, Braintrust and the presets, as far as their features are on), or exactly
+    /// the ones `AITRACE_EXPORTERS` lists (`console,jsonl,langsmith`; `none` for none). An exporter
+    /// you add in code replaces the one of the same name the environment added.
     pub fn from_env() -> Result<Self, ConfigError> {
         Builder::default().with_env_vars(|k| std::env::var(k).ok())
     }
 
     /// Applies settings from a lookup function (the environment in [`from_env`](Self::from_env)).
     pub fn with_env_vars(self, get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        self.0.with_env_vars(get).map(Builder)
+        let core = self.0.with_env_vars(&get)?;
+        crate::env_exporters::add(core, &get).map(Builder)
+    }
+
+    /// The names of the exporters added so far, the environment's included.
+    pub fn exporter_names(&self) -> Vec<&str> {
+        self.0.exporter_names()
     }
 
     /// Adds a processor after the ones already there.

@@ -38,7 +38,14 @@ pub use aitrace_core::*;
 pub use aitrace_filters as filters;
 
 mod builder;
+mod env_exporters;
 pub use builder::Builder;
+pub use env_exporters::EXPORTERS_ENV;
+
+/// Vendor presets over OTLP (feature `presets`): LangSmith, Datadog, Sentry, PostHog, MLflow,
+/// Honeycomb, Grafana Cloud, LangWatch, Laminar.
+#[cfg(feature = "presets")]
+pub use aitrace_presets as presets;
 
 /// Starts a [`Builder`]. With the `filters` feature (on by default) it already holds a
 /// `filters::ChunkAggregator`, a `filters::CostProcessor` and a `filters::SensitiveDataFilter`, so
@@ -51,7 +58,8 @@ pub fn builder() -> Builder {
     Builder::default()
 }
 
-/// [`builder`] configured from the `AITRACE_*` environment variables ([`ENV_SETTINGS`]).
+/// [`builder`] configured from the environment: the `AITRACE_*` settings ([`ENV_SETTINGS`]) and the
+/// backends whose variables are set ([`Builder::from_env`]).
 pub fn from_env() -> Result<Builder, ConfigError> {
     Builder::from_env()
 }

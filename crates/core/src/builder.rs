@@ -27,6 +27,8 @@ pub fn builder() -> Builder {
 pub struct Builder {
     processors: Vec<Box<dyn Processor>>,
     exporters: Vec<(Box<dyn Exporter>, Option<ExportConfig>)>,
+    /// Names of the exporters the environment added: one added in code with the same name replaces it.
+    from_env: Vec<String>,
     export_config: ExportConfig,
     event_level: LevelFilter,
     span_level: LevelFilter,
@@ -49,6 +51,7 @@ impl Default for Builder {
         Builder {
             processors: Vec::new(),
             exporters: Vec::new(),
+            from_env: Vec::new(),
             export_config: ExportConfig::default(),
             event_level: LevelFilter::INFO,
             span_level: LevelFilter::INFO,
@@ -269,16 +272,40 @@ impl Builder {
         self.processors.iter().map(|p| p.name()).collect()
     }
 
-    /// Adds an exporter with the builder's export settings.
-    pub fn exporter(mut self, exporter: impl Exporter) -> Self {
+    /// Adds an exporter with the builder's export settings. It replaces an exporter of the same name
+    /// that the environment added ([`exporter_from_env`](Self::exporter_from_env)), so code that
+    /// configures a backend itself never sends to it twice.
+    pub fn exporter(self, exporter: impl Exporter) -> Self {
+        self.push_exporter(Box::new(exporter), None)
+    }
+
+    /// Adds an exporter with its own queue/batch/retry settings (replacing one of the same name that
+    /// the environment added).
+    pub fn exporter_with_config(self, exporter: impl Exporter, config: ExportConfig) -> Self {
+        self.push_exporter(Box::new(exporter), Some(config))
+    }
+
+    fn push_exporter(mut self, exporter: Box<dyn Exporter>, config: Option<ExportConfig>) -> Self {
+        let name = exporter.name().to_string();
+        if let Some(at) = self.from_env.iter().position(|n| *n == name) {
+            self.from_env.remove(at);
+            self.exporters.retain(|(e, _)| e.name() != name);
+        }
+        self.exporters.push((exporter, config));
+        self
+    }
+
+    /// Adds an exporter the environment configured: an exporter of the same name added later in code
+    /// replaces it.
+    pub fn exporter_from_env(mut self, exporter: impl Exporter) -> Self {
+        self.from_env.push(exporter.name().to_string());
         self.exporters.push((Box::new(exporter), None));
         self
     }
 
-    /// Adds an exporter with its own queue/batch/retry settings.
-    pub fn exporter_with_config(mut self, exporter: impl Exporter, config: ExportConfig) -> Self {
-        self.exporters.push((Box::new(exporter), Some(config)));
-        self
+    /// The names of the exporters added so far (the console and JSONL ones are added at build).
+    pub fn exporter_names(&self) -> Vec<&str> {
+        self.exporters.iter().map(|(e, _)| e.name()).collect()
     }
 
     /// Export settings for exporters added with [`exporter`](Self::exporter).

@@ -244,7 +244,9 @@ impl OtelExporterBuilder {
         }
     }
 
-    pub(crate) fn build_with_vars(
+    /// [`build`](Self::build) with the `OTEL_*` settings read through `get` instead of the process
+    /// environment (`aitrace::from_env` and tests).
+    pub fn build_with_vars(
         mut self,
         get: impl Fn(&str) -> Option<String>,
     ) -> Result<OtelExporter, ConfigError> {

@@ -43,8 +43,11 @@ pub struct Preset {
     pub name: &'static str,
     /// The variable that turns it on.
     pub variable: &'static str,
-    build: fn(&dyn Fn(&str) -> Option<String>) -> Result<Option<OtelExporter>, ConfigError>,
+    build: BuildFn,
 }
+
+/// Builds a preset from a variable lookup.
+type BuildFn = fn(&dyn Fn(&str) -> Option<String>) -> Result<Option<OtelExporter>, ConfigError>;
 
 impl std::fmt::Debug for Preset {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 mod backend;
 pub mod fixtures;
+pub mod otlp;
+pub mod vendors;
 /// The scripted OpenAI-compatible server, published as `aitrace::testing::openai`.
 pub use aitrace_core::testing::openai;
 
