@@ -183,22 +183,22 @@ pub(crate) fn run_agent(question: &str) -> Result<String, String> {
 fn main() -> Result<(), Box<dyn Error>> {
     let jsonl_path = "quickstart.jsonl";
     let local = ExportConfig::default().with_max_batch_age(Duration::from_millis(100));
-    #[allow(unused_mut)]
-    let mut builder = aitrace::builder()
+    // Every backend the environment configures is added too (with the features that build it):
+    // OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT, LANGFUSE_*, BRAINTRUST_API_KEY, LANGSMITH_API_KEY,
+    // DD_API_KEY, SENTRY_DSN, POSTHOG_API_KEY, MLFLOW_TRACKING_URI, ... or exactly AITRACE_EXPORTERS.
+    // This is how the Phoenix end-to-end test runs.
+    let builder = aitrace::from_env()?
         .exporter_with_config(ConsoleExporter::stdout(), local.clone())
         .exporter_with_config(JsonlExporter::create(jsonl_path)?, local);
-    // With `--features otel` and the standard OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT set, the same
-    // trace also goes to that OpenTelemetry backend, over HTTP or (`otel-grpc`,
-    // OTEL_EXPORTER_OTLP_PROTOCOL=grpc) gRPC. This is how the Phoenix end-to-end test runs.
-    #[cfg(feature = "otel")]
-    if std::env::var_os("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some()
-        || std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
-    {
-        println!("also exporting over OTLP (OTEL_EXPORTER_OTLP_* settings)");
-        builder = builder.exporter(
-            aitrace::otel::OtelExporter::builder()
-                .openinference(true)
-                .build()?,
+    let backends: Vec<&str> = builder
+        .exporter_names()
+        .into_iter()
+        .filter(|n| !matches!(*n, "console" | "jsonl"))
+        .collect();
+    if !backends.is_empty() {
+        println!(
+            "also exporting to {} (from the environment)",
+            backends.join(", ")
         );
     }
     let guard = builder.install()?;

@@ -131,12 +131,13 @@ pub(crate) fn add(
     }
     #[cfg(feature = "presets")]
     for p in aitrace_presets::PRESETS {
-        let configured = set(get, &[p.variable]);
-        if !wants(p.name, configured) {
+        // Without a list every preset reads its variables: a partly set one is an error.
+        if list.is_some() && !listed(p.name) {
             continue;
         }
         match p.from_vars(get)? {
             Some(e) => b = b.exporter_from_env(e),
+            None if list.is_none() => {}
             None => {
                 return Err(ConfigError::new(
                     p.variable,
