@@ -117,6 +117,100 @@ pub(crate) fn e2e_run(
     )
 }
 
+/// MLflow version the end-to-end test is pinned to (a real server from PyPI, read back through its
+/// own client).
+pub(crate) const MLFLOW_VERSION: &str = "3.17.2";
+
+/// The quickstart sent through the MLflow preset, chosen by `MLFLOW_TRACKING_URI` alone, to a real
+/// MLflow server on loopback, read back with MLflow's client, and checked against the JSONL file of
+/// the same run.
+pub(crate) fn mlflow_e2e(dir: &Path) -> Result<(), String> {
+    let venv = python_venv(
+        dir,
+        &format!("mlflow-{MLFLOW_VERSION}"),
+        &[format!("mlflow=={MLFLOW_VERSION}")],
+    )?;
+    let port = free_port()?;
+    let addr = format!("127.0.0.1:{port}");
+    let data = dir.join(format!("mlflow-data-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
+    let mut cmd = Command::new(venv.join("bin").join("mlflow"));
+    cmd.args([
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+        "--workers",
+        "1",
+    ])
+    .arg("--backend-store-uri")
+    .arg(format!("sqlite:///{}", data.join("mlflow.db").display()))
+    .arg("--default-artifact-root")
+    .arg(data.join("artifacts"))
+    .env("MLFLOW_DISABLE_TELEMETRY", "true");
+    let service = Service::start(
+        cmd,
+        "mlflow",
+        dir.join("mlflow.log"),
+        &addr,
+        "/health",
+        Duration::from_secs(180),
+    )?;
+    println!("<== mlflow healthy on {addr}");
+    let url = format!("http://{addr}");
+    let jsonl = root().join("quickstart.jsonl");
+    let read = dir.join("mlflow-traces.json");
+    let result = run_cargo(
+        "quickstart to MLflow (MLFLOW_TRACKING_URI alone)",
+        &[
+            "run",
+            "--quiet",
+            "--features",
+            "presets",
+            "--example",
+            "quickstart",
+        ],
+        &[("MLFLOW_TRACKING_URI", &url)],
+    )
+    .and_then(|_| {
+        let ok = Command::new(venv.join("bin").join("python"))
+            .arg(root().join("xtask").join("mlflow_read.py"))
+            .arg(&url)
+            .arg(&read)
+            .status()
+            .map_err(|e| e.to_string())?
+            .success();
+        ok.then_some(())
+            .ok_or_else(|| "reading the traces back from MLflow failed".to_string())
+    })
+    .and_then(|_| {
+        run_cargo(
+            "mlflow end-to-end test",
+            &[
+                "test",
+                "--features",
+                "presets",
+                "--test",
+                "mlflow_e2e",
+                "--",
+                "--ignored",
+            ],
+            &[
+                ("AITRACE_E2E_MLFLOW_TRACES", &read.to_string_lossy()),
+                ("AITRACE_E2E_JSONL", &jsonl.to_string_lossy()),
+            ],
+        )
+    });
+    if result.is_err() {
+        eprintln!("mlflow log (last lines):\n{}", service.log_tail());
+    }
+    drop(service);
+    let _ = std::fs::remove_dir_all(&data);
+    result
+}
+
 pub(crate) fn e2e() -> Result<(), String> {
     let dir = root().join("target").join("e2e");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
@@ -133,5 +227,5 @@ pub(crate) fn e2e() -> Result<(), String> {
     }
     drop(phoenix);
     let _ = std::fs::remove_dir_all(dir.join(format!("phoenix-data-{}", std::process::id())));
-    result
+    result.and_then(|_| mlflow_e2e(&dir))
 }

@@ -1,0 +1,75 @@
+//! End to end against a real MLflow server: `cargo xtask e2e` installs MLflow from PyPI, starts it on
+//! loopback with a SQLite store, runs the quickstart with only `MLFLOW_TRACKING_URI` set (the MLflow
+//! preset chosen by the environment), reads the traces back with MLflow's own Python client, then runs
+//! this test on what it read and the JSONL file of the same run.
+//!
+//! Ignored in plain `cargo test` (it needs the server); `cargo xtask ci` runs it through
+//! `cargo xtask e2e`.
+#![cfg(feature = "presets")]
+
+use aitrace::{SpanKind, SpanRecord};
+use serde_json::Value;
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} must be set: run `cargo xtask e2e`"))
+}
+
+#[test]
+#[ignore = "needs a running MLflow: run `cargo xtask e2e`"]
+fn mlflow_stores_the_quickstart_trace_with_types_tokens_cost_and_identity() {
+    let records: Vec<SpanRecord> =
+        aitrace::jsonl::read_jsonl(&std::fs::read_to_string(env("AITRACE_E2E_JSONL")).unwrap())
+            .unwrap();
+    let traces: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(env("AITRACE_E2E_MLFLOW_TRACES")).unwrap())
+            .unwrap();
+    assert_eq!(traces.len(), 1, "the quickstart is one trace");
+    let t = &traces[0];
+    let spans = t["spans"].as_array().unwrap();
+    assert_eq!(spans.len(), records.len(), "MLflow stored every span");
+    let span_of = |r: &SpanRecord| {
+        spans
+            .iter()
+            .find(|s| s["span_id"] == r.span_id.to_string())
+            .unwrap_or_else(|| panic!("{} missing in MLflow", r.name))
+    };
+    for r in &records {
+        let s = span_of(r);
+        let expected = aitrace::presets::mlflow::span_type(r);
+        assert_eq!(s["span_type"], expected, "{}: type", r.name);
+        assert_ne!(s["span_type"], "UNKNOWN", "{}", r.name);
+    }
+    // Trace tokens as MLflow sums them equal what was billed once.
+    let truth = aitrace::testing::total_billable_usage(&records);
+    assert_eq!(
+        t["token_usage"]["input_tokens"].as_u64(),
+        truth.input_tokens
+    );
+    assert_eq!(
+        t["token_usage"]["output_tokens"].as_u64(),
+        truth.output_tokens
+    );
+    // The chat span names the model that answered after the fallback, with its messages, and carries
+    // aitrace's cost (MLflow's own price table would miss the cache discount).
+    let generation = records
+        .iter()
+        .find(|r| r.kind == SpanKind::ModelGeneration)
+        .unwrap();
+    let g = span_of(generation);
+    assert_eq!(g["span_type"], "CHAT_MODEL");
+    assert_eq!(g["model"].as_str(), generation.model());
+    assert!(g["has_inputs"].as_bool().unwrap() && g["has_outputs"].as_bool().unwrap());
+    assert!(g["inputs"].to_string().contains("#1042"), "{}", g["inputs"]);
+    let ours = generation.cost.as_ref().and_then(|c| c.total()).unwrap();
+    let theirs = g["cost"]["total_cost"].as_f64().unwrap();
+    assert!(
+        (ours - theirs).abs() < 1e-12,
+        "MLflow cost {theirs}, aitrace's {ours}"
+    );
+    // Previews and the user and session of the trace.
+    assert!(t["request_preview"].as_str().unwrap().contains("#1042"));
+    assert!(!t["response_preview"].as_str().unwrap().is_empty());
+    let root = records.iter().find(|r| r.parent_span_id.is_none()).unwrap();
+    assert_eq!(t["user"].as_str(), root.user_id.as_deref());
+    assert_eq!(t["session"].as_str(), root.session_id.as_deref());
+}
