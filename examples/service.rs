@@ -58,7 +58,9 @@ fn env_filter(spec: &Option<String>) -> EnvFilter {
 /// Builds the subscriber (the README's recipe, or the trap), serves three requests, shuts down.
 pub(crate) fn run(options: Options) -> Result<(), Box<dyn Error>> {
     let _ = std::fs::remove_file(&options.jsonl);
-    let builder = aitrace::builder()
+    // The backends the environment configures (MLFLOW_TRACKING_URI, LANGSMITH_API_KEY, OTLP, ...)
+    // are added too.
+    let builder = aitrace::from_env()?
         .console(options.console)
         .jsonl(&options.jsonl);
     let writer = options

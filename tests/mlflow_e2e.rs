@@ -23,8 +23,14 @@ fn mlflow_stores_the_quickstart_trace_with_types_tokens_cost_and_identity() {
     let traces: Vec<Value> =
         serde_json::from_str(&std::fs::read_to_string(env("AITRACE_E2E_MLFLOW_TRACES")).unwrap())
             .unwrap();
-    assert_eq!(traces.len(), 1, "the quickstart is one trace");
-    let t = &traces[0];
+    let trace_of = |r: &SpanRecord| {
+        let id = format!("tr-{}", r.trace_id);
+        traces
+            .iter()
+            .find(|t| t["trace_id"] == id)
+            .unwrap_or_else(|| panic!("trace {id} missing in MLflow"))
+    };
+    let t = trace_of(&records[0]);
     let spans = t["spans"].as_array().unwrap();
     assert_eq!(spans.len(), records.len(), "MLflow stored every span");
     let span_of = |r: &SpanRecord| {
@@ -72,4 +78,70 @@ fn mlflow_stores_the_quickstart_trace_with_types_tokens_cost_and_identity() {
     let root = records.iter().find(|r| r.parent_span_id.is_none()).unwrap();
     assert_eq!(t["user"].as_str(), root.user_id.as_deref());
     assert_eq!(t["session"].as_str(), root.session_id.as_deref());
+}
+
+#[test]
+#[ignore = "needs a running MLflow: run `cargo xtask e2e`"]
+fn mlflow_stores_each_request_of_the_service_as_a_trace_with_its_user_and_session() {
+    let records: Vec<SpanRecord> = aitrace::jsonl::read_jsonl(
+        &std::fs::read_to_string(env("AITRACE_E2E_SERVICE_JSONL")).unwrap(),
+    )
+    .unwrap();
+    let traces: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(env("AITRACE_E2E_MLFLOW_TRACES")).unwrap())
+            .unwrap();
+    let requests: Vec<&SpanRecord> = records
+        .iter()
+        .filter(|r| r.kind == SpanKind::Request)
+        .collect();
+    assert!(requests.len() >= 2, "the service serves several requests");
+    for request in requests {
+        let id = format!("tr-{}", request.trace_id);
+        let t = traces
+            .iter()
+            .find(|t| t["trace_id"] == id)
+            .unwrap_or_else(|| panic!("request trace {id} missing in MLflow"));
+        let mine: Vec<&SpanRecord> = records
+            .iter()
+            .filter(|r| r.trace_id == request.trace_id)
+            .collect();
+        let spans = t["spans"].as_array().unwrap();
+        assert_eq!(spans.len(), mine.len(), "{id}: every span stored");
+        let root = spans.iter().find(|s| s["parent_id"].is_null()).unwrap();
+        assert_eq!(
+            root["span_id"],
+            request.span_id.to_string(),
+            "the request is the root"
+        );
+        assert_eq!(root["span_type"], "CHAIN");
+        for r in &mine {
+            let s = spans
+                .iter()
+                .find(|s| s["span_id"] == r.span_id.to_string())
+                .unwrap();
+            assert_eq!(
+                s["span_type"],
+                aitrace::presets::mlflow::span_type(r),
+                "{}",
+                r.name
+            );
+        }
+        let truth = aitrace::testing::total_billable_usage(mine.iter().copied());
+        assert_eq!(
+            t["token_usage"]["input_tokens"].as_u64(),
+            truth.input_tokens,
+            "{id}"
+        );
+        assert_eq!(
+            t["token_usage"]["output_tokens"].as_u64(),
+            truth.output_tokens,
+            "{id}"
+        );
+        assert_eq!(t["user"].as_str(), request.user_id.as_deref(), "{id}: user");
+        assert_eq!(
+            t["session"].as_str(),
+            request.session_id.as_deref(),
+            "{id}: session"
+        );
+    }
 }

@@ -161,6 +161,7 @@ pub(crate) fn mlflow_e2e(dir: &Path) -> Result<(), String> {
     println!("<== mlflow healthy on {addr}");
     let url = format!("http://{addr}");
     let jsonl = root().join("quickstart.jsonl");
+    let service_jsonl = dir.join("mlflow-service.jsonl");
     let read = dir.join("mlflow-traces.json");
     let result = run_cargo(
         "quickstart to MLflow (MLFLOW_TRACKING_URI alone)",
@@ -174,6 +175,26 @@ pub(crate) fn mlflow_e2e(dir: &Path) -> Result<(), String> {
         ],
         &[("MLFLOW_TRACKING_URI", &url)],
     )
+    .and_then(|_| {
+        // Request-shaped traces: AI calls inside the web service's request spans, with user and
+        // session.
+        run_cargo(
+            "the service example to MLflow",
+            &[
+                "run",
+                "--quiet",
+                "--features",
+                "presets",
+                "--example",
+                "service",
+            ],
+            &[
+                ("MLFLOW_TRACKING_URI", &url),
+                ("AITRACE_JSONL_PATH", &service_jsonl.to_string_lossy()),
+                ("RUST_LOG", "info"),
+            ],
+        )
+    })
     .and_then(|_| {
         let ok = Command::new(venv.join("bin").join("python"))
             .arg(root().join("xtask").join("mlflow_read.py"))
@@ -200,6 +221,10 @@ pub(crate) fn mlflow_e2e(dir: &Path) -> Result<(), String> {
             &[
                 ("AITRACE_E2E_MLFLOW_TRACES", &read.to_string_lossy()),
                 ("AITRACE_E2E_JSONL", &jsonl.to_string_lossy()),
+                (
+                    "AITRACE_E2E_SERVICE_JSONL",
+                    &service_jsonl.to_string_lossy(),
+                ),
             ],
         )
     });
