@@ -253,6 +253,55 @@ fn main() {
             aitrace::braintrust::BraintrustExporter::new(bt).unwrap(),
         ),
     ];
+    // The vendor presets, each chosen by its own variables, to a loopback sink at its path.
+    let mut rows = rows;
+    for (name, vars) in [
+        (
+            "langsmith",
+            vec![("LANGSMITH_API_KEY", "k"), ("LANGSMITH_ENDPOINT", "")],
+        ),
+        (
+            "datadog",
+            vec![
+                ("DD_API_KEY", "k"),
+                ("AITRACE_DATADOG_ENDPOINT", "/v1/traces"),
+            ],
+        ),
+        (
+            "posthog",
+            vec![("POSTHOG_API_KEY", "phc_k"), ("POSTHOG_HOST", "")],
+        ),
+        ("mlflow", vec![("MLFLOW_TRACKING_URI", "")]),
+    ] {
+        let url = sink(|_, _| "{}".into());
+        let vars: Vec<(&str, String)> = vars
+            .into_iter()
+            .map(|(k, v)| {
+                let url_var = k.ends_with("ENDPOINT") || k.ends_with("HOST") || k.ends_with("URI");
+                (
+                    k,
+                    if url_var {
+                        format!("{url}{v}")
+                    } else {
+                        v.to_string()
+                    },
+                )
+            })
+            .collect();
+        let get = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+        let exporter = aitrace::presets::preset(name)
+            .and_then(|p| p.from_vars(&get).transpose())
+            .expect("configured")
+            .expect("valid");
+        rows.push(throughput(&format!("preset: {name}"), exporter));
+    }
+    let url = sink(|_, _| "{}".into());
+    let host = url.trim_start_matches("http://").to_string();
+    let sentry = aitrace::presets::sentry::exporter(
+        aitrace::presets::sentry::SentryDsn::parse("dsn", &format!("http://k@{host}/1")).unwrap(),
+    )
+    .unwrap();
+    rows.push(throughput("preset: sentry", sentry));
     println!("| exporter | spans/s end to end | lost |");
     println!("|---|---:|---:|");
     for (name, rate, lost) in rows {

@@ -446,3 +446,110 @@ fn langsmith_gets_run_types_threads_on_every_run_and_usage_with_its_breakdown() 
         .count();
     assert_eq!(with_usage, 2, "the generation and the embedding only");
 }
+
+/// What an endpoint double answered, with the spans of each request.
+type Received = Vec<(u16, Vec<OtlpSpan>)>;
+
+/// A double for the endpoint-and-auth presets: the path and header each vendor documents.
+fn endpoint_rule(
+    path: &'static str,
+    header: &'static str,
+    value_prefix: &'static str,
+) -> impl Fn(&aitrace_testkit::Request) -> aitrace_testkit::Response + Send + Sync + 'static {
+    move |req| {
+        let authorized = req
+            .header(header)
+            .is_some_and(|v| v.starts_with(value_prefix));
+        if req.path != path {
+            aitrace_testkit::Response::empty(404)
+        } else if !authorized {
+            aitrace_testkit::Response::empty(401)
+        } else {
+            aitrace_testkit::Response::json(200, "{}")
+        }
+    }
+}
+
+#[test]
+fn honeycomb_grafana_langwatch_and_laminar_receive_the_trace_at_their_endpoints() {
+    use std::sync::{Arc, Mutex};
+    let cases: [(&str, &str, &str, &'static str, &'static str, &'static str); 4] = [
+        (
+            "HONEYCOMB_API_KEY",
+            "hc-key",
+            "HONEYCOMB_API_ENDPOINT",
+            "/v1/traces",
+            "x-honeycomb-team",
+            "hc-key",
+        ),
+        (
+            "LANGWATCH_API_KEY",
+            "lw-key",
+            "LANGWATCH_ENDPOINT",
+            "/api/otel/v1/traces",
+            "authorization",
+            "Bearer lw-key",
+        ),
+        (
+            "LMNR_PROJECT_API_KEY",
+            "lm-key",
+            "LMNR_BASE_URL",
+            "/v1/traces",
+            "authorization",
+            "Bearer lm-key",
+        ),
+        (
+            "GRAFANA_CLOUD_API_KEY",
+            "gc-token",
+            "GRAFANA_CLOUD_OTLP_ENDPOINT",
+            "/otlp/v1/traces",
+            "authorization",
+            "Basic ",
+        ),
+    ];
+    for (key_var, key, url_var, path, header, prefix) in cases {
+        let got: Arc<Mutex<Received>> = Arc::default();
+        let sink = Arc::clone(&got);
+        let rule = endpoint_rule(path, header, prefix);
+        let backend = aitrace_testkit::Backend::start(move |req| {
+            let answer = rule(req);
+            let spans = aitrace_testkit::otlp::decode(&req.plain_body()).unwrap_or_default();
+            sink.lock().unwrap().push((answer.status, spans));
+            answer
+        });
+        let base = if url_var == "GRAFANA_CLOUD_OTLP_ENDPOINT" {
+            format!("{}/otlp", backend.url())
+        } else {
+            backend.url().to_string()
+        };
+        let mut vars = vec![(key_var, key.to_string()), (url_var, base)];
+        if key_var == "GRAFANA_CLOUD_API_KEY" {
+            vars.push(("GRAFANA_CLOUD_INSTANCE_ID", "12345".into()));
+        }
+        let records = run(&vars);
+        let got = got.lock().unwrap();
+        assert!(
+            got.iter().all(|(status, _)| *status == 200),
+            "{key_var}: refused"
+        );
+        let spans: Vec<OtlpSpan> = got.iter().flat_map(|(_, s)| s.clone()).collect();
+        assert_eq!(spans.len(), records.len(), "{key_var}: every span");
+        no_canary(&spans);
+        let chat = spans
+            .iter()
+            .find(|s| s.name == "chat claude-3-5-haiku")
+            .unwrap();
+        assert_eq!(
+            chat.int("gen_ai.usage.input_tokens"),
+            Some(910),
+            "{key_var}"
+        );
+        if key_var == "LMNR_PROJECT_API_KEY" {
+            assert_eq!(chat.str("lmnr.span.type"), Some("LLM"));
+            assert_eq!(
+                chat.str("lmnr.association.properties.session_id"),
+                Some("session-42")
+            );
+        }
+    }
+}

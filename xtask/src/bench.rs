@@ -213,7 +213,7 @@ pub(crate) fn bench(with_peers: bool) -> Result<(), String> {
             "--bench",
             "throughput",
             "--features",
-            "otel,langfuse,braintrust",
+            "otel,langfuse,braintrust,presets",
         ])
         .output()
         .map_err(|e| e.to_string())?;
