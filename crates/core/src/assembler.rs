@@ -148,6 +148,11 @@ impl TraceAssembler {
         self.pending.len()
     }
 
+    /// Whether spans of `trace_id` are held, waiting for their root.
+    pub(crate) fn holds(&self, trace_id: TraceId) -> bool {
+        self.pending.contains_key(&trace_id)
+    }
+
     /// Number of spans held, across all pending traces.
     pub(crate) fn pending_spans(&self) -> usize {
         self.pending_spans

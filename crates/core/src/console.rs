@@ -78,9 +78,54 @@ impl Exporter for ConsoleExporter {
         self.out.write_all(text.as_bytes())?;
         Ok(self.out.flush()?)
     }
+    fn score_targets(&self) -> crate::ScoreTargets {
+        crate::ScoreTargets::ALL
+    }
+    fn export_scores(&mut self, batch: &[crate::ScoreRecord]) -> Result<(), ExportError> {
+        let st = Style { on: self.color };
+        let text: String = batch
+            .iter()
+            .map(|s| format!("{}\n", st.paint("1", &score_line(s))))
+            .collect();
+        self.out.write_all(text.as_bytes())?;
+        Ok(self.out.flush()?)
+    }
     fn flush(&mut self) -> Result<(), ExportError> {
         Ok(self.out.flush()?)
     }
+}
+
+/// `helpfulness=0.9 (model) "on point"`: a score as the console shows it.
+fn score_text(s: &crate::ScoreRecord) -> String {
+    let value = match &s.score.value {
+        crate::ScoreValue::Numeric(v) => format!("{v}"),
+        crate::ScoreValue::Boolean(b) => format!("{b}"),
+        crate::ScoreValue::Categorical(l) => l.clone(),
+    };
+    let mut out = format!("{}={value}", s.score.name);
+    if let Some(source) = s.score.source {
+        out += &format!(" ({})", source.as_str());
+    }
+    if let Some(c) = &s.score.comment {
+        out += &format!(" {c:?}");
+    }
+    out
+}
+
+/// The line of a score sent on its own: `score helpfulness=0.9 (model) → trace … span …`.
+pub fn score_line(s: &crate::ScoreRecord) -> String {
+    let target = match &s.target {
+        crate::ScoreTarget::Trace { trace_id } => format!("trace {trace_id}"),
+        crate::ScoreTarget::Span { trace_id, span_id } => {
+            format!("trace {trace_id} span {span_id}")
+        }
+        crate::ScoreTarget::Session { session_id } => format!("session {session_id}"),
+    };
+    let mut line = format!("score {} → {target}", score_text(s));
+    if let Some((trace, _)) = s.evaluation {
+        line += &format!("  (evaluation trace {trace})");
+    }
+    line
 }
 
 struct Style {
@@ -301,6 +346,9 @@ impl Style {
         });
         if s.finish_reasons.iter().any(|r| r == "length") {
             parts.push(self.paint("33", "⚠ length"));
+        }
+        for score in &s.scores {
+            parts.push(self.paint("33", &format!("score {}", score_text(score))));
         }
         if s.dropped_events > 0 {
             parts.push(format!("({} events dropped)", s.dropped_events));

@@ -11,6 +11,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::record::SpanRecord;
+use crate::score::{ScoreRecord, ScoreTargets};
 
 /// Sends finished spans to a backend. Called on the exporter's own worker thread (never on the
 /// application's), so a blocking HTTP client is fine; no async runtime is required.
@@ -56,6 +57,22 @@ pub trait Exporter: Send + 'static {
     /// [`ExportError::partial`] when the backend accepted some records and rejected others.
     fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError>;
 
+    /// Which score targets [`export_scores`](Self::export_scores) takes. Default none: scores are not
+    /// queued for this exporter and are counted as unsupported. (Scores recorded on a live span also
+    /// arrive as [`SpanRecord::scores`] with the span, whatever this says.)
+    fn score_targets(&self) -> ScoreTargets {
+        ScoreTargets::NONE
+    }
+
+    /// Exports one batch of scores sent with [`crate::score()`] or produced by an evaluation
+    /// (queued, batched, retried and counted like spans; never held for their trace, except by
+    /// exporters that need whole traces, which get a score after the trace it targets). Only
+    /// called with targets [`score_targets`](Self::score_targets) accepts.
+    fn export_scores(&mut self, batch: &[ScoreRecord]) -> Result<(), ExportError> {
+        let _ = batch;
+        Ok(())
+    }
+
     /// Pushes out anything the exporter buffers itself (called by `Guard::flush` and before shutdown).
     fn flush(&mut self) -> Result<(), ExportError> {
         Ok(())
@@ -85,6 +102,12 @@ impl<E: Exporter + ?Sized> Exporter for Box<E> {
     }
     fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
         (**self).export(batch)
+    }
+    fn score_targets(&self) -> ScoreTargets {
+        (**self).score_targets()
+    }
+    fn export_scores(&mut self, batch: &[ScoreRecord]) -> Result<(), ExportError> {
+        (**self).export_scores(batch)
     }
     fn flush(&mut self) -> Result<(), ExportError> {
         (**self).flush()

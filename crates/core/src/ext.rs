@@ -14,6 +14,11 @@ use crate::layer::{SpanState, StateAccess, TraceScope};
 use crate::message::{messages_to_value, ChatMessage};
 use crate::provider::normalize_provider;
 use crate::record::{Cost, SpanKind, SpanRecord, Status, Usage};
+use crate::score::{Score, ScoreError, ScoreRecord, ScoreSource, ScoreTarget};
+
+/// Scores one span keeps while it runs; one more with a new id is refused
+/// ([`ScoreError::TooMany`]). A score with an id already on the span replaces it.
+pub const MAX_SCORES_PER_SPAN: usize = 64;
 
 /// Why [`AiSpanExt::set_parent_traceparent`] did nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,6 +182,26 @@ pub trait AiSpanExt {
     fn ai_trace_id(&self) -> Option<TraceId>;
     /// The span id aitrace assigned (nearest AI span).
     fn ai_span_id(&self) -> Option<SpanId>;
+
+    /// Attaches a score to this span while it runs (a guardrail's verdict, an inline check): it
+    /// travels with the span to every exporter ([`SpanRecord::scores`]). On an application span (a
+    /// request) the score is about its whole trace; on an evaluation span (`scorer_span!`) it is
+    /// about what the evaluation judges, sent at once, with source `model` unless set. Never
+    /// blocks; an invalid score is an error (and counted), never a panic.
+    fn record_score(&self, score: Score) -> Result<(), ScoreError>;
+
+    /// What a score sent later with [`crate::score()`] should name to land on this span: its own
+    /// AI span (or nearest AI ancestor), else, on an application span, its whole trace. Its text form
+    /// (`Display`) is what a handler hands its frontend. `None` when tracing is off for the span.
+    fn score_target(&self) -> Option<ScoreTarget>;
+}
+
+/// The target an evaluation span judges, from its `aitrace.evaluation.target` field.
+pub(crate) fn evaluation_target(r: &SpanRecord) -> Option<ScoreTarget> {
+    r.attributes
+        .get(crate::fields::EVALUATION_TARGET)
+        .and_then(Value::as_str)
+        .and_then(|t| t.parse().ok())
 }
 
 fn walk(
@@ -426,6 +451,90 @@ impl AiSpanExt for tracing::Span {
                 .and_then(|access| access.trace_of_app_span(dispatch, id))
         })
         .flatten()
+    }
+
+    fn record_score(&self, score: Score) -> Result<(), ScoreError> {
+        if let Err(e) = score.validate() {
+            crate::pipeline::score_rejected();
+            return Err(e);
+        }
+        let mut score = Some(score);
+        let mut outcome: Result<(), ScoreError> = Err(ScoreError::NoTarget);
+        self.with_subscriber(|(id, dispatch)| {
+            let Some(access) = dispatch.downcast_ref::<StateAccess>() else {
+                return;
+            };
+            let mut send: Option<ScoreRecord> = None;
+            let on_ai = access.walk(dispatch, id, false, &mut |state, _| {
+                let Some(s) = score.take() else { return false };
+                let r = &mut state.record;
+                if r.kind == SpanKind::Evaluation {
+                    if let Some(target) = evaluation_target(r) {
+                        let s = Score {
+                            source: s.source.or(Some(ScoreSource::Model)),
+                            ..s
+                        };
+                        if r.output.is_none() {
+                            r.output = serde_json::to_value(&s).ok();
+                        }
+                        outcome = ScoreRecord::new(target, s).map(|mut rec| {
+                            rec.evaluation = Some((r.trace_id, r.span_id));
+                            send = Some(rec);
+                        });
+                        return false;
+                    }
+                }
+                outcome =
+                    ScoreRecord::new(ScoreTarget::span(r.trace_id, r.span_id), s).and_then(|rec| {
+                        match r.scores.iter().position(|have| have.id == rec.id) {
+                            Some(at) => {
+                                r.scores[at] = rec;
+                                Ok(())
+                            }
+                            None if r.scores.len() >= MAX_SCORES_PER_SPAN => {
+                                Err(ScoreError::TooMany)
+                            }
+                            None => {
+                                r.scores.push(rec);
+                                Ok(())
+                            }
+                        }
+                    });
+                false
+            });
+            if !on_ai {
+                if let (Some(trace), Some(s)) =
+                    (access.trace_of_app_span(dispatch, id), score.take())
+                {
+                    outcome = ScoreRecord::new(ScoreTarget::trace(trace), s).map(|rec| {
+                        send = Some(rec);
+                    });
+                }
+            }
+            if let Some(rec) = send {
+                outcome = match dispatch.downcast_ref::<std::sync::Arc<crate::pipeline::Pipeline>>()
+                {
+                    Some(p) => p.submit_score(rec),
+                    None => crate::pipeline::submit_score_anywhere(rec),
+                };
+            }
+        });
+        if outcome.is_err() {
+            crate::pipeline::score_rejected();
+        }
+        outcome
+    }
+
+    fn score_target(&self) -> Option<ScoreTarget> {
+        if let Some(span) = self.ai_span_id() {
+            let mut trace = None;
+            walk(self, true, &mut |s, _| {
+                trace = Some(s.record.trace_id);
+                false
+            });
+            return trace.map(|t| ScoreTarget::span(t, span));
+        }
+        self.ai_trace_id().map(ScoreTarget::trace)
     }
 
     fn ai_span_id(&self) -> Option<SpanId> {

@@ -34,6 +34,11 @@ pub const TAGS: &str = "aitrace.tags";
 pub const ATTEMPT: &str = "aitrace.attempt";
 /// Index of a model step within a generation.
 pub const STEP: &str = "aitrace.step";
+/// The evaluation an evaluation span runs (`helpfulness`); declaring it makes the span an evaluation,
+/// a trace of its own (`scorer_span!`).
+pub const EVALUATION_NAME: &str = "aitrace.evaluation.name";
+/// What an evaluation judges: a [`ScoreTarget`](crate::ScoreTarget)'s text form. Its scores land there.
+pub const EVALUATION_TARGET: &str = "aitrace.evaluation.target";
 /// Prefix of metadata fields: `metadata.customer = "acme"`.
 pub const METADATA_PREFIX: &str = "metadata.";
 

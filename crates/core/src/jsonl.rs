@@ -17,8 +17,16 @@
 //! `description`, `version`), `session_id`, `user_id`, `tags`, `metadata`, `trace_metadata`,
 //! `remote_sampled`, `attempt`,
 //! `attributes`,
-//! `events` (`name`, `time_unix_nano`, `level`, `target`, `attributes`), `dropped_events`.
-//! Fields are only ever added; `serde_json::from_str::<SpanRecord>` reads every line back.
+//! `events` (`name`, `time_unix_nano`, `level`, `target`, `attributes`), `dropped_events`,
+//! `links` (`trace_id`, `span_id`), `scores` (score records, below, recorded on the span).
+//! Fields are only ever added; `serde_json::from_str::<SpanRecord>` reads every span line back.
+//!
+//! A score sent on its own ([`crate::score()`], an evaluation) is a line of its own, starting with
+//! `"type":"score"`: `id`, `target` (`{"type":"trace"|"span"|"session", "trace_id", "span_id",
+//! "session_id"}`), `score` (`name`, `value` (`{"type":"numeric"|"boolean"|"categorical","value"}`),
+//! `comment`, `source` (`human`, `model`, `code`), `config_id`, `metadata`, `id`), `time_unix_nano`,
+//! `evaluation` (`[trace_id, span_id]` of the evaluation that produced it). [`read_jsonl`] skips
+//! these lines and [`read_jsonl_scores`] reads them.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -26,6 +34,17 @@ use std::path::Path;
 
 use crate::export::{ExportError, Exporter};
 use crate::record::SpanRecord;
+use crate::score::{ScoreRecord, ScoreTargets};
+
+/// How a score line starts.
+const SCORE_LINE: &str = "{\"type\":\"score\"";
+
+#[derive(serde::Serialize)]
+struct ScoreLine<'a> {
+    r#type: &'static str,
+    #[serde(flatten)]
+    score: &'a ScoreRecord,
+}
 
 /// Writes each span as one JSON line to a file or any writer.
 pub struct JsonlExporter {
@@ -76,16 +95,42 @@ impl Exporter for JsonlExporter {
         self.out.flush()?;
         Ok(())
     }
+    fn score_targets(&self) -> ScoreTargets {
+        ScoreTargets::ALL
+    }
+    fn export_scores(&mut self, batch: &[ScoreRecord]) -> Result<(), ExportError> {
+        for score in batch {
+            let line = ScoreLine {
+                r#type: "score",
+                score,
+            };
+            serde_json::to_writer(&mut self.out, &line)
+                .map_err(|e| ExportError::fatal(format!("cannot serialize score: {e}")))?;
+            self.out.write_all(b"\n")?;
+        }
+        self.out.flush()?;
+        Ok(())
+    }
     fn flush(&mut self) -> Result<(), ExportError> {
         Ok(self.out.flush()?)
     }
 }
 
-/// Reads a JSONL file written by [`JsonlExporter`] back into records; names the first bad line.
+/// Reads a JSONL file written by [`JsonlExporter`] back into span records (score lines skipped);
+/// names the first bad line.
 pub fn read_jsonl(text: &str) -> Result<Vec<SpanRecord>, String> {
     text.lines()
         .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
+        .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with(SCORE_LINE))
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("line {}: {e}", i + 1)))
+        .collect()
+}
+
+/// Reads the score lines of a JSONL file written by [`JsonlExporter`]; names the first bad line.
+pub fn read_jsonl_scores(text: &str) -> Result<Vec<ScoreRecord>, String> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with(SCORE_LINE))
         .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("line {}: {e}", i + 1)))
         .collect()
 }
@@ -136,6 +181,8 @@ mod tests {
         "attributes",
         "events",
         "dropped_events",
+        "links",
+        "scores",
     ];
 
     fn full_record() -> SpanRecord {
@@ -186,6 +233,13 @@ mod tests {
             attributes: Default::default(),
         });
         r.dropped_events = 1;
+        r.links.push(SpanLink {
+            trace_id: crate::TraceId::random(),
+            span_id: None,
+        });
+        let target = crate::ScoreTarget::span(r.trace_id, r.span_id);
+        r.scores
+            .push(crate::ScoreRecord::new(target, crate::Score::boolean("ok", true)).unwrap());
         r
     }
 
@@ -235,8 +289,26 @@ mod tests {
         let mut e = JsonlExporter::to_writer(Shared(buf.clone()));
         let records = vec![full_record(), SpanRecord::new("y", SpanKind::ToolCall)];
         e.export(&records).unwrap();
+        let scores = vec![
+            crate::ScoreRecord::new(
+                crate::ScoreTarget::session("chat-1"),
+                crate::Score::categorical("tone", "friendly")
+                    .with_comment("nice")
+                    .with_source(crate::ScoreSource::Human)
+                    .with_metadata("k", 1),
+            )
+            .unwrap(),
+            crate::ScoreRecord::new(
+                crate::ScoreTarget::trace(crate::TraceId::random()),
+                crate::Score::numeric("n", 0.5),
+            )
+            .unwrap(),
+        ];
+        e.export_scores(&scores).unwrap();
         let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
         assert_eq!(read_jsonl(&text).unwrap(), records);
+        assert_eq!(read_jsonl_scores(&text).unwrap(), scores);
+        assert!(text.lines().nth(2).unwrap().starts_with(SCORE_LINE));
         assert!(text
             .lines()
             .all(|l| serde_json::from_str::<Value>(l).is_ok()));

@@ -80,6 +80,7 @@ mod message;
 mod pipeline;
 mod provider;
 mod record;
+pub mod score;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
@@ -89,7 +90,7 @@ pub use builder::{
 pub use console::ConsoleExporter;
 pub use error::{ConfigError, InstallError};
 pub use export::{ExportError, Exporter};
-pub use ext::{AiSpanExt, SetParentError};
+pub use ext::{AiSpanExt, SetParentError, MAX_SCORES_PER_SPAN};
 pub use ids::{IdParseError, SpanId, TraceId, TraceParent};
 pub use jsonl::JsonlExporter;
 pub use layer::context::{ContextSpans, CONTEXT_SPANS_ENV, FRAMEWORK_TARGETS};
@@ -103,7 +104,10 @@ pub use pipeline::{
 pub use provider::normalize_provider;
 pub use record::{
     is_metadata_namespace, register_metadata_namespace, total_billable_usage, AgentInfo, Cost,
-    ModelParams, SpanEvent, SpanKind, SpanRecord, Status, ToolInfo, Usage,
+    ModelParams, SpanEvent, SpanKind, SpanLink, SpanRecord, Status, ToolInfo, Usage,
+};
+pub use score::{
+    score, Score, ScoreError, ScoreRecord, ScoreSource, ScoreTarget, ScoreTargets, ScoreValue,
 };
 
 #[doc(hidden)]

@@ -450,3 +450,43 @@ macro_rules! __aitrace_guardrail_span {
         )
     };
 }
+
+/// An evaluation run (an LLM-as-judge, a scorer): `scorer_span!(name, target, extra fields...)`,
+/// where `target` is the [`ScoreTarget`](crate::ScoreTarget) it judges.
+///
+/// It runs as a trace of its own, wherever it is opened (even inside the request it judges), linked
+/// to its target; the model calls inside are billed to it, never to the judged trace. A score
+/// recorded on it with [`AiSpanExt::record_score`](crate::AiSpanExt::record_score) lands on the
+/// target.
+///
+/// ```
+/// use aitrace_core::{scorer_span, AiSpanExt, Score, ScoreTarget, TraceId};
+/// let judged = ScoreTarget::trace(TraceId::random());
+/// let judge = scorer_span!("helpfulness", judged);
+/// let _ = judge.record_score(Score::numeric("helpfulness", 0.9).with_comment("on point"));
+/// ```
+#[macro_export]
+macro_rules! scorer_span {
+    (parent: $parent:expr $(, $($rest:tt)*)?) => {
+        $crate::__aitrace_scorer_span!((parent: $parent,) $($($rest)*)?)
+    };
+    ($($rest:tt)*) => {
+        $crate::__aitrace_scorer_span!(() $($rest)*)
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __aitrace_scorer_span {
+    (($($parent:tt)*) $name:expr, $target:expr $(, $($fields:tt)*)?) => {
+        $crate::__private::tracing::info_span!(
+            $($parent)*
+            "evaluation",
+            aitrace.kind = "evaluation",
+            aitrace.evaluation.name = %$name,
+            aitrace.evaluation.target = %$target,
+            error.type = $crate::__private::tracing::field::Empty,
+            $($($fields)*)?
+        )
+    };
+}

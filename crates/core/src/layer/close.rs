@@ -4,9 +4,47 @@
 use serde_json::{Map, Value};
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
 use super::state::{SpanState, TraceScope};
 use crate::fields::is_ai_callsite;
-use crate::record::{SpanKind, Usage};
+use crate::record::{SpanKind, SpanRecord, Usage};
+
+/// Evaluation spans open now, in every layer: while there are none, walks up a span's ancestors
+/// skip the check for an evaluation's boundary.
+pub(super) static OPEN_EVALUATIONS: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether `r` is the root of an evaluation's own trace (a `scorer_span!`).
+pub(crate) fn is_evaluation_root(r: &SpanRecord) -> bool {
+    r.kind == SpanKind::Evaluation && r.parent_span_id.is_none()
+}
+
+/// The ancestors of `span` that belong to its trace, nearest first. An evaluation runs as a trace of
+/// its own under whatever span started it (often the very request it judges): the walk ends at the
+/// evaluation's root, so nothing is inherited from, billed to or rolled up into the judged trace.
+pub(super) fn trace_ancestors<'a, S>(
+    own_is_evaluation_root: bool,
+    span: &SpanRef<'a, S>,
+) -> impl Iterator<Item = SpanRef<'a, S>>
+where
+    S: for<'b> LookupSpan<'b>,
+{
+    let check = OPEN_EVALUATIONS.load(Relaxed) > 0;
+    let mut done = check && own_is_evaluation_root;
+    span.scope().skip(1).take_while(move |a| {
+        if done {
+            return false;
+        }
+        if check
+            && a.extensions()
+                .get::<SpanState>()
+                .is_some_and(|s| is_evaluation_root(&s.record))
+        {
+            done = true;
+        }
+        true
+    })
+}
 
 /// Fills in what the span's ancestors say about it, when it starts and again when it closes (the
 /// latest values win; at start, so nothing is lost if an ancestor closes first):
@@ -27,9 +65,12 @@ pub(super) fn inherit_from_ancestors<S>(
 ) where
     S: for<'a> LookupSpan<'a>,
 {
+    let ancestors = trace_ancestors(is_evaluation_root(&state.record), span);
     let r = &mut state.record;
     let mut first_ai = true;
     let mut explicit_seen = false;
+    // Inside an evaluation, the application spans above belong to the judged trace.
+    let mut in_evaluation = false;
     // The trace's metadata, nearest first (a key found first wins).
     let mut trace_metadata = Map::new();
     let add_all = |into: &mut Map<String, Value>, from: &Map<String, Value>| {
@@ -42,10 +83,11 @@ pub(super) fn inherit_from_ancestors<S>(
     // What the outermost AI ancestor ran (the trace's name when nothing else names it).
     let mut top_ai: Option<String> = None;
     let mut has_ancestors = false;
-    for ancestor in span.scope().skip(1) {
+    for ancestor in ancestors {
         has_ancestors = true;
         let ext = ancestor.extensions();
         if let Some(p) = ext.get::<SpanState>() {
+            in_evaluation |= is_evaluation_root(&p.record);
             if first_ai {
                 first_ai = false;
                 if !state.ids_adopted || r.trace_id == p.record.trace_id {
@@ -104,7 +146,7 @@ pub(super) fn inherit_from_ancestors<S>(
     }
     r.trace_metadata = trace_metadata;
     if r.trace_name.is_none() {
-        let default = has_ancestors
+        let default = (has_ancestors && !in_evaluation)
             .then(|| request_name(span))
             .flatten()
             .map(str::to_string)
@@ -139,7 +181,7 @@ where
 {
     let r = &mut state.record;
     if r.kind == SpanKind::ModelChunk {
-        for ancestor in span.scope().skip(1) {
+        for ancestor in trace_ancestors(false, span) {
             let mut ext = ancestor.extensions_mut();
             let Some(p) = ext.get_mut::<SpanState>() else {
                 continue;
@@ -185,7 +227,7 @@ where
         return;
     };
     let at = r.start_time_unix_nano.saturating_add((ttft * 1e9) as u64);
-    for ancestor in span.scope().skip(1) {
+    for ancestor in trace_ancestors(is_evaluation_root(r), span) {
         let mut ext = ancestor.extensions_mut();
         if let Some(p) = ext.get_mut::<SpanState>() {
             if p.record.kind.is_billable_kind() {
@@ -253,9 +295,10 @@ where
     S: for<'a> LookupSpan<'a>,
 {
     let kind = state.record.kind;
+    let eval_root = is_evaluation_root(&state.record);
     let r = &mut state.record;
     let billable_ancestor = || {
-        span.scope().skip(1).find(|a| {
+        trace_ancestors(eval_root, span).find(|a| {
             a.extensions()
                 .get::<SpanState>()
                 .is_some_and(|s| s.record.kind.is_billable_kind())
@@ -280,7 +323,7 @@ where
         r.billable = false;
     }
     if (r.billable && r.usage.is_some()) || state.has_billable_descendant {
-        for a in span.scope().skip(1) {
+        for a in trace_ancestors(eval_root, span) {
             if let Some(s) = a.extensions_mut().get_mut::<SpanState>() {
                 s.has_billable_descendant = true;
             }

@@ -36,7 +36,7 @@ use tracing_core::{Dispatch, Event, Level, LevelFilter, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, Layered};
 use tracing_subscriber::registry::{LookupSpan, Registry, SpanRef};
 
-use crate::fields::{event_fields, is_ai_callsite, FieldMap};
+use crate::fields::{self, event_fields, is_ai_callsite, FieldMap};
 #[cfg(feature = "tracing-opentelemetry")]
 use crate::ids::SpanId;
 use crate::ids::TraceId;
@@ -478,7 +478,15 @@ where
         let join_as = JoinAs::Span {
             start: record.start_time_unix_nano,
         };
-        match resolve_parent(&span, false, join_as) {
+        // An evaluation is a trace of its own, wherever it was opened.
+        let evaluation = meta.fields().field(fields::EVALUATION_NAME).is_some();
+        let parent = if evaluation {
+            close::OPEN_EVALUATIONS.fetch_add(1, Ordering::Relaxed);
+            Parent::None
+        } else {
+            resolve_parent(&span, false, join_as)
+        };
+        match parent {
             Parent::Ai { trace_id, span_id } => {
                 record.trace_id = trace_id;
                 record.parent_span_id = Some(span_id);
@@ -491,7 +499,7 @@ where
                 ids_adopted = origin.explicit;
                 joined_request = origin.newly_joined;
             }
-            Parent::None => orphan = true,
+            Parent::None => orphan = !evaluation,
         }
         let mut state = SpanState {
             record,
@@ -507,6 +515,19 @@ where
             hide_output: false,
         };
         attrs.record(&mut state.filing());
+        if evaluation {
+            state.record.kind = SpanKind::Evaluation;
+            if let Some(target) = crate::ext::evaluation_target(&state.record) {
+                state.record.links.push(crate::record::SpanLink {
+                    trace_id: target.trace_id().unwrap_or(state.record.trace_id),
+                    span_id: target.span_id(),
+                });
+                state
+                    .record
+                    .links
+                    .retain(|l| l.trace_id != state.record.trace_id);
+            }
+        }
         // Trace-level values known now are on the span even if its ancestors are gone when it closes.
         inherit_from_ancestors(&mut state, &span, false);
         let trace_id = state.record.trace_id;
@@ -615,6 +636,14 @@ where
         roll_up_first_token(&mut state, &span);
         decide_billing(&mut state, &span);
         close::settle_tool_status(&mut state.record);
+        if !state.record.scores.is_empty() {
+            // The span's ids are final now: its scores name them.
+            let target =
+                crate::score::ScoreTarget::span(state.record.trace_id, state.record.span_id);
+            for s in &mut state.record.scores {
+                s.retarget(target.clone());
+            }
+        }
         if state.record.is_local_root() && state.record.request_span_id.is_none() {
             state.record.more_roots_open =
                 self.another_root_open(&id, state.record.trace_id, state.ids_adopted, &ctx);
@@ -630,6 +659,16 @@ where
                 }
             }
         }
+        if state.record.kind == SpanKind::Evaluation
+            && span
+                .metadata()
+                .fields()
+                .field(fields::EVALUATION_NAME)
+                .is_some()
+        {
+            // Only now: the walks above must still stop at this evaluation's root.
+            close::OPEN_EVALUATIONS.fetch_sub(1, Ordering::Relaxed);
+        }
         self.pipeline.submit(state.record);
     }
 
@@ -642,6 +681,8 @@ where
             Some(self as *const Self as *const ())
         } else if id == TypeId::of::<StateAccess>() {
             Some(&self.access as *const StateAccess as *const ())
+        } else if id == TypeId::of::<Arc<Pipeline>>() {
+            Some(&self.pipeline as *const Arc<Pipeline> as *const ())
         } else {
             None
         }

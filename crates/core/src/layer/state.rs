@@ -184,7 +184,8 @@ where
     while let Some(s) = span {
         if let Some(state) = s.extensions_mut().get_mut::<SpanState>() {
             called = true;
-            if !f(state, is_self) {
+            // An evaluation's trace ends at its root: nothing above it is the evaluation's.
+            if !f(state, is_self) || super::close::is_evaluation_root(&state.record) {
                 break;
             }
         }

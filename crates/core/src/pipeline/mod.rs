@@ -29,6 +29,7 @@ use crossbeam_channel::bounded;
 
 use crate::export::Exporter;
 use crate::record::SpanRecord;
+use crate::score::{ScoreError, ScoreRecord};
 
 #[derive(Default)]
 struct PipelineCounters {
@@ -36,6 +37,34 @@ struct PipelineCounters {
     dropped_by_processors: AtomicU64,
     processor_panics: AtomicU64,
     dropped_after_shutdown: AtomicU64,
+    scores_sent: AtomicU64,
+}
+
+/// Scores refused before reaching any pipeline (invalid, no target, nothing installed).
+static SCORES_REJECTED: AtomicU64 = AtomicU64::new(0);
+
+/// Counts a refused score.
+pub(crate) fn score_rejected() {
+    SCORES_REJECTED.fetch_add(1, Relaxed);
+}
+
+/// The pipeline a score sent from this thread goes to: the current subscriber's aitrace layer,
+/// else the globally installed one.
+pub(crate) fn current_pipeline() -> Option<Arc<Pipeline>> {
+    let local =
+        tracing_core::dispatcher::get_default(|d| d.downcast_ref::<Arc<Pipeline>>().cloned());
+    local.or_else(|| GLOBAL.lock().ok()?.as_ref()?.upgrade())
+}
+
+/// Sends a checked score to the current pipeline (see [`current_pipeline`]).
+pub(crate) fn submit_score_anywhere(record: ScoreRecord) -> Result<(), ScoreError> {
+    match current_pipeline() {
+        Some(p) => p.submit_score(record),
+        None => {
+            score_rejected();
+            Err(ScoreError::NotInstalled)
+        }
+    }
 }
 
 pub(crate) struct Pipeline {
@@ -115,6 +144,35 @@ impl Pipeline {
         }
     }
 
+    /// A score's path: inline processors (`process_score`), then a non-blocking offer to each
+    /// exporter that takes scores about its target.
+    pub(crate) fn submit_score(&self, mut record: ScoreRecord) -> Result<(), ScoreError> {
+        self.counters.scores_sent.fetch_add(1, Relaxed);
+        if self.closed.load(Relaxed) {
+            self.counters.dropped_after_shutdown.fetch_add(1, Relaxed);
+            return Err(ScoreError::NotInstalled);
+        }
+        for p in &self.processors {
+            match catch_unwind(AssertUnwindSafe(|| p.process_score(&mut record))) {
+                Ok(Verdict::Keep) => {}
+                Ok(Verdict::Drop) => {
+                    self.counters.dropped_by_processors.fetch_add(1, Relaxed);
+                    return Ok(());
+                }
+                Err(_) => {
+                    self.counters.processor_panics.fetch_add(1, Relaxed);
+                    return Ok(());
+                }
+            }
+        }
+        let size = record.estimated_size();
+        let record = Arc::new(record);
+        for sink in &self.sinks {
+            sink.offer_score(Arc::clone(&record), size);
+        }
+        Ok(())
+    }
+
     pub(crate) fn stats(&self) -> Stats {
         let c = &self.counters;
         Stats {
@@ -122,6 +180,8 @@ impl Pipeline {
             dropped_by_processors: c.dropped_by_processors.load(Relaxed),
             processor_panics: c.processor_panics.load(Relaxed),
             dropped_after_shutdown: c.dropped_after_shutdown.load(Relaxed),
+            scores_sent: c.scores_sent.load(Relaxed),
+            scores_rejected: SCORES_REJECTED.load(Relaxed),
             exporters: self.sinks.iter().map(Sink::stats).collect(),
         }
     }

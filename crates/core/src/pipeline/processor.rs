@@ -1,6 +1,7 @@
 //! Processors: what runs on each closed span before it is queued for exporters.
 
 use crate::record::SpanRecord;
+use crate::score::ScoreRecord;
 
 /// What a processor decides for a span.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +21,14 @@ pub enum Verdict {
 pub trait Processor: Send + Sync + 'static {
     /// Inspects or modifies the span.
     fn process(&self, span: &mut SpanRecord) -> Verdict;
+
+    /// Inspects or modifies a score sent with [`crate::score()`] or by an evaluation, before any
+    /// exporter sees it (a redactor scrubs its comment and metadata). Scores recorded on a live span
+    /// reach [`process`](Self::process) with their span, in [`SpanRecord::scores`]. Default: keep.
+    fn process_score(&self, score: &mut ScoreRecord) -> Verdict {
+        let _ = score;
+        Verdict::Keep
+    }
 
     /// A stable name (`sensitive-data-filter`, `sampler`), used by
     /// [`Builder::without_processor`](crate::Builder::without_processor).

@@ -11,15 +11,18 @@ use crossbeam_channel::{bounded, unbounded, Sender, TrySendError};
 use crate::assembler::TraceAssembler;
 use crate::export::Exporter;
 use crate::record::SpanRecord;
+use crate::score::{ScoreRecord, ScoreTargets};
 
 use super::config::ExportConfig;
 use super::processor::Processor;
 use super::stats::{ExporterStats, SinkCounters};
-use super::worker::{wake_threshold, Control, Item, Worker};
+use super::worker::{wake_threshold, Control, Item, Queued, Worker};
 
 pub(super) struct Sink {
     pub(super) name: String,
-    pub(super) tx: Sender<Item>,
+    pub(super) tx: Sender<Queued>,
+    /// The targets whose scores this exporter takes.
+    pub(super) score_targets: ScoreTargets,
     pub(super) control: Sender<Control>,
     pub(super) counters: Arc<SinkCounters>,
     pub(super) max_records: u64,
@@ -46,6 +49,7 @@ impl Sink {
             .needs_whole_traces()
             .then(|| TraceAssembler::new(config.trace_max_pending, 10_000, config.trace_max_age));
         let receives_requests = exporter.receives_request_spans();
+        let score_targets = exporter.score_targets();
         let decode_content =
             exporter.reads_content() || processors.iter().any(|p| p.reads_content());
         let worker = Worker {
@@ -61,6 +65,7 @@ impl Sink {
             control: control_rx,
             counters: Arc::clone(&counters),
             stashed: VecDeque::new(),
+            scores: super::worker::ScoreBatch::default(),
             deadline: None,
             failing: None,
             unreachable: false,
@@ -74,6 +79,7 @@ impl Sink {
         Ok(Sink {
             name,
             tx,
+            score_targets,
             control,
             counters,
             max_records,
@@ -86,6 +92,19 @@ impl Sink {
     /// Admits a record when what the exporter holds, wherever it is, stays under both caps; else
     /// drops and counts it. Never blocks.
     pub(super) fn offer(&self, record: Arc<SpanRecord>, size: usize) {
+        self.offer_item(Queued::Span(Item { record, size }), size);
+    }
+
+    /// Admits a score like a span, when this exporter takes scores about its target.
+    pub(super) fn offer_score(&self, score: Arc<ScoreRecord>, size: usize) {
+        if !self.score_targets.accepts(&score.target) {
+            self.counters.scores_unsupported.fetch_add(1, Relaxed);
+            return;
+        }
+        self.offer_item(Queued::Score(score, size), size);
+    }
+
+    fn offer_item(&self, item: Queued, size: usize) {
         let c = &self.counters;
         let before = c.held_bytes.fetch_add(size, Relaxed);
         if before.saturating_add(size) > self.max_bytes {
@@ -103,7 +122,7 @@ impl Sink {
         let queued = c.in_channel.fetch_add(1, Relaxed) + 1;
         let queued_bytes = c.in_channel_bytes.fetch_add(size, Relaxed) + size;
         c.enqueued.fetch_add(1, Relaxed);
-        match self.tx.try_send(Item { record, size }) {
+        match self.tx.try_send(item) {
             Ok(()) => {
                 // The worker drains the queue on a timer; a full batch wakes it early, once.
                 let full = queued >= self.wake_at.0 || queued_bytes >= self.wake_at.1;
@@ -139,6 +158,8 @@ impl Sink {
             queued: c.held.load(Relaxed),
             queued_bytes: c.held_bytes.load(Relaxed) as u64,
             waiting_for_trace: c.waiting_for_trace.load(Relaxed),
+            scores_exported: c.scores_exported.load(Relaxed),
+            scores_unsupported: c.scores_unsupported.load(Relaxed),
             last_error: c.last_error.lock().ok().and_then(|e| e.clone()),
         }
     }

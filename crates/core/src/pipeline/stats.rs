@@ -42,6 +42,12 @@ pub struct ExporterStats {
     pub waiting_for_trace: u64,
     /// Estimated bytes of the records in [`queued`](Self::queued), the ones the byte cap bounds.
     pub queued_bytes: u64,
+    /// Scores the backend accepted (also counted in [`exported`](Self::exported); every counter
+    /// above counts spans and scores alike).
+    pub scores_exported: u64,
+    /// Scores not queued because this exporter has no place for their target (a session score for
+    /// an OTLP backend): see [`Exporter::score_targets`](crate::Exporter::score_targets).
+    pub scores_unsupported: u64,
     /// The last error the exporter returned, if any.
     pub last_error: Option<String>,
 }
@@ -63,8 +69,14 @@ pub struct Stats {
     pub dropped_by_processors: u64,
     /// Spans dropped because a processor panicked.
     pub processor_panics: u64,
-    /// Spans that closed after shutdown.
+    /// Spans (and scores) that closed or were sent after shutdown.
     pub dropped_after_shutdown: u64,
+    /// Scores sent with [`crate::score()`] or by an evaluation to this pipeline (scores recorded on a
+    /// live span travel with it and are not counted here).
+    pub scores_sent: u64,
+    /// Scores refused before any queue: invalid (NaN, no name, a bad target), no target, or no
+    /// pipeline running. Counted process-wide, since a refused score may name no pipeline.
+    pub scores_rejected: u64,
     /// One entry per exporter, in the order they were added.
     pub exporters: Vec<ExporterStats>,
 }
@@ -185,6 +197,8 @@ pub(super) struct SinkCounters {
     pub(super) in_channel: AtomicU64,
     pub(super) in_channel_bytes: AtomicUsize,
     pub(super) waiting_for_trace: AtomicU64,
+    pub(super) scores_exported: AtomicU64,
+    pub(super) scores_unsupported: AtomicU64,
     pub(super) last_error: Mutex<Option<String>>,
     /// Set while the worker sleeps between ticks: the producer that fills a batch rings once.
     pub(super) worker_asleep: AtomicBool,

@@ -13,6 +13,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use crate::assembler::TraceAssembler;
 use crate::export::{ExportError, Exporter};
 use crate::record::{SpanKind, SpanRecord};
+use crate::score::ScoreRecord;
 
 use super::config::ExportConfig;
 use super::processor::{Processor, Verdict};
@@ -50,6 +51,32 @@ pub(super) struct Item {
     pub(super) size: usize,
 }
 
+/// What producers put on an exporter's queue: a closed span, or a score with its size.
+pub(super) enum Queued {
+    Span(Item),
+    Score(Arc<ScoreRecord>, usize),
+}
+
+impl Queued {
+    fn size(&self) -> usize {
+        match self {
+            Queued::Span(item) => item.size,
+            Queued::Score(_, size) => *size,
+        }
+    }
+}
+
+/// Scores taken off the queue and not yet exported: batched by count and age like spans, and, for
+/// exporters that need whole traces, held while the trace they target is still being assembled (so
+/// a Braintrust row exists before its feedback arrives).
+#[derive(Default)]
+pub(super) struct ScoreBatch {
+    ready: Vec<ScoreRecord>,
+    sizes: Vec<usize>,
+    since: Option<Instant>,
+    waiting: Vec<(ScoreRecord, usize)>,
+}
+
 pub(super) struct Worker {
     /// False when the content policy keeps content away from this exporter.
     pub(super) capture_content: bool,
@@ -66,11 +93,13 @@ pub(super) struct Worker {
     pub(super) wake_at: (u64, usize),
     pub(super) exporter: Box<dyn Exporter>,
     pub(super) config: ExportConfig,
-    pub(super) rx: Receiver<Item>,
+    pub(super) rx: Receiver<Queued>,
     pub(super) control: Receiver<Control>,
     pub(super) counters: Arc<SinkCounters>,
     /// Control messages that arrived while a retry was waiting.
     pub(super) stashed: VecDeque<Control>,
+    /// Scores waiting for export.
+    pub(super) scores: ScoreBatch,
     /// Set once shutdown was requested.
     pub(super) deadline: Option<Instant>,
     /// Failed attempts since the exporter last succeeded; `Some` while it is failing.
@@ -144,7 +173,19 @@ impl Worker {
                 let (records, sizes) = batch.take();
                 self.deliver(records, sizes);
             }
-            let mut wait = match batch.since {
+            self.release_waiting_scores(false);
+            if self
+                .scores
+                .since
+                .is_some_and(|s| s.elapsed() >= self.config.max_batch_age)
+            {
+                self.deliver_scores();
+            }
+            let oldest = match (batch.since, self.scores.since) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let mut wait = match oldest {
                 Some(since) => self.config.max_batch_age.saturating_sub(since.elapsed()),
                 None => tick,
             };
@@ -185,7 +226,7 @@ impl Worker {
     /// forever), updates the counters once, then processes them. False when every sender is gone.
     pub(super) fn receive_queued(&mut self, batch: &mut Batch) -> bool {
         let queued = self.rx.len();
-        let mut items = Vec::with_capacity(queued);
+        let mut items: Vec<Queued> = Vec::with_capacity(queued);
         let mut connected = true;
         // One look even when the queue is empty: that is how a dropped pipeline is noticed.
         for _ in 0..queued.max(1) {
@@ -198,16 +239,84 @@ impl Worker {
                 }
             }
         }
-        let bytes: usize = items.iter().map(|i| i.size).sum();
+        let bytes: usize = items.iter().map(Queued::size).sum();
         // Off the channel, still held: the caps keep counting them until they leave the worker.
         self.counters
             .in_channel
             .fetch_sub(items.len() as u64, Relaxed);
         self.counters.in_channel_bytes.fetch_sub(bytes, Relaxed);
         for item in items {
-            self.push(item, batch);
+            match item {
+                Queued::Span(item) => self.push(item, batch),
+                Queued::Score(score, size) => self.push_score(score, size),
+            }
         }
         connected
+    }
+
+    /// One score taken off the queue: offloaded processors, then the score batch (or, while the
+    /// trace it targets is still assembled here, the waiting list).
+    fn push_score(&mut self, score: Arc<ScoreRecord>, size: usize) {
+        let mut score = Arc::try_unwrap(score).unwrap_or_else(|shared| (*shared).clone());
+        for p in &self.processors {
+            let verdict = catch_unwind(AssertUnwindSafe(|| p.process_score(&mut score)));
+            if !matches!(verdict, Ok(Verdict::Keep)) {
+                self.counters.dropped_by_processors.fetch_add(1, Relaxed);
+                self.release(1, size);
+                return;
+            }
+        }
+        let held_back = match (&self.assembler, score.target.trace_id()) {
+            (Some(a), Some(trace)) => a.holds(trace),
+            _ => false,
+        };
+        if held_back {
+            self.scores.waiting.push((score, size));
+        } else {
+            self.add_score(score, size);
+        }
+    }
+
+    fn add_score(&mut self, score: ScoreRecord, size: usize) {
+        self.scores.since.get_or_insert_with(Instant::now);
+        self.scores.ready.push(score);
+        self.scores.sizes.push(size);
+        if self.scores.ready.len() >= self.config.max_batch_size {
+            self.deliver_scores();
+        }
+    }
+
+    /// Moves waiting scores whose trace left the assembler (or all of them) to the batch.
+    fn release_waiting_scores(&mut self, all: bool) {
+        if self.scores.waiting.is_empty() {
+            return;
+        }
+        let waiting = std::mem::take(&mut self.scores.waiting);
+        for (score, size) in waiting {
+            let held = !all
+                && match (&self.assembler, score.target.trace_id()) {
+                    (Some(a), Some(trace)) => a.holds(trace),
+                    _ => false,
+                };
+            if held {
+                self.scores.waiting.push((score, size));
+            } else {
+                self.add_score(score, size);
+            }
+        }
+    }
+
+    fn deliver_scores(&mut self) {
+        self.scores.since = None;
+        let ready = std::mem::take(&mut self.scores.ready);
+        let sizes = std::mem::take(&mut self.scores.sizes);
+        if ready.is_empty() {
+            return;
+        }
+        let before = self.counters.exported.load(Relaxed);
+        self.deliver_with(ready, sizes, |e, b| e.export_scores(b));
+        let sent = self.counters.exported.load(Relaxed).saturating_sub(before);
+        self.counters.scores_exported.fetch_add(sent, Relaxed);
     }
 
     /// One record taken off the queue (the channel counters were already updated).
@@ -365,6 +474,8 @@ impl Worker {
         self.note_assembler();
         let (records, sizes) = batch.take();
         self.deliver(records, sizes);
+        self.release_waiting_scores(true);
+        self.deliver_scores();
     }
 
     pub(super) fn finish(&mut self) {
@@ -451,10 +562,20 @@ impl Worker {
 
     /// Exports one batch, retrying what can be retried, and accounts for every record. `sizes[i]`
     /// is the held size of `pending[i]`.
-    pub(super) fn deliver(&mut self, mut pending: Vec<SpanRecord>, mut sizes: Vec<usize>) {
+    pub(super) fn deliver(&mut self, pending: Vec<SpanRecord>, sizes: Vec<usize>) {
+        self.deliver_with(pending, sizes, |e, b| e.export(b));
+    }
+
+    /// [`deliver`](Self::deliver) for any kind of record, sent with `call`.
+    fn deliver_with<T>(
+        &mut self,
+        mut pending: Vec<T>,
+        mut sizes: Vec<usize>,
+        call: fn(&mut dyn Exporter, &[T]) -> Result<(), ExportError>,
+    ) {
         let c = Arc::clone(&self.counters);
         let mut attempt = 0u32;
-        let settle = |counter: &AtomicU64, pending: &[SpanRecord], sizes: &[usize]| {
+        let settle = |counter: &AtomicU64, pending: &[T], sizes: &[usize]| {
             counter.fetch_add(pending.len() as u64, Relaxed);
             c.held.fetch_sub(pending.len() as u64, Relaxed);
             c.held_bytes.fetch_sub(sizes.iter().sum::<usize>(), Relaxed);
@@ -464,7 +585,7 @@ impl Worker {
                 settle(&c.lost_at_shutdown, &pending, &sizes);
                 return;
             }
-            let result = catch_unwind(AssertUnwindSafe(|| self.exporter.export(&pending)));
+            let result = catch_unwind(AssertUnwindSafe(|| call(&mut *self.exporter, &pending)));
             let err = match result {
                 Ok(Ok(())) => {
                     self.note_success();

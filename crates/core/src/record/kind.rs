@@ -44,6 +44,9 @@ pub enum SpanKind {
     /// The application span a trace runs in (an HTTP request, a job), recorded when AI spans ran
     /// inside it: the trace's root for exporters that show it (OTel backends, the console, JSONL).
     Request,
+    /// An evaluation run (an LLM-as-judge, a scorer): its own trace, linked to what it judges, billed
+    /// as an evaluation and never added to the judged trace's usage.
+    Evaluation,
     /// Any other AI span.
     #[default]
     Generic,
@@ -51,7 +54,7 @@ pub enum SpanKind {
 
 impl SpanKind {
     /// Every kind, in declaration order.
-    pub const ALL: [SpanKind; 19] = [
+    pub const ALL: [SpanKind; 20] = [
         SpanKind::AgentRun,
         SpanKind::ModelGeneration,
         SpanKind::ModelStep,
@@ -70,6 +73,7 @@ impl SpanKind {
         SpanKind::ImageGeneration,
         SpanKind::Memory,
         SpanKind::Request,
+        SpanKind::Evaluation,
         SpanKind::Generic,
     ];
 
@@ -94,6 +98,7 @@ impl SpanKind {
             SpanKind::ImageGeneration => "image_generation",
             SpanKind::Memory => "memory",
             SpanKind::Request => "request",
+            SpanKind::Evaluation => "evaluation",
             SpanKind::Generic => "generic",
         }
     }
@@ -129,6 +134,7 @@ impl SpanKind {
             "image_generation" | "image" => SpanKind::ImageGeneration,
             "memory" => SpanKind::Memory,
             "request" => SpanKind::Request,
+            "evaluation" | "evaluator" | "scorer" | "eval" => SpanKind::Evaluation,
             "generic" | "span" => SpanKind::Generic,
             _ => return None,
         };

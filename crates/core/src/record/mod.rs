@@ -16,6 +16,7 @@ pub use content::{
     text_or_json,
 };
 pub use kind::SpanKind;
+pub(crate) use size::value_size;
 pub use size::{truncate_strings, truncation_marker};
 pub use time::{rfc3339, unix_nanos};
 pub use usage::{total_billable_usage, Cost, Usage};
@@ -26,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::ids::{SpanId, TraceId};
+use crate::score::ScoreRecord;
 
 /// Outcome of a span.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,6 +164,16 @@ pub struct SpanEvent {
     pub attributes: Map<String, Value>,
 }
 
+/// A link from a span to a span (or a whole trace) of another trace (an OTel span link).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpanLink {
+    /// The linked trace.
+    pub trace_id: TraceId,
+    /// The linked span; `None` links the trace as a whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span_id: Option<SpanId>,
+}
+
 /// One finished AI span, as processors and exporters see it. Exporters never see `tracing` types.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SpanRecord {
@@ -284,6 +296,13 @@ pub struct SpanRecord {
     /// Events not kept because the span already held [`crate::MAX_EVENTS_PER_SPAN`].
     #[serde(default, skip_serializing_if = "is_zero")]
     pub dropped_events: u32,
+    /// Spans of other traces this one relates to: an evaluation links the span or trace it judges.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<SpanLink>,
+    /// Scores recorded on this span while it ran
+    /// ([`AiSpanExt::record_score`](crate::AiSpanExt::record_score)), each targeting it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scores: Vec<ScoreRecord>,
     /// Content fields still holding JSON text recorded through `tracing` fields; decoded by
     /// [`SpanRecord::decode_content`] off the application's thread.
     #[serde(skip)]
@@ -341,6 +360,8 @@ impl SpanRecord {
             attributes: Map::new(),
             events: Vec::new(),
             dropped_events: 0,
+            links: Vec::new(),
+            scores: Vec::new(),
             pending_json: 0,
             more_roots_open: false,
         }
@@ -417,6 +438,7 @@ impl SpanRecord {
             SpanKind::AgentRun => self.agent.as_ref().and_then(|a| a.name.as_deref()),
             SpanKind::Retrieval => attr("gen_ai.data_source.id"),
             SpanKind::WorkflowRun => attr("gen_ai.workflow.name"),
+            SpanKind::Evaluation => attr(crate::fields::EVALUATION_NAME),
             _ => return self.name.clone(),
         };
         let op = self.operation_name().unwrap_or(self.name.as_str());

@@ -64,19 +64,11 @@ impl SpanRecord {
 
     /// A cheap estimate of the record's heap size in bytes, used for the queues' byte caps.
     pub fn estimated_size(&self) -> usize {
-        fn val(v: &Value) -> usize {
-            match v {
-                Value::Null | Value::Bool(_) | Value::Number(_) => 8,
-                Value::String(s) => s.len() + 8,
-                Value::Array(a) => 8 + a.iter().map(val).sum::<usize>(),
-                Value::Object(o) => 8 + o.iter().map(|(k, v)| k.len() + val(v)).sum::<usize>(),
-            }
-        }
         fn map(m: &Map<String, Value>) -> usize {
-            m.iter().map(|(k, v)| k.len() + val(v)).sum()
+            m.iter().map(|(k, v)| k.len() + value_size(v)).sum()
         }
         fn opt(v: &Option<Value>) -> usize {
-            v.as_ref().map(val).unwrap_or(0)
+            v.as_ref().map(value_size).unwrap_or(0)
         }
         fn s(v: &Option<String>) -> usize {
             v.as_ref().map(String::len).unwrap_or(0)
@@ -110,6 +102,27 @@ impl SpanRecord {
                 .iter()
                 .map(|e| 64 + e.name.len() + e.target.len() + map(&e.attributes))
                 .sum::<usize>()
+            + self.links.len() * std::mem::size_of::<super::SpanLink>()
+            + self
+                .scores
+                .iter()
+                .map(crate::score::ScoreRecord::estimated_size)
+                .sum::<usize>()
+    }
+}
+
+/// A rough heap size of a JSON value in bytes.
+pub(crate) fn value_size(v: &Value) -> usize {
+    match v {
+        Value::Null | Value::Bool(_) | Value::Number(_) => 8,
+        Value::String(s) => s.len() + 8,
+        Value::Array(a) => 8 + a.iter().map(value_size).sum::<usize>(),
+        Value::Object(o) => {
+            8 + o
+                .iter()
+                .map(|(k, v)| k.len() + value_size(v))
+                .sum::<usize>()
+        }
     }
 }
 

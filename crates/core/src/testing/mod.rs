@@ -7,11 +7,13 @@ use std::time::Duration;
 use crate::export::{ExportError, Exporter};
 use crate::ids::TraceId;
 use crate::record::{SpanRecord, Usage};
+use crate::score::{ScoreRecord, ScoreTarget, ScoreTargets};
 
-/// Keeps every exported record in memory. Clones share the same store.
+/// Keeps every exported record and score in memory. Clones share the same store.
 #[derive(Clone, Default, Debug)]
 pub struct TestExporter {
     spans: Arc<Mutex<Vec<SpanRecord>>>,
+    scores: Arc<Mutex<Vec<ScoreRecord>>>,
 }
 
 impl TestExporter {
@@ -68,7 +70,42 @@ impl TestExporter {
 
     /// Forgets everything exported so far.
     pub fn clear(&self) {
-        self.lock().clear()
+        self.lock().clear();
+        self.scores
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clear();
+    }
+
+    /// Every score sent with [`crate::score()`] or by an evaluation, in export order.
+    pub fn sent_scores(&self) -> Vec<ScoreRecord> {
+        self.scores
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Every score, wherever it came from: those recorded on spans (in their span's
+    /// [`SpanRecord::scores`]) and those sent on their own, in export order, a score sent again with
+    /// the same id replacing the first, as a backend keeps them.
+    pub fn scores(&self) -> Vec<ScoreRecord> {
+        let mut all: Vec<ScoreRecord> = Vec::new();
+        let inline: Vec<ScoreRecord> = self.lock().iter().flat_map(|s| s.scores.clone()).collect();
+        for s in inline.into_iter().chain(self.sent_scores()) {
+            match all.iter_mut().find(|have| have.id == s.id) {
+                Some(have) => *have = s,
+                None => all.push(s),
+            }
+        }
+        all
+    }
+
+    /// The scores about `target` (see [`scores`](Self::scores)).
+    pub fn scores_for(&self, target: &ScoreTarget) -> Vec<ScoreRecord> {
+        self.scores()
+            .into_iter()
+            .filter(|s| &s.target == target)
+            .collect()
     }
 
     /// The usage a backend would bill for a trace: the sum over its billable records only. Every
@@ -86,6 +123,16 @@ impl Exporter for TestExporter {
     }
     fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
         self.lock().extend_from_slice(batch);
+        Ok(())
+    }
+    fn score_targets(&self) -> ScoreTargets {
+        ScoreTargets::ALL
+    }
+    fn export_scores(&mut self, batch: &[ScoreRecord]) -> Result<(), ExportError> {
+        self.scores
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .extend_from_slice(batch);
         Ok(())
     }
 }
