@@ -5,8 +5,12 @@ use std::fmt;
 use std::time::Duration;
 
 use aitrace_core::export::{json_text, parse_retry_after, truncate_strings, SplitExport};
-use aitrace_core::{ConfigError, ExportConfig, ExportError, Exporter, SpanRecord};
+use aitrace_core::{
+    ConfigError, ExportConfig, ExportError, Exporter, ScoreRecord, ScoreTarget, ScoreTargets,
+    SpanRecord,
+};
 use aitrace_exporter_kit::failure::{http_status_text, TransportFailure};
+use aitrace_exporter_kit::rest::RecentRoots;
 use aitrace_exporter_kit::settings::{validate_header, validate_http_url};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -131,6 +135,8 @@ pub struct BraintrustExporter {
     config: BraintrustConfig,
     http: reqwest::blocking::Client,
     project_id: Option<String>,
+    /// The first root row of each trace sent lately: feedback about a whole trace goes there.
+    roots: RecentRoots,
 }
 
 impl fmt::Debug for BraintrustExporter {
@@ -174,6 +180,7 @@ impl BraintrustExporter {
             config,
             http,
             project_id,
+            roots: RecentRoots::default(),
         })
     }
 
@@ -332,7 +339,53 @@ impl Exporter for BraintrustExporter {
         config.max_batch_size = config.max_batch_size.min(MAX_ROWS_PER_REQUEST * 5);
     }
 
+    /// Traces and spans; Braintrust has no sessions.
+    fn score_targets(&self) -> ScoreTargets {
+        ScoreTargets {
+            traces: true,
+            spans: true,
+            sessions: false,
+        }
+    }
+
+    /// Feedback on the rows the scores name (a span's row; a trace's root row, when this exporter
+    /// sent that trace), in one request; a score about a trace sent elsewhere is a `score` row of
+    /// that trace. Scores wait for their trace's rows here (whole traces), so the row exists first.
+    fn export_scores(&mut self, batch: &[ScoreRecord]) -> Result<(), ExportError> {
+        let project = self.project_id()?;
+        let mut feedback = Vec::new();
+        let mut rows = Vec::new();
+        for s in batch {
+            match &s.target {
+                ScoreTarget::Span { span_id, .. } => {
+                    feedback.push(crate::mapping::feedback_item(s, &span_id.to_string()))
+                }
+                ScoreTarget::Trace { trace_id } => match self.roots.root(*trace_id) {
+                    Some(root) => {
+                        feedback.push(crate::mapping::feedback_item(s, &root.to_string()))
+                    }
+                    None => rows.push(crate::mapping::score_row(s, *trace_id)),
+                },
+                ScoreTarget::Session { .. } => {}
+            }
+        }
+        if !rows.is_empty() {
+            let body = json_text(&json!({ "events": rows })).into_bytes();
+            self.post(&format!("/v1/project_logs/{project}/insert"), body)?;
+        }
+        if !feedback.is_empty() {
+            let body = json_text(&json!({ "feedback": feedback })).into_bytes();
+            self.post(&format!("/v1/project_logs/{project}/feedback"), body)?;
+        }
+        Ok(())
+    }
+
     fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
+        for r in batch {
+            if r.is_local_root() {
+                self.roots.note(r.trace_id, r.span_id);
+            }
+        }
         let project = self.project_id()?;
         let path = format!("/v1/project_logs/{project}/insert");
         let mut failed: Vec<usize> = Vec::new();

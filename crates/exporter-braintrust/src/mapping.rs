@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 
 use aitrace_core::export::rfc3339;
-use aitrace_core::{SpanId, SpanKind, SpanRecord, Status};
+use aitrace_core::{ScoreRecord, ScoreValue, SpanId, SpanKind, SpanRecord, Status};
 use aitrace_exporter_kit::chat::openai_chat;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Map, Value};
@@ -30,6 +30,9 @@ pub fn span_type(r: &SpanRecord) -> &'static str {
         SpanKind::ModelStep | SpanKind::Rerank if r.billable && r.usage.is_some() => "llm",
         SpanKind::ToolCall | SpanKind::McpToolCall => "tool",
         SpanKind::Guardrail => "function",
+        // Braintrust's scorer spans: never summed into their trace's tokens (the judge's own
+        // model calls below are, in the evaluation's trace).
+        SpanKind::Evaluation => "score",
         _ => "task",
     }
 }
@@ -151,11 +154,107 @@ fn metadata(r: &SpanRecord, billed: bool) -> Map<String, Value> {
         // A continued distributed trace: the span of the caller, which is not a row here.
         metadata.insert("remote_parent_span_id".into(), json!(parent.to_string()));
     }
+    if !r.scores.is_empty() {
+        let all: Map<String, Value> = r
+            .scores
+            .iter()
+            .map(|s| (s.score.name.clone(), score_details(s)))
+            .collect();
+        metadata.insert("scores".into(), Value::Object(all));
+    }
     metadata.insert("aitrace_kind".into(), json!(r.kind.as_str()));
     if !r.attributes.is_empty() {
         metadata.insert("attributes".into(), Value::Object(r.attributes.clone()));
     }
     metadata
+}
+
+/// A score as Braintrust's `scores` take it: a number in 0..1 (booleans as 1 / 0). Labels and
+/// numbers outside 0..1 have no place there; they are kept in the metadata instead
+/// ([`score_details`]).
+pub fn score_number(s: &ScoreRecord) -> Option<f64> {
+    s.score
+        .value
+        .as_number()
+        .filter(|v| (0.0..=1.0).contains(v))
+}
+
+/// Everything a score says, for the metadata (`metadata.scores.<name>` on a row, the feedback's
+/// metadata): value or label, comment, source, config and score id, the evaluation that produced it.
+pub fn score_details(s: &ScoreRecord) -> Value {
+    let mut d = Map::new();
+    match &s.score.value {
+        ScoreValue::Numeric(v) => d.insert("value".into(), json!(v)),
+        ScoreValue::Boolean(b) => d.insert("value".into(), json!(b)),
+        ScoreValue::Categorical(l) => d.insert("label".into(), json!(l)),
+    };
+    if let Some(c) = &s.score.comment {
+        d.insert("comment".into(), json!(c));
+    }
+    if let Some(source) = s.score.source {
+        d.insert("source".into(), json!(source.as_str()));
+    }
+    if let Some(config) = &s.score.config_id {
+        d.insert("config_id".into(), json!(config));
+    }
+    d.insert("score_id".into(), json!(s.id));
+    if let Some((trace, span)) = s.evaluation {
+        d.insert("evaluation_root_span_id".into(), json!(trace.to_string()));
+        d.insert("evaluation_span_id".into(), json!(span.to_string()));
+    }
+    if !s.score.metadata.is_empty() {
+        d.insert("metadata".into(), Value::Object(s.score.metadata.clone()));
+    }
+    Value::Object(d)
+}
+
+/// A row's `scores`: the scores recorded on it that Braintrust can hold (0..1).
+fn row_scores(r: &SpanRecord) -> Option<Map<String, Value>> {
+    let scores: Map<String, Value> = r
+        .scores
+        .iter()
+        .filter_map(|s| score_number(s).map(|v| (s.score.name.clone(), json!(v))))
+        .collect();
+    (!scores.is_empty()).then_some(scores)
+}
+
+/// One item of `POST /v1/project_logs/{id}/feedback` (`FeedbackProjectLogsItem`) for the row
+/// `row_id`: the score in `scores` when it fits 0..1, the comment, and the score's details in
+/// `metadata` (a label or an out-of-range number lives only there). Source `external`.
+pub fn feedback_item(s: &ScoreRecord, row_id: &str) -> Value {
+    let mut item = json!({ "id": row_id, "source": "external" });
+    if let Some(v) = score_number(s) {
+        item["scores"] = json!({ s.score.name.clone(): v });
+    }
+    if let Some(c) = &s.score.comment {
+        item["comment"] = json!(c);
+    }
+    let mut metadata = Map::new();
+    metadata.insert("score_name".into(), json!(s.score.name));
+    if let Value::Object(d) = score_details(s) {
+        metadata.extend(d);
+    }
+    item["metadata"] = Value::Object(metadata);
+    item
+}
+
+/// A `score` row of its own, for a score about a trace whose root row this exporter does not know
+/// (sent by another process): in that trace (`root_span_id`), id and span id from the score's id
+/// (sent again, it replaces itself), the score in `scores` when it fits, its details in metadata.
+pub fn score_row(s: &ScoreRecord, trace: aitrace_core::TraceId) -> Value {
+    let id = s.uuid();
+    let mut row = json!({
+        "id": id,
+        "span_id": id,
+        "root_span_id": trace.to_string(),
+        "created": rfc3339(s.time_unix_nano),
+        "span_attributes": { "name": s.score.name, "type": "score" },
+        "metadata": { "scores": { s.score.name.clone(): score_details(s) } },
+    });
+    if let Some(v) = score_number(s) {
+        row["scores"] = json!({ s.score.name.clone(): v });
+    }
+    row
 }
 
 /// `metrics`: start and end in unix seconds; token metrics, time to first token and cost only on
@@ -253,6 +352,9 @@ impl Serialize for Row<'_> {
             },
         )?;
         m.serialize_entry("metadata", &self.metadata)?;
+        if let Some(scores) = row_scores(r) {
+            m.serialize_entry("scores", &scores)?;
+        }
         if let Status::Error {
             message,
             error_type,

@@ -5,7 +5,12 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
-use aitrace_core::{ConfigError, ExportConfig, ExportError, Exporter, SpanRecord, TraceId};
+use aitrace_core::export::SplitExport;
+use aitrace_core::{
+    ConfigError, ExportConfig, ExportError, Exporter, ScoreRecord, ScoreTargets, SpanRecord,
+    TraceId,
+};
+use aitrace_exporter_kit::rest::JsonClient;
 use aitrace_exporter_kit::settings::{first_set, validate_http_url};
 use aitrace_otel::{OtelExporter, OtelExporterBuilder, OtlpTransport};
 use base64::Engine as _;
@@ -20,6 +25,8 @@ use crate::mapping::{Deployment, LangfuseDialect};
 pub const DEFAULT_BASE_URL: &str = "https://cloud.langfuse.com";
 /// Where Langfuse receives OTLP traces, under the base URL.
 pub const TRACES_PATH: &str = "/api/public/otel/v1/traces";
+/// Where Langfuse receives scores, under the base URL (one per request).
+pub const SCORES_PATH: &str = "/api/public/scores";
 /// Keep each request well under Langfuse's 3.5 MB request guidance.
 pub const MAX_REQUEST_BYTES: usize = 3_000_000;
 /// A span larger than this (estimated) has its content shortened before it is sent, leaving room in
@@ -212,6 +219,8 @@ pub const AUTH_COOLDOWN_MAX: Duration = Duration::from_secs(15 * 60);
 pub struct LangfuseExporter<E = OtlpTransport> {
     inner: OtelExporter<E>,
     config: LangfuseConfig,
+    /// The scores route's client (`Err`: why it could not be built, reported by each score call).
+    scores: Result<JsonClient, String>,
 }
 
 impl<E> fmt::Debug for LangfuseExporter<E> {
@@ -275,17 +284,73 @@ impl LangfuseExporter {
         let inner = settings(&config)
             .build()
             .map_err(|e| ConfigError::new("LANGFUSE_BASE_URL", e.message))?;
-        Ok(LangfuseExporter { inner, config })
+        let scores = Ok(scores_client(&config)?);
+        Ok(LangfuseExporter {
+            inner,
+            config,
+            scores,
+        })
     }
+}
+
+/// The client of the scores route: Basic auth and the SDK headers, like the OTLP one.
+fn scores_client(config: &LangfuseConfig) -> Result<JsonClient, ConfigError> {
+    JsonClient::new(
+        config.timeout,
+        config.headers(),
+        format!(
+            "LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY for {}",
+            config.base_url
+        ),
+    )
+    .map_err(|e| ConfigError::new("LANGFUSE_BASE_URL", e))
 }
 
 impl<E: SpanExporter> LangfuseExporter<E> {
     /// Sends through any `SpanExporter` (tests, a proxy) instead of OTLP/HTTP.
     pub fn with_span_exporter(config: LangfuseConfig, inner: E) -> Self {
+        let scores = scores_client(&config).map_err(|e| e.to_string());
         LangfuseExporter {
             inner: settings(&config).build_with(inner),
             config,
+            scores,
         }
+    }
+
+    /// Posts each score (Langfuse takes one per request) and reports which of `owners` (indices
+    /// into the exported batch, one per score) failed. A throttled answer stops the call: the rest
+    /// are retried after its `Retry-After`.
+    fn post_scores<'a>(
+        &self,
+        scores: impl Iterator<Item = (usize, &'a ScoreRecord)>,
+        len: usize,
+    ) -> Result<(), ExportError> {
+        let url = format!(
+            "{}{SCORES_PATH}",
+            self.config.base_url.trim_end_matches('/')
+        );
+        let mut outcome = SplitExport::default();
+        let mut failed_owner = None;
+        for (owner, score) in scores {
+            if outcome.throttled() {
+                if failed_owner != Some(owner) {
+                    outcome.not_sent([owner]);
+                    failed_owner = Some(owner);
+                }
+                continue;
+            }
+            let body = crate::mapping::score_body(score, &self.config.deployment).to_string();
+            let sent = match &self.scores {
+                Ok(client) => client.post(&url, body.into_bytes()),
+                Err(why) => Err(ExportError::fatal(why.clone())),
+            };
+            if let Err(e) = sent {
+                let first = failed_owner != Some(owner);
+                failed_owner = Some(owner);
+                outcome.failed(first.then_some(owner), e);
+            }
+        }
+        outcome.finish(len)
     }
 
     /// Sets the first pause after a credential rejection (default [`AUTH_COOLDOWN`]).
@@ -315,7 +380,25 @@ impl<E: SpanExporter + 'static> Exporter for LangfuseExporter<E> {
     }
 
     fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
-        self.inner.export(batch)
+        self.inner.export(batch)?;
+        // Scores recorded on the spans. A span whose score failed is sent again with it: Langfuse
+        // takes a span sent twice as one observation, and a score sent twice (same id) as one.
+        let scores = batch
+            .iter()
+            .enumerate()
+            .flat_map(|(i, r)| r.scores.iter().map(move |s| (i, s)));
+        self.post_scores(scores, batch.len())
+    }
+
+    /// Every target: traces, observations and sessions.
+    fn score_targets(&self) -> ScoreTargets {
+        ScoreTargets::ALL
+    }
+
+    /// One `POST /api/public/scores` per score. Langfuse takes a score before its trace arrives,
+    /// so none is held back.
+    fn export_scores(&mut self, batch: &[ScoreRecord]) -> Result<(), ExportError> {
+        self.post_scores(batch.iter().enumerate(), batch.len())
     }
 
     fn flush(&mut self) -> Result<(), ExportError> {

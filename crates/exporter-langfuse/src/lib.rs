@@ -37,7 +37,7 @@ pub mod mapping;
 
 pub use exporter::{
     trace_id_from_seed, LangfuseConfig, LangfuseExporter, AUTH_COOLDOWN, AUTH_COOLDOWN_MAX,
-    DEFAULT_BASE_URL, MAX_REQUEST_BYTES, MAX_SPAN_BYTES, TRACES_PATH,
+    DEFAULT_BASE_URL, MAX_REQUEST_BYTES, MAX_SPAN_BYTES, SCORES_PATH, TRACES_PATH,
 };
 pub use mapping::{
     langfuse_attributes, observation_type, usage_details, Deployment, LangfuseDialect, TraceContext,

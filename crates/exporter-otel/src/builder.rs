@@ -37,6 +37,9 @@ pub struct OtelExporterBuilder {
     gzip: bool,
     read_env: bool,
     delivery: Delivery,
+    /// Phoenix's base URL for annotations: `Some(None)` off, `Some(Some(url))` set, `None`
+    /// derived from the endpoint when OpenInference is on.
+    phoenix_annotations: Option<Option<String>>,
 }
 
 impl fmt::Debug for OtelExporterBuilder {
@@ -68,6 +71,7 @@ impl Default for OtelExporterBuilder {
             gzip: false,
             read_env: true,
             delivery: Delivery::default(),
+            phoenix_annotations: None,
         }
     }
 }
@@ -229,6 +233,8 @@ impl OtelExporterBuilder {
             name: self.name,
             delivery: self.delivery,
             grpc_target: None,
+            roots: aitrace_exporter_kit::rest::RecentRoots::default(),
+            annotations: None,
         }
     }
 
@@ -288,9 +294,15 @@ impl OtelExporterBuilder {
             let (t, r) = self.http_transport()?;
             (t, Some(r))
         };
+        let endpoint = self
+            .endpoint
+            .clone()
+            .or_else(|| env.endpoint.as_ref().map(|(_, url)| url.clone()));
+        let annotations = self.annotations(endpoint.as_deref(), grpc, &env.headers)?;
         let mut exporter = self.finish(transport);
         exporter.last_response = last_response;
         exporter.grpc_target = grpc_target;
+        exporter.annotations = annotations;
         Ok(exporter)
     }
 
@@ -383,6 +395,43 @@ impl OtelExporterBuilder {
         ))
     }
 
+    /// Where scores also go as Phoenix annotations (`POST {base}/v1/span_annotations`, ...):
+    /// Phoenix's base URL (`http://localhost:6006`), or `None` to send none. By default, with
+    /// [`openinference(true)`](Self::openinference) over HTTP, the endpoint without `/v1/traces`.
+    pub fn phoenix_annotations(mut self, base_url: Option<&str>) -> Self {
+        self.phoenix_annotations = Some(base_url.map(|u| u.trim_end_matches('/').to_string()));
+        self
+    }
+
+    /// The Phoenix annotation route of a build: explicit, else the HTTP endpoint's base when
+    /// OpenInference is on.
+    fn annotations(
+        &self,
+        endpoint: Option<&str>,
+        grpc: bool,
+        env_headers: &[(String, String)],
+    ) -> Result<Option<crate::exporter::Annotations>, ConfigError> {
+        let base = match &self.phoenix_annotations {
+            Some(explicit) => explicit.clone(),
+            None if self.openinference && !grpc => endpoint.map(|url| {
+                let url = url.trim_end_matches('/');
+                url.strip_suffix("/v1/traces").unwrap_or(url).to_string()
+            }),
+            None => None,
+        };
+        let Some(base) = base else { return Ok(None) };
+        validate_http_url("phoenix_annotations", &base)?;
+        let mut headers: Vec<(String, String)> = env_headers.to_vec();
+        headers.extend(self.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let client = aitrace_exporter_kit::rest::JsonClient::new(
+            self.timeout.unwrap_or(DEFAULT_TIMEOUT),
+            headers,
+            "the OTLP headers (PHOENIX_API_KEY)",
+        )
+        .map_err(|e| ConfigError::new("phoenix_annotations", e))?;
+        Ok(Some(crate::exporter::Annotations { base, client }))
+    }
+
     /// Uses any `SpanExporter` instead of OTLP/HTTP (an in-memory one in tests, gRPC, a vendor's).
     pub fn build_with<E: SpanExporter>(mut self, exporter: E) -> OtelExporter<E> {
         self.options.semconv = match self.semconv {
@@ -397,6 +446,8 @@ impl OtelExporterBuilder {
 /// The standard `OTEL_*` settings of the trace exporter, read and checked once. The SDK reads the same
 /// variables itself; reading them here first turns a bad value into a build error naming it.
 struct OtlpEnv {
+    /// The OTLP headers of the environment (the signal's first), for the REST routes.
+    headers: Vec<(String, String)>,
     grpc: bool,
     endpoint: Option<(&'static str, String)>,
     timeout: Option<Duration>,
@@ -429,6 +480,7 @@ impl OtlpEnv {
         ])
         .map(|(name, v)| parse_timeout_ms(name, &v))
         .transpose()?;
+        let mut headers = Vec::new();
         for name in [
             "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
             "OTEL_EXPORTER_OTLP_HEADERS",
@@ -436,6 +488,12 @@ impl OtlpEnv {
             if let Some((name, v)) = first(&[name]) {
                 for (k, v) in parse_key_values(name, &v)? {
                     validate_header(name, &k, &v)?;
+                    if !headers
+                        .iter()
+                        .any(|(have, _): &(String, String)| have == &k)
+                    {
+                        headers.push((k, v));
+                    }
                 }
             }
         }
@@ -459,6 +517,7 @@ impl OtlpEnv {
             grpc,
             endpoint,
             timeout,
+            headers,
         })
     }
 }

@@ -4,7 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use aitrace_core::{ExportConfig, ExportError, Exporter, SpanRecord};
+use aitrace_core::{ExportConfig, ExportError, Exporter, ScoreRecord, ScoreTargets, SpanRecord};
+use aitrace_exporter_kit::rest::{JsonClient, RecentRoots};
 use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::trace::SpanExporter;
 use opentelemetry_sdk::Resource;
@@ -71,6 +72,40 @@ pub struct OtelExporter<E = OtlpTransport> {
     pub(crate) delivery: Delivery,
     /// The gRPC endpoint, for the log: the gRPC client's errors are text without it.
     pub(crate) grpc_target: Option<String>,
+    /// The roots of the traces sent lately: a score about a whole trace hangs under its root.
+    pub(crate) roots: RecentRoots,
+    /// Phoenix's REST API, where scores also go as annotations (OpenInference on).
+    pub(crate) annotations: Option<Annotations>,
+}
+
+/// Where a Phoenix server takes annotations: its base URL and a client with the OTLP headers.
+#[derive(Debug)]
+pub(crate) struct Annotations {
+    pub(crate) base: String,
+    pub(crate) client: JsonClient,
+}
+
+impl Annotations {
+    /// Posts the annotations of `scores`, one request per route (span, trace, session).
+    fn send(&self, scores: &[&ScoreRecord]) -> Result<(), ExportError> {
+        for route in [
+            "/v1/span_annotations",
+            "/v1/trace_annotations",
+            "/v1/session_annotations",
+        ] {
+            let data: Vec<serde_json::Value> = scores
+                .iter()
+                .filter(|s| crate::scores::annotation_route(&s.target) == route)
+                .map(|s| crate::scores::phoenix_annotation(s))
+                .collect();
+            if data.is_empty() {
+                continue;
+            }
+            let body = serde_json::json!({ "data": data }).to_string().into_bytes();
+            self.client.post(&format!("{}{route}", self.base), body)?;
+        }
+        Ok(())
+    }
 }
 
 impl<E> OtelExporter<E> {
@@ -159,7 +194,67 @@ impl<E: SpanExporter + 'static> Exporter for OtelExporter<E> {
         }
     }
 
+    /// Scores about spans and traces (as zero-duration spans); about sessions too when the
+    /// scores also go to Phoenix as annotations.
+    fn score_targets(&self) -> ScoreTargets {
+        ScoreTargets {
+            traces: true,
+            spans: true,
+            sessions: self.annotations.is_some(),
+        }
+    }
+
+    fn export_scores(&mut self, batch: &[ScoreRecord]) -> Result<(), ExportError> {
+        let spans: Vec<SpanRecord> = batch
+            .iter()
+            .filter_map(|s| {
+                let root = s.target.trace_id().and_then(|t| self.roots.root(t));
+                crate::scores::score_span(s, root)
+            })
+            .collect();
+        if !spans.is_empty() {
+            // Not partial: a score is one span here, and every one is sent again on a retry (the
+            // same span id, the same annotation identifier).
+            self.send_spans(&spans).map_err(|mut e| {
+                e.failed = None;
+                e
+            })?;
+        }
+        if let Some(annotations) = &self.annotations {
+            annotations.send(&batch.iter().collect::<Vec<_>>())?;
+        }
+        Ok(())
+    }
+
     fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
+        for r in batch {
+            if r.is_local_root() {
+                self.roots.note(r.trace_id, r.span_id);
+            }
+        }
+        self.send_spans(batch)?;
+        if let Some(annotations) = &self.annotations {
+            let scores: Vec<&ScoreRecord> = batch.iter().flat_map(|r| &r.scores).collect();
+            if !scores.is_empty() {
+                // The spans went; on a retry they go again with the same ids, which backends
+                // take as the same spans, and the annotations are upserted on the score's id.
+                annotations.send(&scores)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), ExportError> {
+        self.inner.force_flush().map_err(|e| classify(e, None))
+    }
+
+    fn shutdown(&mut self) -> Result<(), ExportError> {
+        self.inner.shutdown().map_err(|e| classify(e, None))
+    }
+}
+
+impl<E: SpanExporter + 'static> OtelExporter<E> {
+    fn send_spans(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
         let (inner, last_response, grpc_target) =
             (&self.inner, &self.last_response, &self.grpc_target);
         self.delivery
@@ -178,14 +273,6 @@ impl<E: SpanExporter + 'static> Exporter for OtelExporter<E> {
                 }
                 (result, notes)
             })
-    }
-
-    fn flush(&mut self) -> Result<(), ExportError> {
-        self.inner.force_flush().map_err(|e| classify(e, None))
-    }
-
-    fn shutdown(&mut self) -> Result<(), ExportError> {
-        self.inner.shutdown().map_err(|e| classify(e, None))
     }
 }
 

@@ -68,6 +68,7 @@ pub mod mapping;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 mod openinference;
+pub mod scores;
 pub mod semconv;
 mod send;
 /// Settings validation shared by the HTTP exporters (from `aitrace-exporter-kit`).

@@ -628,6 +628,31 @@ pub fn span_data_with(
             )
         })
         .collect();
+    // Scores recorded on the span: the conventions' evaluation event each.
+    events.events.extend(
+        r.scores
+            .iter()
+            .map(|s| crate::scores::evaluation_event(s, r.response_id.as_deref())),
+    );
+    let mut links = SpanLinks::default();
+    links.links = r
+        .links
+        .iter()
+        .filter_map(|l| {
+            let span = l.span_id?;
+            Some(opentelemetry::trace::Link::new(
+                SpanContext::new(
+                    TraceId::from_bytes(l.trace_id.to_bytes()),
+                    SpanId::from_bytes(span.to_bytes()),
+                    TraceFlags::SAMPLED,
+                    false,
+                    TraceState::default(),
+                ),
+                Vec::new(),
+                0,
+            ))
+        })
+        .collect();
     let name: Cow<'static, str> = if options.semconv_span_names {
         span_name(r).into()
     } else {
@@ -652,7 +677,7 @@ pub fn span_data_with(
         attributes,
         dropped_attributes_count: 0,
         events,
-        links: SpanLinks::default(),
+        links,
         status,
         instrumentation_scope: scope(),
     }

@@ -4,7 +4,9 @@ use std::collections::{HashMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 
-use aitrace_core::{ConfigError, Processor, SpanRecord, Status, TraceId, Verdict};
+use aitrace_core::{
+    ConfigError, Processor, ScoreRecord, ScoreValue, SpanRecord, Status, TraceId, Verdict,
+};
 use regex::Regex;
 use serde_json::{Map, Value};
 
@@ -559,7 +561,30 @@ impl Processor for SensitiveDataFilter {
         if let Status::Error { message, .. } = &mut span.status {
             self.redact_text(trace, message);
         }
+        for score in &mut span.scores {
+            self.redact_score(trace, score);
+        }
         Verdict::Keep
+    }
+
+    fn process_score(&self, score: &mut ScoreRecord) -> Verdict {
+        // A session's score has no trace: its labels are numbered on their own.
+        let trace = score.target.trace_id().unwrap_or(TraceId::from_u128(1));
+        self.redact_score(trace, score);
+        Verdict::Keep
+    }
+}
+
+impl SensitiveDataFilter {
+    /// A score's free text: its comment, label and metadata (a user's feedback can quote a secret).
+    fn redact_score(&self, trace: TraceId, score: &mut ScoreRecord) {
+        if let Some(comment) = &mut score.score.comment {
+            self.redact_text(trace, comment);
+        }
+        if let ScoreValue::Categorical(label) = &mut score.score.value {
+            self.redact_text(trace, label);
+        }
+        self.redact_map(trace, &mut score.score.metadata);
     }
 }
 

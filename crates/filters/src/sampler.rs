@@ -186,4 +186,30 @@ impl Processor for Sampler {
             Verdict::Drop
         }
     }
+
+    /// A score follows its trace: about a trace this sampler drops, it is dropped too (a backend
+    /// would hold a score for a trace it never receives). Scores about sessions, and about traces
+    /// it has not decided (a custom decision not yet taken, here), are kept.
+    fn process_score(&self, score: &mut aitrace_core::ScoreRecord) -> Verdict {
+        let Some(trace) = score.target.trace_id() else {
+            return Verdict::Keep;
+        };
+        let Ok(memory) = self.memory.lock() else {
+            return Verdict::Keep;
+        };
+        if memory.forced.contains(&trace) {
+            return Verdict::Keep;
+        }
+        let keep = match &self.strategy {
+            SamplingStrategy::Always => true,
+            SamplingStrategy::Never => false,
+            SamplingStrategy::Ratio(r) => Self::ratio_keeps(*r, trace),
+            SamplingStrategy::Custom(_) => memory.decided.get(&trace).copied().unwrap_or(true),
+        };
+        if keep {
+            Verdict::Keep
+        } else {
+            Verdict::Drop
+        }
+    }
 }
