@@ -412,6 +412,55 @@ pub fn langfuse_attributes(
     a
 }
 
+/// The body of `POST /api/public/scores` (`CreateScoreRequest`) for a score: its id (a score sent
+/// again overwrites), `traceId` and `observationId` (our hex ids, which are Langfuse's) or
+/// `sessionId`, `dataType` NUMERIC / BOOLEAN (1 / 0) / CATEGORICAL (the label), comment, config id,
+/// the deployment's environment, and metadata: the score's own plus `source` and the evaluation's
+/// trace that produced it.
+pub fn score_body(s: &aitrace_core::ScoreRecord, deployment: &Deployment) -> Json {
+    use aitrace_core::{ScoreTarget, ScoreValue};
+    let (value, data_type) = match &s.score.value {
+        ScoreValue::Numeric(v) => (json!(v), "NUMERIC"),
+        ScoreValue::Boolean(b) => (json!(if *b { 1 } else { 0 }), "BOOLEAN"),
+        ScoreValue::Categorical(label) => (json!(label), "CATEGORICAL"),
+    };
+    let mut body = json!({
+        "id": s.id,
+        "name": s.score.name,
+        "value": value,
+        "dataType": data_type,
+    });
+    match &s.target {
+        ScoreTarget::Trace { trace_id } => body["traceId"] = json!(trace_id.to_string()),
+        ScoreTarget::Span { trace_id, span_id } => {
+            body["traceId"] = json!(trace_id.to_string());
+            body["observationId"] = json!(span_id.to_string());
+        }
+        ScoreTarget::Session { session_id } => body["sessionId"] = json!(session_id),
+    }
+    if let Some(c) = &s.score.comment {
+        body["comment"] = json!(c);
+    }
+    if let Some(config) = &s.score.config_id {
+        body["configId"] = json!(config);
+    }
+    if let Some(env) = &deployment.environment {
+        body["environment"] = json!(env);
+    }
+    let mut metadata = s.score.metadata.clone();
+    if let Some(source) = s.score.source {
+        metadata.insert("source".into(), json!(source.as_str()));
+    }
+    if let Some((trace, span)) = s.evaluation {
+        metadata.insert("evaluation_trace_id".into(), json!(trace.to_string()));
+        metadata.insert("evaluation_observation_id".into(), json!(span.to_string()));
+    }
+    if !metadata.is_empty() {
+        body["metadata"] = Json::Object(metadata);
+    }
+    body
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -469,53 +518,4 @@ mod tests {
             );
         }
     }
-}
-
-/// The body of `POST /api/public/scores` (`CreateScoreRequest`) for a score: its id (a score sent
-/// again overwrites), `traceId` and `observationId` (our hex ids, which are Langfuse's) or
-/// `sessionId`, `dataType` NUMERIC / BOOLEAN (1 / 0) / CATEGORICAL (the label), comment, config id,
-/// the deployment's environment, and metadata: the score's own plus `source` and the evaluation's
-/// trace that produced it.
-pub fn score_body(s: &aitrace_core::ScoreRecord, deployment: &Deployment) -> Json {
-    use aitrace_core::{ScoreTarget, ScoreValue};
-    let (value, data_type) = match &s.score.value {
-        ScoreValue::Numeric(v) => (json!(v), "NUMERIC"),
-        ScoreValue::Boolean(b) => (json!(if *b { 1 } else { 0 }), "BOOLEAN"),
-        ScoreValue::Categorical(label) => (json!(label), "CATEGORICAL"),
-    };
-    let mut body = json!({
-        "id": s.id,
-        "name": s.score.name,
-        "value": value,
-        "dataType": data_type,
-    });
-    match &s.target {
-        ScoreTarget::Trace { trace_id } => body["traceId"] = json!(trace_id.to_string()),
-        ScoreTarget::Span { trace_id, span_id } => {
-            body["traceId"] = json!(trace_id.to_string());
-            body["observationId"] = json!(span_id.to_string());
-        }
-        ScoreTarget::Session { session_id } => body["sessionId"] = json!(session_id),
-    }
-    if let Some(c) = &s.score.comment {
-        body["comment"] = json!(c);
-    }
-    if let Some(config) = &s.score.config_id {
-        body["configId"] = json!(config);
-    }
-    if let Some(env) = &deployment.environment {
-        body["environment"] = json!(env);
-    }
-    let mut metadata = s.score.metadata.clone();
-    if let Some(source) = s.score.source {
-        metadata.insert("source".into(), json!(source.as_str()));
-    }
-    if let Some((trace, span)) = s.evaluation {
-        metadata.insert("evaluation_trace_id".into(), json!(trace.to_string()));
-        metadata.insert("evaluation_observation_id".into(), json!(span.to_string()));
-    }
-    if !metadata.is_empty() {
-        body["metadata"] = Json::Object(metadata);
-    }
-    body
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 mod backend;
 pub mod fixtures;
+pub mod openapi;
 pub mod otlp;
 pub mod vendors;
 /// The scripted OpenAI-compatible server, published as `aitrace::testing::openai`.

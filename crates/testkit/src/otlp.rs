@@ -26,6 +26,10 @@ pub struct OtlpSpan {
     pub resource: Map<String, Value>,
     /// Names of its events.
     pub events: Vec<String>,
+    /// Its events' attributes, in the order of `events`.
+    pub event_attributes: Vec<Map<String, Value>>,
+    /// Its links: (trace id, span id), lowercase hex.
+    pub links: Vec<(String, String)>,
     /// OTLP status code (2 error).
     pub status_code: i32,
     /// Start and end, unix nanoseconds.
@@ -99,6 +103,12 @@ pub fn decode(body: &[u8]) -> Option<Vec<OtlpSpan>> {
                     attributes: attributes(&s.attributes),
                     resource: resource.clone(),
                     events: s.events.iter().map(|e| e.name.clone()).collect(),
+                    event_attributes: s.events.iter().map(|e| attributes(&e.attributes)).collect(),
+                    links: s
+                        .links
+                        .iter()
+                        .map(|l| (hex(&l.trace_id), hex(&l.span_id)))
+                        .collect(),
                     status_code: s.status.as_ref().map_or(0, |st| st.code),
                     start: s.start_time_unix_nano,
                     end: s.end_time_unix_nano,
