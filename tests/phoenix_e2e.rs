@@ -252,3 +252,84 @@ fn phoenix_stores_the_quickstart_trace_as_we_recorded_it() {
     let t = &by_id[tool.span_id.to_string().as_str()]["attributes"];
     assert_eq!(t["tool.name"], "lookup_order");
 }
+
+/// Phoenix's annotations of one kind (`span`, `trace`, `session`) for these ids, polled until `want`
+/// arrived (Phoenix inserts annotations asynchronously, after their spans).
+fn phoenix_annotations(
+    base: &str,
+    project: &str,
+    kind: &str,
+    ids: &[String],
+    want: usize,
+) -> Vec<Value> {
+    let query: Vec<String> = ids.iter().map(|id| format!("{kind}_ids={id}")).collect();
+    let path = format!(
+        "/v1/projects/{project}/{kind}_annotations?{}&limit=100",
+        query.join("&")
+    );
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let found = get_json(base, &path)
+            .and_then(|p| p["data"].as_array().cloned())
+            .unwrap_or_default();
+        if found.len() >= want || Instant::now() > deadline {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+#[ignore = "needs a running Phoenix: run `cargo xtask e2e`"]
+fn phoenix_shows_the_scores_as_annotations_on_the_right_spans() {
+    let base = env("AITRACE_E2E_PHOENIX_URL");
+    let project = env("AITRACE_E2E_PROJECT");
+    let text = std::fs::read_to_string(env("AITRACE_E2E_JSONL")).unwrap();
+    let records = aitrace::jsonl::read_jsonl(&text).unwrap();
+    let sent = aitrace::jsonl::read_jsonl_scores(&text).unwrap();
+    let chat = records
+        .iter()
+        .find(|r| r.request_model.as_deref() == Some("gpt-4o-mini"))
+        .expect("the answer");
+    // The recorded spans, plus one zero-duration span per score sent later.
+    let spans = phoenix_spans(&base, &project, records.len() + sent.len());
+    let by_id: HashMap<&str, &Value> = spans
+        .iter()
+        .filter_map(|s| Some((s["context"]["span_id"].as_str()?, s)))
+        .collect();
+    for s in &sent {
+        let id = aitrace::otel::scores::score_span_id(s).to_string();
+        let span = by_id
+            .get(id.as_str())
+            .unwrap_or_else(|| panic!("score span {id}"));
+        assert_eq!(span["name"], "gen_ai.evaluation.result");
+        assert_eq!(span["attributes"]["gen_ai.evaluation.name"], s.score.name);
+    }
+    // On the answer: the guardrail's verdict (recorded inline) and the judge's (sent later).
+    let on_chat = phoenix_annotations(&base, &project, "span", &[chat.span_id.to_string()], 2);
+    let named = |list: &[Value], n: &str| {
+        list.iter()
+            .find(|a| a["name"] == n)
+            .cloned()
+            .unwrap_or_else(|| panic!("no annotation {n} in {list:?}"))
+    };
+    let guard = named(&on_chat, "names_the_order");
+    assert_eq!(guard["annotator_kind"], "CODE");
+    assert_eq!(guard["result"]["score"], 1.0);
+    assert_eq!(guard["result"]["label"], "true");
+    assert_eq!(guard["identifier"], chat.scores[0].id);
+    let judge = named(&on_chat, "helpfulness");
+    assert_eq!(judge["annotator_kind"], "LLM");
+    assert_eq!(judge["result"]["score"], 0.6);
+    assert_eq!(judge["result"]["explanation"], "says when, not where");
+    // On the whole trace: the user's thumbs-down from the second request.
+    let on_trace = phoenix_annotations(&base, &project, "trace", &[chat.trace_id.to_string()], 1);
+    let thumbs = named(&on_trace, "user_feedback");
+    assert_eq!(thumbs["annotator_kind"], "HUMAN");
+    assert_eq!(thumbs["result"]["score"], 0.0);
+    assert_eq!(
+        thumbs["result"]["explanation"],
+        "I asked where it is, not when"
+    );
+    assert_eq!(thumbs["trace_id"], chat.trace_id.to_string());
+}

@@ -107,12 +107,58 @@ pub(crate) fn e2e_run(
             "phoenix_e2e",
             "--",
             "--ignored",
+            "--exact",
+            "phoenix_stores_the_quickstart_trace_as_we_recorded_it",
         ],
         &[
             ("AITRACE_E2E_PHOENIX_URL", &phoenix.url),
             ("AITRACE_E2E_PROJECT", &project),
             ("AITRACE_E2E_JSONL", &jsonl.to_string_lossy()),
             ("AITRACE_E2E_SEMCONV", mode),
+        ],
+    )
+}
+
+/// The feedback example (a score on a live span, feedback sent after the trace was exported, an
+/// LLM-as-judge's verdict) to Phoenix, configured by the environment alone, then the test that reads
+/// the scores back as Phoenix annotations through its REST API.
+pub(crate) fn feedback_run(phoenix: &Phoenix, endpoint: &str) -> Result<(), String> {
+    let project = format!("aitrace-e2e-feedback-{}", std::process::id());
+    let resource = format!("openinference.project.name={project}");
+    run_cargo(
+        "feedback example over OTLP to Phoenix",
+        &[
+            "run",
+            "--quiet",
+            "--features",
+            "otel",
+            "--example",
+            "feedback",
+        ],
+        &[
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", endpoint),
+            ("OTEL_SERVICE_NAME", "aitrace-feedback"),
+            ("OTEL_RESOURCE_ATTRIBUTES", &resource),
+        ],
+    )?;
+    let jsonl = root().join("feedback.jsonl");
+    run_cargo(
+        "phoenix end-to-end test of scores",
+        &[
+            "test",
+            "--features",
+            "otel",
+            "--test",
+            "phoenix_e2e",
+            "--",
+            "--ignored",
+            "--exact",
+            "phoenix_shows_the_scores_as_annotations_on_the_right_spans",
+        ],
+        &[
+            ("AITRACE_E2E_PHOENIX_URL", &phoenix.url),
+            ("AITRACE_E2E_PROJECT", &project),
+            ("AITRACE_E2E_JSONL", &jsonl.to_string_lossy()),
         ],
     )
 }
@@ -246,7 +292,8 @@ pub(crate) fn e2e() -> Result<(), String> {
     let latest = "gen_ai_latest_experimental";
     let result = e2e_run(&phoenix, "http/protobuf", "otel", &http, "")
         .and_then(|_| e2e_run(&phoenix, "http/protobuf", "otel", &http, latest))
-        .and_then(|_| e2e_run(&phoenix, "grpc", "otel-grpc", &grpc, ""));
+        .and_then(|_| e2e_run(&phoenix, "grpc", "otel-grpc", &grpc, ""))
+        .and_then(|_| feedback_run(&phoenix, &http));
     if result.is_err() {
         eprintln!("phoenix log (last lines):\n{}", phoenix.service.log_tail());
     }

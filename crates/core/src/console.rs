@@ -269,6 +269,12 @@ impl Style {
             .or_else(|| s.tool.as_ref().and_then(|t| t.name.clone()))
             .or_else(|| {
                 s.attributes
+                    .get(crate::fields::EVALUATION_NAME)
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string)
+            })
+            .or_else(|| {
+                s.attributes
                     .get("gen_ai.data_source.id")
                     .and_then(|v| v.as_str())
                     .map(str::to_string)
