@@ -145,3 +145,72 @@ fn mlflow_stores_each_request_of_the_service_as_a_trace_with_its_user_and_sessio
         );
     }
 }
+
+#[test]
+#[ignore = "needs a running MLflow: run `cargo xtask e2e`"]
+fn mlflow_shows_the_scores_as_assessments_on_the_judged_trace() {
+    let text = std::fs::read_to_string(env("AITRACE_E2E_FEEDBACK_JSONL")).unwrap();
+    let records = aitrace::jsonl::read_jsonl(&text).unwrap();
+    let traces: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(env("AITRACE_E2E_MLFLOW_TRACES")).unwrap())
+            .unwrap();
+    let chat = records
+        .iter()
+        .find(|r| r.request_model.as_deref() == Some("gpt-4o-mini"))
+        .expect("the answer");
+    let judge = records
+        .iter()
+        .find(|r| r.kind == SpanKind::Evaluation)
+        .expect("the evaluation");
+    let id = format!("tr-{}", chat.trace_id);
+    let t = traces
+        .iter()
+        .find(|t| t["trace_id"] == id)
+        .unwrap_or_else(|| panic!("trace {id} missing in MLflow"));
+    let spans = t["spans"].as_array().unwrap();
+    assert_eq!(
+        spans.len(),
+        records
+            .iter()
+            .filter(|r| r.trace_id == chat.trace_id)
+            .count(),
+        "the judged trace holds its own spans only (no score spans, no judge)"
+    );
+    let assessments = t["assessments"].as_array().unwrap();
+    let named = |n: &str| {
+        assessments
+            .iter()
+            .find(|a| a["name"] == n)
+            .unwrap_or_else(|| panic!("no assessment {n} in {assessments:?}"))
+    };
+    let chat_span = chat.span_id.to_string();
+    let guard = named("names_the_order");
+    assert_eq!(
+        (&guard["span_id"], &guard["source_type"], &guard["value"]),
+        (
+            &Value::from(chat_span.as_str()),
+            &Value::from("CODE"),
+            &Value::from(true)
+        )
+    );
+    let thumbs = named("user_feedback");
+    assert!(thumbs["span_id"].is_null(), "about the whole trace");
+    assert_eq!(thumbs["source_type"], "HUMAN");
+    assert_eq!(thumbs["value"], false);
+    assert_eq!(thumbs["rationale"], "I asked where it is, not when");
+    let helpful = named("helpfulness");
+    assert_eq!(helpful["span_id"], chat_span.as_str());
+    assert_eq!(helpful["source_type"], "LLM_JUDGE");
+    assert_eq!(helpful["value"], 0.6);
+    assert_eq!(
+        helpful["metadata"]["aitrace.evaluation_trace_id"],
+        format!("tr-{}", judge.trace_id)
+    );
+    // The judge is a trace of its own, its tokens there.
+    let judged = traces
+        .iter()
+        .find(|t| t["trace_id"] == format!("tr-{}", judge.trace_id))
+        .expect("the evaluation's trace");
+    assert_eq!(judged["token_usage"]["input_tokens"], 61);
+    assert_eq!(t["token_usage"]["input_tokens"], 42);
+}

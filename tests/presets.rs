@@ -553,3 +553,83 @@ fn honeycomb_grafana_langwatch_and_laminar_receive_the_trace_at_their_endpoints(
         }
     }
 }
+
+#[test]
+fn langsmith_gets_scores_as_feedback_on_its_runs_and_no_score_spans() {
+    let intake =
+        vendors::start_with_json(vendors::langsmith::rule, vendors::langsmith::feedback_rule);
+    let vars: HashMap<String, String> = [
+        ("LANGSMITH_API_KEY", "lsv2-key".to_string()),
+        ("LANGSMITH_ENDPOINT", intake.url.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let memory = aitrace::testing::TestExporter::new();
+    let (layer, guard) = aitrace::Builder::default()
+        .with_env_vars(|k| vars.get(k).cloned())
+        .unwrap()
+        .export_config(
+            aitrace::ExportConfig::default().with_max_batch_age(Duration::from_millis(20)),
+        )
+        .exporter(memory.clone())
+        .build_layer()
+        .unwrap();
+    aitrace::testing::with_default(tracing_subscriber::registry().with(layer), || {
+        let request = tracing::info_span!("handle_chat");
+        let chat = request.in_scope(|| {
+            let chat = generation_span!("openai", "gpt-4o-mini");
+            chat.record_usage(Usage::new(5, 1));
+            chat.record_score(aitrace::Score::boolean("json_valid", true))
+                .unwrap();
+            chat.score_target().unwrap()
+        });
+        let whole = request.score_target().unwrap();
+        drop(request);
+        std::thread::sleep(Duration::from_millis(100));
+        aitrace::score(
+            whole,
+            aitrace::Score::boolean("user_feedback", false).with_comment("wrong"),
+        )
+        .unwrap();
+        aitrace::score(
+            chat,
+            aitrace::Score::categorical("tone", "curt").with_source(aitrace::ScoreSource::Model),
+        )
+        .unwrap();
+    });
+    let report = guard.shutdown(Duration::from_secs(30));
+    assert_eq!(report.lost, 0, "{report}");
+    let records = memory.spans();
+    let chat = records.iter().find(|r| r.name == "chat").unwrap();
+    let request = records
+        .iter()
+        .find(|r| r.kind == aitrace::SpanKind::Request)
+        .unwrap();
+    let feedback: Vec<serde_json::Value> = intake.json().into_iter().map(|(_, b)| b).collect();
+    assert_eq!(feedback.len(), 3, "{:?}", intake.requests());
+    let key = |k: &str| feedback.iter().find(|f| f["key"] == k).unwrap();
+    let run = aitrace::presets::scores::langsmith_run_id;
+    assert_eq!(key("json_valid")["run_id"], run(chat.span_id));
+    assert_eq!(key("json_valid")["score"], 1.0);
+    let thumbs = key("user_feedback");
+    assert_eq!(
+        thumbs["run_id"],
+        run(request.span_id),
+        "the trace's root run"
+    );
+    assert_eq!(
+        thumbs["trace_id"],
+        aitrace::presets::scores::langsmith_trace_id(chat.trace_id)
+    );
+    assert_eq!(thumbs["comment"], "wrong");
+    assert_eq!(key("tone")["value"], "curt");
+    assert_eq!(key("tone")["feedback_source"]["type"], "model");
+    assert!(
+        intake
+            .spans()
+            .iter()
+            .all(|s| s.name != "gen_ai.evaluation.result"),
+        "LangSmith shows feedback, not score spans"
+    );
+}

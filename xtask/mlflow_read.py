@@ -40,6 +40,17 @@ for t in traces:
             "user": metadata.get("mlflow.trace.user"),
             "session": metadata.get("mlflow.trace.session"),
             "spans": spans,
+            "assessments": [
+                {
+                    "name": a.name,
+                    "span_id": a.span_id,
+                    "source_type": a.source.source_type,
+                    "value": a.value,
+                    "rationale": a.rationale,
+                    "metadata": a.metadata,
+                }
+                for a in (info.assessments or [])
+            ],
         }
     )
 with open(out, "w") as f:

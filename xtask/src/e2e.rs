@@ -242,6 +242,21 @@ pub(crate) fn mlflow_e2e(dir: &Path) -> Result<(), String> {
         )
     })
     .and_then(|_| {
+        // Scores: a guardrail's on a live span, feedback after export, a judge's verdict.
+        run_cargo(
+            "the feedback example to MLflow",
+            &[
+                "run",
+                "--quiet",
+                "--features",
+                "presets",
+                "--example",
+                "feedback",
+            ],
+            &[("MLFLOW_TRACKING_URI", &url)],
+        )
+    })
+    .and_then(|_| {
         let ok = Command::new(venv.join("bin").join("python"))
             .arg(root().join("xtask").join("mlflow_read.py"))
             .arg(&url)
@@ -270,6 +285,10 @@ pub(crate) fn mlflow_e2e(dir: &Path) -> Result<(), String> {
                 (
                     "AITRACE_E2E_SERVICE_JSONL",
                     &service_jsonl.to_string_lossy(),
+                ),
+                (
+                    "AITRACE_E2E_FEEDBACK_JSONL",
+                    &root().join("feedback.jsonl").to_string_lossy(),
                 ),
             ],
         )

@@ -40,6 +40,7 @@ pub struct OtelExporterBuilder {
     /// Phoenix's base URL for annotations: `Some(None)` off, `Some(Some(url))` set, `None`
     /// derived from the endpoint when OpenInference is on.
     phoenix_annotations: Option<Option<String>>,
+    score_routes: Vec<Box<dyn crate::exporter::ScoreRoute>>,
 }
 
 impl fmt::Debug for OtelExporterBuilder {
@@ -72,6 +73,7 @@ impl Default for OtelExporterBuilder {
             read_env: true,
             delivery: Delivery::default(),
             phoenix_annotations: None,
+            score_routes: Vec::new(),
         }
     }
 }
@@ -234,7 +236,7 @@ impl OtelExporterBuilder {
             delivery: self.delivery,
             grpc_target: None,
             roots: aitrace_exporter_kit::rest::RecentRoots::default(),
-            annotations: None,
+            score_routes: std::mem::take(&mut self.score_routes),
         }
     }
 
@@ -302,7 +304,9 @@ impl OtelExporterBuilder {
         let mut exporter = self.finish(transport);
         exporter.last_response = last_response;
         exporter.grpc_target = grpc_target;
-        exporter.annotations = annotations;
+        if let Some(a) = annotations {
+            exporter.score_routes.push(Box::new(a));
+        }
         Ok(exporter)
     }
 
@@ -393,6 +397,12 @@ impl OtelExporterBuilder {
             "OTEL_EXPORTER_OTLP_PROTOCOL",
             "grpc needs the `grpc` feature of aitrace-otel (`otel-grpc` of aitrace)",
         ))
+    }
+
+    /// Adds a backend's own route for scores (a vendor preset's feedback API).
+    pub fn score_route(mut self, route: impl crate::exporter::ScoreRoute) -> Self {
+        self.score_routes.push(Box::new(route));
+        self
     }
 
     /// Where scores also go as Phoenix annotations (`POST {base}/v1/span_annotations`, ...):

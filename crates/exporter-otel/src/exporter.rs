@@ -74,8 +74,27 @@ pub struct OtelExporter<E = OtlpTransport> {
     pub(crate) grpc_target: Option<String>,
     /// The roots of the traces sent lately: a score about a whole trace hangs under its root.
     pub(crate) roots: RecentRoots,
-    /// Phoenix's REST API, where scores also go as annotations (OpenInference on).
-    pub(crate) annotations: Option<Annotations>,
+    /// Vendors' own score routes beside OTLP (Phoenix annotations, LangSmith feedback, MLflow
+    /// assessments).
+    pub(crate) score_routes: Vec<Box<dyn ScoreRoute>>,
+}
+
+/// A backend's own route for scores, next to its OTLP spans: the exporter hands it every score, the
+/// ones recorded on spans once those spans were sent, the ones sent later in their own batches.
+/// Errors are retried like the spans' (a route must take the same score twice as one).
+pub trait ScoreRoute: Send + 'static {
+    /// The targets it takes.
+    fn targets(&self) -> ScoreTargets;
+
+    /// Whether scores sent later still go as zero-duration OTLP spans too. False for a backend that
+    /// shows the scores of its own route and would list those spans as noise. Default true.
+    fn keeps_score_spans(&self) -> bool {
+        true
+    }
+
+    /// Sends `scores` (only targets it takes); `roots` knows the root span of each trace this
+    /// exporter sent lately.
+    fn send(&self, scores: &[&ScoreRecord], roots: &RecentRoots) -> Result<(), ExportError>;
 }
 
 /// Where a Phoenix server takes annotations: its base URL and a client with the OTLP headers.
@@ -85,9 +104,13 @@ pub(crate) struct Annotations {
     pub(crate) client: JsonClient,
 }
 
-impl Annotations {
+impl ScoreRoute for Annotations {
+    fn targets(&self) -> ScoreTargets {
+        ScoreTargets::ALL
+    }
+
     /// Posts the annotations of `scores`, one request per route (span, trace, session).
-    fn send(&self, scores: &[&ScoreRecord]) -> Result<(), ExportError> {
+    fn send(&self, scores: &[&ScoreRecord], _roots: &RecentRoots) -> Result<(), ExportError> {
         for route in [
             "/v1/span_annotations",
             "/v1/trace_annotations",
@@ -194,19 +217,31 @@ impl<E: SpanExporter + 'static> Exporter for OtelExporter<E> {
         }
     }
 
-    /// Scores about spans and traces (as zero-duration spans); about sessions too when the
-    /// scores also go to Phoenix as annotations.
+    /// Scores about spans and traces (as zero-duration spans), and whatever its vendor routes take
+    /// (sessions, for Phoenix).
     fn score_targets(&self) -> ScoreTargets {
-        ScoreTargets {
-            traces: true,
-            spans: true,
-            sessions: self.annotations.is_some(),
-        }
+        self.score_routes.iter().fold(
+            ScoreTargets {
+                traces: true,
+                spans: true,
+                sessions: false,
+            },
+            |all, r| {
+                let t = r.targets();
+                ScoreTargets {
+                    traces: all.traces || t.traces,
+                    spans: all.spans || t.spans,
+                    sessions: all.sessions || t.sessions,
+                }
+            },
+        )
     }
 
     fn export_scores(&mut self, batch: &[ScoreRecord]) -> Result<(), ExportError> {
+        let score_spans = self.score_routes.iter().all(|r| r.keeps_score_spans());
         let spans: Vec<SpanRecord> = batch
             .iter()
+            .filter(|_| score_spans)
             .filter_map(|s| {
                 let root = s.target.trace_id().and_then(|t| self.roots.root(t));
                 crate::scores::score_span(s, root)
@@ -220,10 +255,7 @@ impl<E: SpanExporter + 'static> Exporter for OtelExporter<E> {
                 e
             })?;
         }
-        if let Some(annotations) = &self.annotations {
-            annotations.send(&batch.iter().collect::<Vec<_>>())?;
-        }
-        Ok(())
+        self.send_to_routes(batch.iter())
     }
 
     fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
@@ -233,15 +265,9 @@ impl<E: SpanExporter + 'static> Exporter for OtelExporter<E> {
             }
         }
         self.send_spans(batch)?;
-        if let Some(annotations) = &self.annotations {
-            let scores: Vec<&ScoreRecord> = batch.iter().flat_map(|r| &r.scores).collect();
-            if !scores.is_empty() {
-                // The spans went; on a retry they go again with the same ids, which backends
-                // take as the same spans, and the annotations are upserted on the score's id.
-                annotations.send(&scores)?;
-            }
-        }
-        Ok(())
+        // The spans went; on a retry they go again with the same ids, which backends take as the
+        // same spans, and the routes take a score sent again as the same score.
+        self.send_to_routes(batch.iter().flat_map(|r| &r.scores))
     }
 
     fn flush(&mut self) -> Result<(), ExportError> {
@@ -254,6 +280,24 @@ impl<E: SpanExporter + 'static> Exporter for OtelExporter<E> {
 }
 
 impl<E: SpanExporter + 'static> OtelExporter<E> {
+    /// Hands each route the scores it takes.
+    fn send_to_routes<'a>(
+        &self,
+        scores: impl Iterator<Item = &'a ScoreRecord> + Clone,
+    ) -> Result<(), ExportError> {
+        for route in &self.score_routes {
+            let targets = route.targets();
+            let mine: Vec<&ScoreRecord> = scores
+                .clone()
+                .filter(|s| targets.accepts(&s.target))
+                .collect();
+            if !mine.is_empty() {
+                route.send(&mine, &self.roots)?;
+            }
+        }
+        Ok(())
+    }
+
     fn send_spans(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
         let (inner, last_response, grpc_target) =
             (&self.inner, &self.last_response, &self.grpc_target);

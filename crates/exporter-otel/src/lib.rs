@@ -75,7 +75,7 @@ mod send;
 pub use aitrace_exporter_kit::settings;
 
 pub use builder::OtelExporterBuilder;
-pub use exporter::{classify, partial_success_error, OtelExporter, OtlpTransport};
+pub use exporter::{classify, partial_success_error, OtelExporter, OtlpTransport, ScoreRoute};
 pub use mapping::{to_span_data, Dialect, MappingOptions};
 #[cfg(feature = "metrics")]
 pub use metrics::GenAiMetrics;

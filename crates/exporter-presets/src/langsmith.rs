@@ -82,7 +82,11 @@ pub fn exporter(config: LangSmithConfig) -> Result<OtelExporter, ConfigError> {
         &config.traces_url()?,
         &headers,
     )?
-    .dialect(LangSmithDialect);
+    .dialect(LangSmithDialect)
+    .score_route(
+        crate::scores::LangSmithFeedback::new(&config.endpoint, &config.api_key)
+            .map_err(|e| ConfigError::new("LANGSMITH_ENDPOINT", e))?,
+    );
     build(b, "LANGSMITH_ENDPOINT")
 }
 

@@ -31,6 +31,7 @@ pub mod endpoints;
 pub mod langsmith;
 pub mod mlflow;
 pub mod posthog;
+pub mod scores;
 pub mod sentry;
 
 use aitrace_core::ConfigError;

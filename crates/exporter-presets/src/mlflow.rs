@@ -77,7 +77,16 @@ pub fn exporter(config: MlflowConfig) -> Result<OtelExporter, ConfigError> {
     )?
     // MLflow's server reads uncompressed protobuf only in some versions: send it plain.
     .gzip(false)
-    .dialect(MlflowDialect);
+    .dialect(MlflowDialect)
+    .score_route(crate::scores::MlflowAssessments {
+        base: config.tracking_uri.trim_end_matches('/').to_string(),
+        client: aitrace_exporter_kit::rest::JsonClient::new(
+            std::time::Duration::from_secs(10),
+            Vec::new(),
+            "MLFLOW_TRACKING_URI",
+        )
+        .map_err(|e| ConfigError::new("MLFLOW_TRACKING_URI", e))?,
+    });
     build(b, "MLFLOW_TRACKING_URI")
 }
 

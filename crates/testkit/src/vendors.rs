@@ -18,6 +18,8 @@ pub struct Received {
     pub headers: Vec<Vec<(String, String)>>,
     /// The spans the vendor kept, in arrival order.
     pub spans: Vec<OtlpSpan>,
+    /// JSON bodies the vendor accepted on its REST routes (scores, feedback): (path, body).
+    pub json: Vec<(String, serde_json::Value)>,
 }
 
 /// A running double.
@@ -37,6 +39,13 @@ impl Intake {
             .map(|r| r.spans.clone())
             .unwrap_or_default()
     }
+    /// The JSON bodies accepted on the vendor's REST routes.
+    pub fn json(&self) -> Vec<(String, serde_json::Value)> {
+        self.received
+            .lock()
+            .map(|r| r.json.clone())
+            .unwrap_or_default()
+    }
     /// Every request's (path, status).
     pub fn requests(&self) -> Vec<(String, u16)> {
         self.received
@@ -49,11 +58,37 @@ impl Intake {
 /// A vendor's acceptance rule: the spans it keeps, or the answer it refuses the request with.
 pub type Rule = fn(&Request, Vec<OtlpSpan>) -> Result<Vec<OtlpSpan>, Response>;
 
-/// Starts a double applying `rule`.
+/// A vendor's rule for a JSON request on its REST routes: `Ok` keeps the body, `Err` is its refusal.
+pub type JsonRule = fn(&Request, &serde_json::Value) -> Result<(), Response>;
+
+/// Starts a double applying `rule` (JSON requests are refused: the vendor has no such route here).
 pub fn start(rule: Rule) -> Intake {
+    start_with_json(rule, |_, _| Err(Response::empty(404)))
+}
+
+/// Starts a double applying `rule` to OTLP requests and `json_rule` to JSON ones.
+pub fn start_with_json(rule: Rule, json_rule: JsonRule) -> Intake {
     let received = Arc::new(Mutex::new(Received::default()));
     let r = Arc::clone(&received);
     let backend = Backend::start(move |req: &Request| {
+        if req.header("content-type") == Some("application/json") {
+            let answer = match serde_json::from_slice::<serde_json::Value>(&req.plain_body()) {
+                Ok(body) => json_rule(req, &body).map(|()| body),
+                Err(_) => Err(refuse(400, "not JSON")),
+            };
+            let mut got = r.lock().expect("lock");
+            return match answer {
+                Ok(body) => {
+                    got.requests.push((req.path.clone(), 200));
+                    got.json.push((req.path.clone(), body));
+                    Response::json(200, "{}")
+                }
+                Err(refusal) => {
+                    got.requests.push((req.path.clone(), refusal.status));
+                    refusal
+                }
+            };
+        }
         let answer = match decode(&req.plain_body()) {
             None => Err(Response::json(
                 400,
@@ -264,6 +299,47 @@ pub mod langsmith {
             return Err(refuse(401, "missing x-api-key"));
         }
         Ok(spans)
+    }
+
+    /// `POST /api/v1/feedback` (the API's `FeedbackCreateSchema` as its SDKs send it): `x-api-key`,
+    /// UUID `id`, `trace_id` and `run_id`, a `key`, a numeric `score` or a `value`, a comment, and
+    /// `feedback_source.type` `api`, `model` or `app`.
+    pub fn feedback_rule(req: &Request, body: &serde_json::Value) -> Result<(), Response> {
+        if req.path != "/api/v1/feedback" {
+            return Err(Response::empty(404));
+        }
+        if req.header("x-api-key").is_none_or(str::is_empty) {
+            return Err(refuse(401, "missing x-api-key"));
+        }
+        let uuid = |v: &serde_json::Value| {
+            v.as_str().is_some_and(|s| {
+                s.len() == 36
+                    && s.char_indices().all(|(i, c)| match i {
+                        8 | 13 | 18 | 23 => c == '-',
+                        _ => c.is_ascii_hexdigit(),
+                    })
+            })
+        };
+        let bad = |why: &str| Err(refuse(422, why));
+        if !uuid(&body["id"]) || !uuid(&body["trace_id"]) {
+            return bad("id and trace_id must be UUIDs");
+        }
+        if !body["run_id"].is_null() && !uuid(&body["run_id"]) {
+            return bad("run_id must be a UUID");
+        }
+        if body["key"].as_str().is_none_or(str::is_empty) {
+            return bad("key is required");
+        }
+        if !body["score"].is_null() && !body["score"].is_number() && !body["score"].is_boolean() {
+            return bad("score must be a number or a boolean");
+        }
+        if !matches!(
+            body["feedback_source"]["type"].as_str(),
+            Some("api" | "model" | "app")
+        ) {
+            return bad("feedback_source.type must be api, model or app");
+        }
+        Ok(())
     }
 
     /// The run type: `langsmith.span.kind`, else LangSmith's fallbacks.
