@@ -62,6 +62,11 @@ fn workload() {
 
 /// Runs the workload with the exporters `vars` configure (and a memory exporter for the truth).
 fn run(vars: &[(&str, String)]) -> Vec<SpanRecord> {
+    run_workload(vars, workload)
+}
+
+/// [`run`] with another workload.
+fn run_workload(vars: &[(&str, String)], workload: fn()) -> Vec<SpanRecord> {
     let vars: HashMap<String, String> = vars
         .iter()
         .map(|(k, v)| (k.to_string(), v.clone()))
@@ -558,49 +563,13 @@ fn honeycomb_grafana_langwatch_and_laminar_receive_the_trace_at_their_endpoints(
 fn langsmith_gets_scores_as_feedback_on_its_runs_and_no_score_spans() {
     let intake =
         vendors::start_with_json(vendors::langsmith::rule, vendors::langsmith::feedback_rule);
-    let vars: HashMap<String, String> = [
-        ("LANGSMITH_API_KEY", "lsv2-key".to_string()),
-        ("LANGSMITH_ENDPOINT", intake.url.clone()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let memory = aitrace::testing::TestExporter::new();
-    let (layer, guard) = aitrace::Builder::default()
-        .with_env_vars(|k| vars.get(k).cloned())
-        .unwrap()
-        .export_config(
-            aitrace::ExportConfig::default().with_max_batch_age(Duration::from_millis(20)),
-        )
-        .exporter(memory.clone())
-        .build_layer()
-        .unwrap();
-    aitrace::testing::with_default(tracing_subscriber::registry().with(layer), || {
-        let request = tracing::info_span!("handle_chat");
-        let chat = request.in_scope(|| {
-            let chat = generation_span!("openai", "gpt-4o-mini");
-            chat.record_usage(Usage::new(5, 1));
-            chat.record_score(aitrace::Score::boolean("json_valid", true))
-                .unwrap();
-            chat.score_target().unwrap()
-        });
-        let whole = request.score_target().unwrap();
-        drop(request);
-        std::thread::sleep(Duration::from_millis(100));
-        aitrace::score(
-            whole,
-            aitrace::Score::boolean("user_feedback", false).with_comment("wrong"),
-        )
-        .unwrap();
-        aitrace::score(
-            chat,
-            aitrace::Score::categorical("tone", "curt").with_source(aitrace::ScoreSource::Model),
-        )
-        .unwrap();
-    });
-    let report = guard.shutdown(Duration::from_secs(30));
-    assert_eq!(report.lost, 0, "{report}");
-    let records = memory.spans();
+    let records = run_workload(
+        &[
+            ("LANGSMITH_API_KEY", "lsv2-key".into()),
+            ("LANGSMITH_ENDPOINT", intake.url.clone()),
+        ],
+        scores_workload,
+    );
     let chat = records.iter().find(|r| r.name == "chat").unwrap();
     let request = records
         .iter()
@@ -631,5 +600,89 @@ fn langsmith_gets_scores_as_feedback_on_its_runs_and_no_score_spans() {
             .iter()
             .all(|s| s.name != "gen_ai.evaluation.result"),
         "LangSmith shows feedback, not score spans"
+    );
+}
+
+/// A request whose chat records a guardrail's score, then feedback on the whole request and a
+/// judge's label on the chat, sent after the trace was exported.
+fn scores_workload() {
+    let request = tracing::info_span!("handle_chat");
+    let chat = request.in_scope(|| {
+        let chat = generation_span!("openai", "gpt-4o-mini");
+        chat.record_usage(Usage::new(5, 1));
+        chat.record_score(aitrace::Score::boolean("json_valid", true))
+            .unwrap();
+        chat.score_target().unwrap()
+    });
+    let whole = request.score_target().unwrap();
+    drop(request);
+    std::thread::sleep(Duration::from_millis(100));
+    aitrace::score(
+        whole,
+        aitrace::Score::boolean("user_feedback", false).with_comment("wrong"),
+    )
+    .unwrap();
+    aitrace::score(
+        chat,
+        aitrace::Score::categorical("tone", "curt").with_source(aitrace::ScoreSource::Model),
+    )
+    .unwrap();
+}
+
+#[test]
+fn posthog_gets_scores_as_evaluation_events_on_its_logs_intake() {
+    let intake = vendors::start(vendors::posthog::rule);
+    let records = run_workload(
+        &[
+            ("POSTHOG_API_KEY", "phc_test".into()),
+            ("POSTHOG_HOST", intake.url.clone()),
+        ],
+        scores_workload,
+    );
+    let chat = records.iter().find(|r| r.name == "chat").unwrap();
+    let events: Vec<_> = intake
+        .logs()
+        .iter()
+        .filter_map(vendors::posthog::evaluation)
+        .collect();
+    assert_eq!(
+        events.len(),
+        3,
+        "every score is an $ai_evaluation: {:?}",
+        intake.logs()
+    );
+    let named = |n: &str| {
+        events
+            .iter()
+            .find(|e| e["$ai_evaluation_name"] == n)
+            .unwrap()
+    };
+    let trace = chat.trace_id.to_string();
+    let span = chat.span_id.to_string();
+    assert_eq!(named("json_valid")["$ai_trace_id"], trace.as_str());
+    assert_eq!(named("json_valid")["$ai_target_span_id"], span.as_str());
+    assert_eq!(named("json_valid")["$ai_evaluation_score_value"], 1.0);
+    let thumbs = named("user_feedback");
+    assert_eq!(thumbs["$ai_trace_id"], trace.as_str());
+    assert!(
+        thumbs.get("$ai_target_span_id").is_none(),
+        "the whole trace"
+    );
+    assert_eq!(thumbs["$ai_evaluation_reasoning"], "wrong");
+    assert_eq!(named("tone")["$ai_evaluation_score_label"], "curt");
+    let logs_requests: Vec<_> = intake
+        .requests()
+        .into_iter()
+        .filter(|(p, _)| p.ends_with("/v1/logs"))
+        .collect();
+    assert!(logs_requests
+        .iter()
+        .all(|(p, status)| p == "/i/v0/ai/otel/v1/logs" && *status == 200));
+    assert!(
+        intake
+            .spans()
+            .iter()
+            .all(|s| s.name != "gen_ai.evaluation.result"),
+        "no score spans: they would be $ai_span events"
     );
 }

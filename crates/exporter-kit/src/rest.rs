@@ -44,10 +44,20 @@ impl JsonClient {
     /// TLS, a timeout), 408, 429 and 5xx are retryable (with the server's `Retry-After`); 401/403
     /// name the credentials' setting; other 4xx are fatal, with the first line of the answer.
     pub fn post(&self, url: &str, body: Vec<u8>) -> Result<String, ExportError> {
+        self.post_as(url, "application/json", body)
+    }
+
+    /// [`post`](Self::post) with another content type (an OTLP protobuf body, say).
+    pub fn post_as(
+        &self,
+        url: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<String, ExportError> {
         let mut request = self
             .http
             .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(body);
         for (k, v) in &self.headers {
             request = request.header(k, v);

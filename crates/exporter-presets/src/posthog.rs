@@ -27,6 +27,8 @@ use crate::common::{build, get, otlp, rename, required, s, url_with_path, usd_co
 /// PostHog's US cloud ingestion host.
 pub const DEFAULT_HOST: &str = "https://us.i.posthog.com";
 const PATH: &str = "/i/v0/ai/otel";
+/// Where PostHog takes OTLP logs: evaluations (`gen_ai.evaluation.result`) become `$ai_evaluation`.
+const LOGS_PATH: &str = "/i/v0/ai/otel/v1/logs";
 /// PostHog's limit of AI spans per request.
 pub const MAX_SPANS_PER_REQUEST: usize = 100;
 /// The estimated bytes per request aitrace sends (PostHog refuses bodies over 4 MB; each span's
@@ -96,7 +98,19 @@ pub fn exporter(config: PostHogConfig) -> Result<OtelExporter, ConfigError> {
     )?
     .max_request_spans(MAX_SPANS_PER_REQUEST)
     .max_request_bytes(MAX_REQUEST_BYTES)
-    .dialect(PostHogDialect);
+    .dialect(PostHogDialect)
+    .score_route(crate::scores::PostHogEvaluations {
+        url: url_with_path("POSTHOG_HOST", &config.host, LOGS_PATH)?,
+        client: aitrace_exporter_kit::rest::JsonClient::new(
+            std::time::Duration::from_secs(10),
+            [(
+                "Authorization".to_string(),
+                format!("Bearer {}", config.api_key),
+            )],
+            "POSTHOG_API_KEY",
+        )
+        .map_err(|e| ConfigError::new("POSTHOG_HOST", e))?,
+    });
     build(b, "POSTHOG_HOST")
 }
 

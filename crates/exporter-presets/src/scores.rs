@@ -213,6 +213,116 @@ impl ScoreRoute for MlflowAssessments {
     }
 }
 
+/// The scores as OTLP log records, the GenAI conventions' `gen_ai.evaluation.result` events, the
+/// way PostHog's logs intake turns them into `$ai_evaluation` events: `event_name`, the trace and
+/// (for a span's score) the span ids, the time, and the event's attributes (name, score value and
+/// label, explanation, aitrace's score id and source).
+pub fn evaluation_logs(scores: &[&ScoreRecord]) -> Vec<u8> {
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue};
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    use prost::Message;
+    let kv = |k: &str, v: Any| KeyValue {
+        key: k.to_string(),
+        value: Some(AnyValue { value: Some(v) }),
+        ..Default::default()
+    };
+    let records = scores
+        .iter()
+        .filter_map(|s| {
+            let trace = s.target.trace_id()?;
+            let mut attributes = vec![kv(
+                "gen_ai.evaluation.name",
+                Any::StringValue(s.score.name.clone()),
+            )];
+            if let Some(v) = s.score.value.as_number() {
+                attributes.push(kv("gen_ai.evaluation.score.value", Any::DoubleValue(v)));
+            }
+            if let aitrace_core::ScoreValue::Categorical(label) = &s.score.value {
+                attributes.push(kv(
+                    "gen_ai.evaluation.score.label",
+                    Any::StringValue(label.clone()),
+                ));
+            }
+            if let Some(c) = &s.score.comment {
+                attributes.push(kv(
+                    "gen_ai.evaluation.explanation",
+                    Any::StringValue(c.clone()),
+                ));
+            }
+            attributes.push(kv("aitrace.score.id", Any::StringValue(s.id.clone())));
+            if let Some(source) = s.score.source {
+                attributes.push(kv(
+                    "aitrace.score.source",
+                    Any::StringValue(source.as_str().to_string()),
+                ));
+            }
+            Some(LogRecord {
+                time_unix_nano: s.time_unix_nano,
+                observed_time_unix_nano: s.time_unix_nano,
+                event_name: aitrace_otel::scores::EVALUATION_EVENT.to_string(),
+                trace_id: trace.to_bytes().to_vec(),
+                span_id: s
+                    .target
+                    .span_id()
+                    .map(|id| id.to_bytes().to_vec())
+                    .unwrap_or_default(),
+                attributes,
+                ..Default::default()
+            })
+        })
+        .collect();
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: None,
+            scope_logs: vec![ScopeLogs {
+                scope: Some(InstrumentationScope {
+                    name: "aitrace".into(),
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    ..Default::default()
+                }),
+                log_records: records,
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    }
+    .encode_to_vec()
+}
+
+/// PostHog's OTLP logs intake, where evaluations become `$ai_evaluation` events.
+#[derive(Debug)]
+pub(crate) struct PostHogEvaluations {
+    pub(crate) url: String,
+    pub(crate) client: JsonClient,
+}
+
+impl ScoreRoute for PostHogEvaluations {
+    /// Traces and their spans (PostHog's evaluations name a trace and a target span).
+    fn targets(&self) -> ScoreTargets {
+        ScoreTargets {
+            traces: true,
+            spans: true,
+            sessions: false,
+        }
+    }
+
+    /// Score spans would be `$ai_span` events of their own.
+    fn keeps_score_spans(&self) -> bool {
+        false
+    }
+
+    fn send(&self, scores: &[&ScoreRecord], _roots: &RecentRoots) -> Result<(), ExportError> {
+        // At most PostHog's 100 AI events per request.
+        for chunk in scores.chunks(crate::posthog::MAX_SPANS_PER_REQUEST) {
+            self.client
+                .post_as(&self.url, "application/x-protobuf", evaluation_logs(chunk))?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

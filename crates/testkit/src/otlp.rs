@@ -118,3 +118,39 @@ pub fn decode(body: &[u8]) -> Option<Vec<OtlpSpan>> {
     }
     Some(out)
 }
+
+/// One OTLP log record (an event) as a backend receives it.
+#[derive(Debug, Clone)]
+pub struct OtlpLog {
+    /// The event's name (`gen_ai.evaluation.result`).
+    pub event_name: String,
+    /// Lowercase hex, empty when unset.
+    pub trace_id: String,
+    /// Lowercase hex, empty when unset.
+    pub span_id: String,
+    /// Unix nanoseconds.
+    pub time: u64,
+    /// Its attributes, values as JSON.
+    pub attributes: Map<String, Value>,
+}
+
+/// The log records of one OTLP logs request body (protobuf, not compressed).
+pub fn decode_logs(body: &[u8]) -> Option<Vec<OtlpLog>> {
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    let request = ExportLogsServiceRequest::decode(body).ok()?;
+    Some(
+        request
+            .resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .flat_map(|s| &s.log_records)
+            .map(|l| OtlpLog {
+                event_name: l.event_name.clone(),
+                trace_id: hex(&l.trace_id),
+                span_id: hex(&l.span_id),
+                time: l.time_unix_nano,
+                attributes: attributes(&l.attributes),
+            })
+            .collect(),
+    )
+}

@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::otlp::{decode, OtlpSpan};
+use crate::otlp::{decode, decode_logs, OtlpLog, OtlpSpan};
 use crate::{Backend, Request, Response};
 
 /// What a double received: every request's path, headers and answer status, and the spans kept.
@@ -20,6 +20,8 @@ pub struct Received {
     pub spans: Vec<OtlpSpan>,
     /// JSON bodies the vendor accepted on its REST routes (scores, feedback): (path, body).
     pub json: Vec<(String, serde_json::Value)>,
+    /// OTLP log records (events) received on `/v1/logs`.
+    pub logs: Vec<OtlpLog>,
 }
 
 /// A running double.
@@ -37,6 +39,13 @@ impl Intake {
         self.received
             .lock()
             .map(|r| r.spans.clone())
+            .unwrap_or_default()
+    }
+    /// The OTLP log records received.
+    pub fn logs(&self) -> Vec<OtlpLog> {
+        self.received
+            .lock()
+            .map(|r| r.logs.clone())
             .unwrap_or_default()
     }
     /// The JSON bodies accepted on the vendor's REST routes.
@@ -89,6 +98,20 @@ pub fn start_with_json(rule: Rule, json_rule: JsonRule) -> Intake {
                 }
             };
         }
+        if req.path.ends_with("/v1/logs") {
+            let mut got = r.lock().expect("lock");
+            return match decode_logs(&req.plain_body()) {
+                Some(logs) if req.header("content-type") == Some("application/x-protobuf") => {
+                    got.requests.push((req.path.clone(), 200));
+                    got.logs.extend(logs);
+                    Response::json(200, "{}")
+                }
+                _ => {
+                    got.requests.push((req.path.clone(), 400));
+                    refuse(400, "not an OTLP logs protobuf request")
+                }
+            };
+        }
         let answer = match decode(&req.plain_body()) {
             None => Err(Response::json(
                 400,
@@ -129,6 +152,53 @@ fn refuse(status: u16, why: &str) -> Response {
 /// 100 kept spans is a 400 for the whole request.
 pub mod posthog {
     use super::*;
+
+    /// The `$ai_evaluation` event PostHog's logs intake makes of a record (`otel/logs.rs`): only a
+    /// `gen_ai.evaluation.result` event with a non-blank `gen_ai.evaluation.name` and a score value
+    /// or a non-blank label; `None` for anything else (dropped).
+    pub fn evaluation(l: &OtlpLog) -> Option<serde_json::Map<String, serde_json::Value>> {
+        use serde_json::Value;
+        if l.event_name != "gen_ai.evaluation.result" {
+            return None;
+        }
+        let a = &l.attributes;
+        let name = a["gen_ai.evaluation.name"].as_str()?.trim();
+        if name.is_empty() {
+            return None;
+        }
+        let label = a
+            .get("gen_ai.evaluation.score.label")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        let value = a
+            .get("gen_ai.evaluation.score.value")
+            .and_then(Value::as_f64);
+        if label.is_none() && value.is_none() {
+            return None;
+        }
+        let mut p = serde_json::Map::new();
+        p.insert("$ai_evaluation_name".into(), name.into());
+        if l.trace_id.len() == 32 {
+            p.insert("$ai_trace_id".into(), l.trace_id.clone().into());
+        }
+        if l.span_id.len() == 16 {
+            p.insert("$ai_target_span_id".into(), l.span_id.clone().into());
+        }
+        if let Some(label) = label {
+            p.insert("$ai_evaluation_score_label".into(), label.into());
+        }
+        if let Some(v) = value {
+            p.insert("$ai_evaluation_score_value".into(), v.into());
+        }
+        if let Some(e) = a
+            .get("gen_ai.evaluation.explanation")
+            .and_then(Value::as_str)
+        {
+            p.insert("$ai_evaluation_reasoning".into(), e.into());
+        }
+        Some(p)
+    }
 
     /// The attribute prefixes PostHog keeps a span for (`providers.rs`).
     pub const KEPT_PREFIXES: &[&str] = &[

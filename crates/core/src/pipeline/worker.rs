@@ -174,11 +174,11 @@ impl Worker {
                 self.deliver(records, sizes);
             }
             self.release_waiting_scores(false);
-            if self
-                .scores
-                .since
-                .is_some_and(|s| s.elapsed() >= self.config.max_batch_age)
-            {
+            if self.scores_due() {
+                // The spans first: a score may name a span of this very batch (a Braintrust row
+                // must exist before its feedback).
+                let (records, sizes) = batch.take();
+                self.deliver(records, sizes);
                 self.deliver_scores();
             }
             let oldest = match (batch.since, self.scores.since) {
@@ -281,9 +281,15 @@ impl Worker {
         self.scores.since.get_or_insert_with(Instant::now);
         self.scores.ready.push(score);
         self.scores.sizes.push(size);
-        if self.scores.ready.len() >= self.config.max_batch_size {
-            self.deliver_scores();
-        }
+    }
+
+    /// Whether the score batch is due: full, or as old as a batch may get.
+    fn scores_due(&self) -> bool {
+        self.scores.ready.len() >= self.config.max_batch_size
+            || self
+                .scores
+                .since
+                .is_some_and(|s| s.elapsed() >= self.config.max_batch_age)
     }
 
     /// Moves waiting scores whose trace left the assembler (or all of them) to the batch.
