@@ -48,9 +48,11 @@ pub use env_exporters::EXPORTERS_ENV;
 pub use aitrace_presets as presets;
 
 /// Starts a [`Builder`]. With the `filters` feature (on by default) it already holds a
-/// `filters::ChunkAggregator`, a `filters::CostProcessor` and a `filters::SensitiveDataFilter`, so
-/// streamed chunks don't flood backends, every billed call has one cost that every exporter shows,
-/// and secrets are redacted, unless you opt out with `.without_processor("chunk-aggregator")` /
+/// `filters::ChunkAggregator`, a `filters::InlineBlobLimit`, a `filters::CostProcessor` and a
+/// `filters::SensitiveDataFilter`, so streamed chunks don't flood backends, a screenshot inlined in a
+/// message becomes a marker instead of megabytes in every backend, every billed call has one cost that
+/// every exporter shows, and secrets are redacted, unless you opt out with
+/// `.without_processor("chunk-aggregator")` / `.without_processor("inline-blob-limit")` /
 /// `.without_processor("cost")` / `.without_processor("sensitive-data-filter")`. The cost comes from
 /// the built-in dated price table; a model it does not know gets no cost, and a backend with its own
 /// prices (Langfuse) prices that one itself.

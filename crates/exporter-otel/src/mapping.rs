@@ -493,9 +493,8 @@ pub fn attributes(r: &SpanRecord, options: &MappingOptions) -> Vec<KeyValue> {
             put("aitrace.embeddings.input_count", Value::I64(count as i64));
         }
     }
-    if let AiStatus::Error { error_type, .. } = &r.status {
-        let t = error_type.clone().unwrap_or_else(|| "_OTHER".to_string());
-        put("error.type", Value::String(t.into()));
+    if let Some(t) = r.status.error_type_or_other() {
+        put("error.type", Value::String(t.to_string().into()));
     }
     put("aitrace.span.kind", Value::String(r.kind.as_str().into()));
     put("aitrace.billable", Value::Bool(r.billable));
@@ -542,10 +541,8 @@ pub fn attributes(r: &SpanRecord, options: &MappingOptions) -> Vec<KeyValue> {
 /// The `gen_ai.client.operation.exception` event the conventions ask for on a failed model or
 /// embeddings call: the error's type and message.
 fn exception_event(r: &SpanRecord) -> Option<Event> {
-    let AiStatus::Error {
-        message,
-        error_type,
-    } = &r.status
+    let (AiStatus::Error { message, .. }, Some(error_type)) =
+        (&r.status, r.status.error_type_or_other())
     else {
         return None;
     };
@@ -553,10 +550,7 @@ fn exception_event(r: &SpanRecord) -> Option<Event> {
         return None;
     }
     let mut attrs = Vec::with_capacity(2);
-    attrs.push(KeyValue::new(
-        "exception.type",
-        error_type.clone().unwrap_or_else(|| "_OTHER".to_string()),
-    ));
+    attrs.push(KeyValue::new("exception.type", error_type.to_string()));
     if !message.is_empty() {
         attrs.push(KeyValue::new("exception.message", message.clone()));
     }

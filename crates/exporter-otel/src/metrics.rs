@@ -25,7 +25,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use aitrace_core::{ExportError, Exporter, SpanKind, SpanRecord, Status, Usage};
+use aitrace_core::{ExportError, Exporter, SpanKind, SpanRecord, Usage};
 use opentelemetry::metrics::{Counter, Histogram, Meter};
 use opentelemetry::KeyValue;
 
@@ -247,13 +247,10 @@ impl GenAiMetrics {
 
     fn record(&self, r: &SpanRecord) {
         let seconds = r.duration().as_secs_f64();
-        let error = match &r.status {
-            Status::Error { error_type, .. } => Some(KeyValue::new(
-                "error.type",
-                error_type.clone().unwrap_or_else(|| "_OTHER".into()),
-            )),
-            _ => None,
-        };
+        let error = r
+            .status
+            .error_type_or_other()
+            .map(|t| KeyValue::new("error.type", t.to_string()));
         let op = operation_name(r);
         let mut attrs = Vec::with_capacity(6);
         if let Some(op) = op {

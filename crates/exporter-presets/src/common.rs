@@ -78,11 +78,6 @@ pub(crate) fn rename(a: &mut [KeyValue], from: &str, to: &'static str) {
     }
 }
 
-/// The trace's root in this process: what a backend names the trace after.
-pub(crate) fn is_root(r: &SpanRecord) -> bool {
-    r.is_local_root()
-}
-
 /// A string attribute.
 pub(crate) fn s(key: impl Into<opentelemetry::Key>, v: impl Into<String>) -> KeyValue {
     KeyValue::new(key, Value::String(v.into().into()))

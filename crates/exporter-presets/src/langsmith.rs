@@ -11,7 +11,7 @@ use aitrace_otel::{Dialect, OtelExporter};
 use opentelemetry::KeyValue;
 use serde_json::{json, Map, Value as Json};
 
-use crate::common::{build, is_root, otlp, required, s, url_with_path, usd_cost, var};
+use crate::common::{build, otlp, required, s, url_with_path, usd_cost, var};
 
 /// LangSmith's US cloud API.
 pub const DEFAULT_ENDPOINT: &str = "https://api.smith.langchain.com";
@@ -157,7 +157,7 @@ pub struct LangSmithDialect;
 impl Dialect for LangSmithDialect {
     fn extend(&self, r: &SpanRecord, a: &mut Vec<KeyValue>) {
         a.push(s("langsmith.span.kind", run_type(r)));
-        if is_root(r) {
+        if r.is_local_root() {
             let name = r.trace_name.clone().unwrap_or_else(|| r.what_ran());
             a.push(s("langsmith.trace.name", name));
         }

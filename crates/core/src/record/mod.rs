@@ -55,6 +55,15 @@ impl Status {
     pub fn is_error(&self) -> bool {
         matches!(self, Status::Error { .. })
     }
+
+    /// The `error.type` of an error, as the OTel conventions write it: the recorded type, else
+    /// `_OTHER`. `None` when the status is not an error.
+    pub fn error_type_or_other(&self) -> Option<&str> {
+        match self {
+            Status::Error { error_type, .. } => Some(error_type.as_deref().unwrap_or("_OTHER")),
+            _ => None,
+        }
+    }
 }
 
 /// Request parameters of a model call (`gen_ai.request.*`).
