@@ -101,5 +101,11 @@ fn main() -> Result<(), Box<dyn Error>> {
         on_spans + sent,
         report.lost
     );
+    // What CI checks: the guardrail's score on its span, the feedback and the verdict on their own.
+    if (on_spans, sent, report.lost) != (1, 2, 0) {
+        return Err(
+            format!("expected 1 score on a span, 2 sent later, none lost: {report}").into(),
+        );
+    }
     Ok(())
 }

@@ -43,6 +43,12 @@ pub(crate) fn ci() -> Result<(), String> {
         &["run", "--quiet", "--example", "quickstart"],
         &[],
     )?;
+    // Scores offline: the example fails unless its JSONL file holds every score and nothing was lost.
+    run_cargo(
+        "feedback",
+        &["run", "--quiet", "--example", "feedback"],
+        &[],
+    )?;
     // The client-library examples, offline against their built-in test server: never a real
     // endpoint from CI, whatever the machine's environment holds.
     std::env::remove_var("OPENAI_API_KEY");
