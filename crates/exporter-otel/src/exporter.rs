@@ -265,9 +265,19 @@ impl<E: SpanExporter + 'static> Exporter for OtelExporter<E> {
             }
         }
         self.send_spans(batch)?;
-        // The spans went; on a retry they go again with the same ids, which backends take as the
-        // same spans, and the routes take a score sent again as the same score.
-        self.send_to_routes(batch.iter().flat_map(|r| &r.scores))
+        // The spans went. A route that may recover (a 503, a refused connection) has them sent again
+        // with its scores: backends take the same span ids as the same spans, and the routes take a
+        // score sent again as the same score. A route that refuses for good (a collector with no
+        // annotation route answering 404) must not count delivered spans as lost: every span is
+        // reported accepted and the error is noted (stats' last error, the exporter's WARN).
+        match self.send_to_routes(batch.iter().flat_map(|r| &r.scores)) {
+            Err(e) if !e.retryable => Err(ExportError::partial(
+                format!("the spans were sent, their scores were not: {}", e.message),
+                Vec::new(),
+                false,
+            )),
+            other => other,
+        }
     }
 
     fn flush(&mut self) -> Result<(), ExportError> {

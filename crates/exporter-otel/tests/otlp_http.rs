@@ -235,3 +235,72 @@ fn request_limit_and_auth_pause_are_options_of_the_one_otlp_client() {
         "paused: no second request"
     );
 }
+
+/// With OpenInference on, scores also go to Phoenix's annotation routes. A collector without them
+/// (404) must not turn spans it took into lost spans; a Phoenix that is busy (503) gets the spans
+/// and the annotations again, and both arrive.
+#[test]
+fn an_annotation_route_that_refuses_never_loses_the_spans_and_a_busy_one_is_retried() {
+    for (annotation_status, retried) in [(404u16, false), (503, true)] {
+        let annotations = Arc::new(Mutex::new(Vec::<u16>::new()));
+        let traces = Arc::new(Mutex::new(0usize));
+        let (a, t) = (annotations.clone(), traces.clone());
+        let backend = Backend::start(move |req| {
+            if req.path == "/v1/span_annotations" {
+                let mut seen = a.lock().unwrap();
+                // Refused once (a 503 recovers, a 404 stays 404).
+                let status = if seen.is_empty() || annotation_status == 404 {
+                    annotation_status
+                } else {
+                    200
+                };
+                seen.push(status);
+                return Response::json(status, "{\"data\":[]}");
+            }
+            *t.lock().unwrap() += 1;
+            Response::empty(200)
+        });
+        let exporter = OtelExporter::builder()
+            .read_env(false)
+            .endpoint(format!("{}/v1/traces", backend.url()))
+            .openinference(true)
+            .build()
+            .unwrap();
+        let (layer, guard) = builder()
+            .exporter_with_config(exporter, config())
+            .build_layer()
+            .unwrap();
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            let chat = generation_span!("openai", "gpt-4o-mini");
+            chat.record_usage(Usage::new(1, 1));
+            chat.record_score(aitrace_core::Score::boolean("ok", true))
+                .unwrap();
+        });
+        let report = guard.shutdown(Duration::from_secs(20));
+        let stats = report.stats.exporter("otel").unwrap();
+        assert_eq!((stats.exported, report.lost), (1, 0), "{report}");
+        let seen = annotations.lock().unwrap().clone();
+        if retried {
+            assert_eq!(
+                seen,
+                [503, 200],
+                "the annotation was sent again and arrived"
+            );
+            assert_eq!(
+                *traces.lock().unwrap(),
+                2,
+                "with its span, the same span id"
+            );
+        } else {
+            assert_eq!(seen, [404], "not retried");
+            assert_eq!(*traces.lock().unwrap(), 1);
+            assert!(
+                stats
+                    .last_error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("their scores were not")),
+                "{stats:?}"
+            );
+        }
+    }
+}
