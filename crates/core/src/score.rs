@@ -321,6 +321,12 @@ impl ScoreTargets {
         spans: false,
         sessions: false,
     };
+    /// Traces and their spans, not sessions (the backends without sessions).
+    pub const TRACES_AND_SPANS: ScoreTargets = ScoreTargets {
+        traces: true,
+        spans: true,
+        sessions: false,
+    };
     /// Every target.
     pub const ALL: ScoreTargets = ScoreTargets {
         traces: true,

@@ -341,11 +341,7 @@ impl Exporter for BraintrustExporter {
 
     /// Traces and spans; Braintrust has no sessions.
     fn score_targets(&self) -> ScoreTargets {
-        ScoreTargets {
-            traces: true,
-            spans: true,
-            sessions: false,
-        }
+        ScoreTargets::TRACES_AND_SPANS
     }
 
     /// Feedback on the rows the scores name (a span's row; a trace's root row, when this exporter

@@ -220,21 +220,16 @@ impl<E: SpanExporter + 'static> Exporter for OtelExporter<E> {
     /// Scores about spans and traces (as zero-duration spans), and whatever its vendor routes take
     /// (sessions, for Phoenix).
     fn score_targets(&self) -> ScoreTargets {
-        self.score_routes.iter().fold(
-            ScoreTargets {
-                traces: true,
-                spans: true,
-                sessions: false,
-            },
-            |all, r| {
+        self.score_routes
+            .iter()
+            .fold(ScoreTargets::TRACES_AND_SPANS, |all, r| {
                 let t = r.targets();
                 ScoreTargets {
                     traces: all.traces || t.traces,
                     spans: all.spans || t.spans,
                     sessions: all.sessions || t.sessions,
                 }
-            },
-        )
+            })
     }
 
     fn export_scores(&mut self, batch: &[ScoreRecord]) -> Result<(), ExportError> {

@@ -94,11 +94,7 @@ impl LangSmithFeedback {
 impl ScoreRoute for LangSmithFeedback {
     /// Runs and traces; LangSmith's threads take no feedback.
     fn targets(&self) -> ScoreTargets {
-        ScoreTargets {
-            traces: true,
-            spans: true,
-            sessions: false,
-        }
+        ScoreTargets::TRACES_AND_SPANS
     }
 
     /// LangSmith shows feedback on its runs: score spans would be runs of their own.
@@ -185,11 +181,7 @@ pub(crate) struct MlflowAssessments {
 impl ScoreRoute for MlflowAssessments {
     /// Traces and their spans; MLflow sessions take no assessments.
     fn targets(&self) -> ScoreTargets {
-        ScoreTargets {
-            traces: true,
-            spans: true,
-            sessions: false,
-        }
+        ScoreTargets::TRACES_AND_SPANS
     }
 
     /// MLflow lists assessments on the trace: score spans would be spans of it.
@@ -301,11 +293,7 @@ pub(crate) struct PostHogEvaluations {
 impl ScoreRoute for PostHogEvaluations {
     /// Traces and their spans (PostHog's evaluations name a trace and a target span).
     fn targets(&self) -> ScoreTargets {
-        ScoreTargets {
-            traces: true,
-            spans: true,
-            sessions: false,
-        }
+        ScoreTargets::TRACES_AND_SPANS
     }
 
     /// Score spans would be `$ai_span` events of their own.
