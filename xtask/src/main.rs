@@ -56,7 +56,29 @@ pub(crate) fn run_cargo(name: &str, args: &[&str], env: &[(&str, &str)]) -> Resu
         println!("<== {name} ok in {:.1}s", started.elapsed().as_secs_f64());
         Ok(())
     } else {
-        Err(format!("{name} failed ({status})"))
+        Err(format!("{name} failed ({status}){}", disk_note()))
+    }
+}
+
+/// The free space under the workspace, when `df` can tell: a build that fails for lack of disk
+/// (a linker killed by SIGBUS, a truncated archive) says nothing about it by itself.
+fn disk_note() -> String {
+    let out = Command::new("df")
+        .args(["-Pk", "."])
+        .current_dir(root())
+        .output();
+    let Ok(out) = out else {
+        return String::new();
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let free_kb = text
+        .lines()
+        .nth(1)
+        .and_then(|line| line.split_whitespace().nth(3))
+        .and_then(|kb| kb.parse::<u64>().ok());
+    match free_kb {
+        Some(kb) => format!("; {:.1} GB free on the workspace's disk", kb as f64 / 1e6),
+        None => String::new(),
     }
 }
 
