@@ -127,6 +127,10 @@ pub use aitrace_langfuse as langfuse;
 #[cfg(feature = "async-openai")]
 pub use aitrace_async_openai as async_openai;
 
+/// MCP tracing for rmcp 3.x (feature `mcp`): `serve_client` / `serve_server` (or
+/// `TracedServer::new`) put every MCP request in the caller's trace, by the GenAI MCP conventions.
+#[cfg(feature = "mcp")]
+pub use aitrace_mcp as mcp;
 /// rig 0.44 helpers (feature `rig`): time to first token on streams, and an agent span for runs
 /// inside your own spans.
 #[cfg(feature = "rig")]

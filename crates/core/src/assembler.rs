@@ -53,7 +53,8 @@ impl<'a> Trace<'a> {
     }
 
     /// Spans whose parent is `parent` (or, for `None`, the spans with no parent in this trace),
-    /// by start time.
+    /// by start time. A span whose remote parent is in the view (an MCP server's span beside its
+    /// client's) nests under it.
     pub fn children_of(&self, parent: Option<SpanId>) -> Vec<&'a SpanRecord> {
         let ids: std::collections::HashSet<SpanId> = self.spans.iter().map(|s| s.span_id).collect();
         let mut out: Vec<&'a SpanRecord> = self
@@ -61,8 +62,8 @@ impl<'a> Trace<'a> {
             .iter()
             .copied()
             .filter(|s| match parent {
-                Some(p) => s.parent_span_id == Some(p) && !s.is_local_root(),
-                None => s.is_local_root() || s.parent_span_id.is_none_or(|p| !ids.contains(&p)),
+                Some(p) => s.parent_span_id == Some(p),
+                None => s.parent_span_id.is_none_or(|p| !ids.contains(&p)),
             })
             .collect();
         out.sort_by_key(|s| (s.start_time_unix_nano, s.span_id));
