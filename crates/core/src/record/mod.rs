@@ -450,7 +450,15 @@ impl SpanRecord {
             SpanKind::Evaluation => attr(crate::fields::EVALUATION_NAME),
             _ => return self.name.clone(),
         };
-        let op = self.operation_name().unwrap_or(self.name.as_str());
+        // An MCP request is named by its method (`tools/call get_weather`), as the MCP conventions
+        // ask, also when its span is the application's own tool span.
+        let op = match self.kind {
+            SpanKind::McpToolCall => attr("mcp.method.name"),
+            _ => None,
+        };
+        let op = op
+            .or_else(|| self.operation_name())
+            .unwrap_or(self.name.as_str());
         match target {
             Some(t) if !t.is_empty() => {
                 // Built by hand: `format!` costs several times more, once per span closed.
