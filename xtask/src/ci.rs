@@ -49,6 +49,9 @@ pub(crate) fn ci() -> Result<(), String> {
         &["run", "--quiet", "--example", "feedback"],
         &[],
     )?;
+    // MCP offline: a client and its server as a child process over stdio; the example fails unless
+    // both sides' spans form one trace, billed once, with no secret in either file.
+    run_cargo("mcp", &["run", "--quiet", "--example", "mcp"], &[])?;
     // The client-library examples, offline against their built-in test server: never a real
     // endpoint from CI, whatever the machine's environment holds.
     std::env::remove_var("OPENAI_API_KEY");
