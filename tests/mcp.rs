@@ -453,3 +453,65 @@ fn a_server_called_without_trace_context_starts_its_own_traces() {
 }
 
 use tracing::instrument::WithSubscriber;
+
+/// Calls in parallel from one client: each client span gets its own request's id, and each server
+/// span lands under the client span that sent it.
+#[test]
+fn parallel_calls_keep_their_own_spans_and_ids() {
+    let memory = aitrace::testing::TestExporter::new();
+    let (layer, guard) = aitrace::builder()
+        .exporter(memory.clone())
+        .build_layer()
+        .unwrap();
+    let _default = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+    let dispatch = tracing::dispatcher::get_default(|d| d.clone());
+    let runtime = runtime_with(&dispatch);
+    runtime.block_on(
+        async {
+            let url = start_server().await;
+            let transport = StreamableHttpClientTransport::from_uri(url);
+            let client = aitrace::mcp::serve_client((), transport).await.unwrap();
+            let cities: Vec<String> = (0..16).map(|i| format!("city-{i}")).collect();
+            let calls = cities
+                .iter()
+                .map(|c| client.call_tool(call("get_weather", c)));
+            let results = futures::future::join_all(calls)
+                .instrument(agent_span!("fan-out"))
+                .await;
+            assert!(results.iter().all(|r| r.is_ok()));
+            let _ = client.cancel().await;
+        }
+        .with_subscriber(dispatch),
+    );
+    drop(runtime);
+    let report = guard.shutdown(Duration::from_secs(10));
+    assert_eq!(report.lost, 0, "{report}");
+    let spans = memory.spans();
+    let calls = |on: &str| -> Vec<&SpanRecord> {
+        spans
+            .iter()
+            .filter(|s| s.name == "tools/call get_weather" && side(s) == Some(on))
+            .collect()
+    };
+    let (clients, servers) = (calls("client"), calls("server"));
+    assert_eq!((clients.len(), servers.len()), (16, 16));
+    let ids: std::collections::BTreeSet<&str> = clients
+        .iter()
+        .filter_map(|c| attr(c, "jsonrpc.request.id"))
+        .collect();
+    assert_eq!(ids.len(), 16, "one id per call");
+    for s in &servers {
+        let client = clients
+            .iter()
+            .find(|c| Some(c.span_id) == s.parent_span_id)
+            .unwrap();
+        assert_eq!(
+            attr(client, "jsonrpc.request.id"),
+            attr(s, "jsonrpc.request.id")
+        );
+        assert_eq!(
+            client.tool.as_ref().and_then(|t| t.arguments.clone()),
+            s.tool.as_ref().and_then(|t| t.arguments.clone())
+        );
+    }
+}
