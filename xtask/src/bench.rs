@@ -224,6 +224,26 @@ pub(crate) fn bench(with_peers: bool) -> Result<(), String> {
         ));
     }
     let throughput = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!("==> the user's AI span, alternating rounds");
+    let out = cargo()
+        .current_dir(root())
+        .args([
+            "bench",
+            "--quiet",
+            "--bench",
+            "user_span",
+            "--features",
+            "filters",
+        ])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "user_span benchmark failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let user_span = String::from_utf8_lossy(&out.stdout).into_owned();
     let m = |g: &str, b: &str| {
         criterion_mean(g, b).ok_or_else(|| format!("no criterion result for {g}/{b}"))
     };
@@ -266,6 +286,11 @@ pub(crate) fn bench(with_peers: bool) -> Result<(), String> {
             t / bare
         );
     }
+    doc += "\n## The AI span as a user builds it\n\n`aitrace::builder()` with its defaults (SensitiveDataFilter, cost, chunk aggregation) and an\n";
+    doc += "exporter that reads content, against tracing-opentelemetry with the SDK's `BatchSpanProcessor`;\n";
+    doc += "both workers running; 15 alternating rounds of 20 000 spans in one process, medians\n";
+    doc += "(`benches/user_span.rs`, its own binary, built as a user builds one).\n\n";
+    doc += &user_span;
     doc += "\n## Application's own (non-AI) spans and events\n\nA plain span entered, recorded and closed, with an application layer installed; the\n";
     doc +=
         "application's own events with its layer filtered at INFO (as a `fmt` layer at INFO).\n\n";

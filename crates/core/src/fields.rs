@@ -318,7 +318,11 @@ fn deferred(r: &mut SpanRecord, bit: u8, v: FieldValue) -> Value {
             } else {
                 r.pending_json &= !bit;
             }
-            Value::String(s.into_owned())
+            // Content is the large copy of a span: into a buffer the worker gave back, if any.
+            Value::String(match s {
+                Cow::Borrowed(text) => crate::record::recycle::copy_of(text),
+                Cow::Owned(text) => text,
+            })
         }
         other => {
             r.pending_json &= !bit;

@@ -85,7 +85,14 @@ pub struct SensitiveDataFilter {
     style: RedactionStyle,
     token: String,
     indexes: Mutex<Indexes>,
+    /// Which rule each key seen falls under (`None`: not sensitive): the same few keys (`role`,
+    /// `parts`, `content`, `type`) come in every message of every span, and splitting a key into
+    /// words allocates. At most [`KEYS_REMEMBERED`] keys of at most 64 bytes.
+    key_rules: Mutex<std::collections::HashMap<Box<str>, Option<usize>>>,
 }
+
+/// Keys whose rule the filter remembers.
+const KEYS_REMEMBERED: usize = 4096;
 
 impl std::fmt::Debug for SensitiveDataFilter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -211,6 +218,7 @@ impl SensitiveDataFilterBuilder {
             style: self.style,
             token: self.token,
             indexes: Mutex::new(Indexes::default()),
+            key_rules: Mutex::new(std::collections::HashMap::new()),
         })
     }
 }
@@ -244,8 +252,21 @@ impl SensitiveDataFilter {
 
     /// The rule a key falls under, if it is sensitive.
     pub fn sensitive_rule(&self, key: &str) -> Option<&KeyRule> {
-        let words = key_words(key);
-        self.rules.iter().find(|r| r.matches(&words))
+        let known = self.key_rules.lock().ok().and_then(|k| k.get(key).copied());
+        let rule = match known {
+            Some(rule) => rule,
+            None => {
+                let words = key_words(key);
+                let rule = self.rules.iter().position(|r| r.matches(&words));
+                if let Ok(mut keys) = self.key_rules.lock() {
+                    if keys.len() < KEYS_REMEMBERED && key.len() <= 64 {
+                        keys.insert(key.into(), rule);
+                    }
+                }
+                rule
+            }
+        };
+        rule.map(|i| &self.rules[i])
     }
 
     /// Redacts a JSON value in place (as the processor does for one field). Returns whether anything

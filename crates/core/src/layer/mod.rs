@@ -502,7 +502,7 @@ where
             Parent::None => orphan = !evaluation,
         }
         let mut state = SpanState {
-            record,
+            record: crate::record::recycle::boxed(record),
             explicit_kind: false,
             has_billable_descendant: false,
             step_usage: None,
@@ -669,7 +669,7 @@ where
             // Only now: the walks above must still stop at this evaluation's root.
             close::OPEN_EVALUATIONS.fetch_sub(1, Ordering::Relaxed);
         }
-        self.pipeline.submit(state.record);
+        self.pipeline.submit_boxed(state.record);
     }
 
     // SAFETY: we return pointers to fields of `self` (or `self` itself) only when asked for exactly

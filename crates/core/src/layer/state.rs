@@ -11,7 +11,9 @@ use crate::record::{SpanRecord, Usage};
 
 /// What the layer keeps in each AI span's extensions while it is open.
 pub(crate) struct SpanState {
-    pub(crate) record: SpanRecord,
+    /// On the heap from the span's start to its export: the record (~1.8 KB) moves between the
+    /// span's extensions, the close path and the exporters' queues as one pointer.
+    pub(crate) record: Box<SpanRecord>,
     pub(crate) explicit_kind: bool,
     /// A billable span with usage closed below this one: this one must not bill the same call again.
     pub(super) has_billable_descendant: bool,

@@ -112,7 +112,13 @@ impl Pipeline {
     }
 
     /// The span-close path: processors, then a non-blocking offer to each exporter's queue.
-    pub(crate) fn submit(&self, mut record: SpanRecord) {
+    pub(crate) fn submit(&self, record: SpanRecord) {
+        self.submit_boxed(Box::new(record));
+    }
+
+    /// [`submit`](Self::submit) for a record already on the heap (an AI span's): it reaches the
+    /// exporters' queues without being copied on the application's thread.
+    pub(crate) fn submit_boxed(&self, mut record: Box<SpanRecord>) {
         self.counters.spans_closed.fetch_add(1, Relaxed);
         if self.closed.load(Relaxed) {
             self.counters.dropped_after_shutdown.fetch_add(1, Relaxed);

@@ -10,7 +10,6 @@ use crossbeam_channel::{bounded, unbounded, Sender, TrySendError};
 
 use crate::assembler::TraceAssembler;
 use crate::export::Exporter;
-use crate::record::SpanRecord;
 use crate::score::{ScoreRecord, ScoreTargets};
 
 use super::config::ExportConfig;
@@ -91,7 +90,7 @@ impl Sink {
 
     /// Admits a record when what the exporter holds, wherever it is, stays under both caps; else
     /// drops and counts it. Never blocks.
-    pub(super) fn offer(&self, record: Arc<SpanRecord>, size: usize) {
+    pub(super) fn offer(&self, record: super::worker::SharedRecord, size: usize) {
         self.offer_item(Queued::Span(Item { record, size }), size);
     }
 

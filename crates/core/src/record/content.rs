@@ -90,7 +90,7 @@ impl SpanRecord {
         let decode = |bit: u8, slot: &mut Option<Value>| {
             if bits & bit != 0 {
                 if let Some(Value::String(s)) = slot.take() {
-                    *slot = Some(parse_json_or_string(s));
+                    *slot = Some(parse_recycling(s));
                 }
             }
         };
@@ -154,6 +154,19 @@ impl SpanRecord {
     pub fn trace_metadata_for(&self, exporter: &str) -> Map<String, Value> {
         route_metadata(&self.trace_metadata, exporter)
     }
+}
+
+/// [`parse_json_or_string`], handing the text's buffer back to the application's threads once its
+/// JSON is parsed (see `recycle`).
+fn parse_recycling(s: String) -> Value {
+    let t = s.trim_start();
+    if t.starts_with('{') || t.starts_with('[') {
+        if let Ok(v) = serde_json::from_str::<Value>(&s) {
+            super::recycle::give_back(s);
+            return v;
+        }
+    }
+    Value::String(s)
 }
 
 /// Parses strings that look like JSON objects or arrays; other strings stay strings.

@@ -6,6 +6,7 @@
 
 mod content;
 mod kind;
+pub(crate) mod recycle;
 mod size;
 mod time;
 mod usage;
@@ -330,13 +331,22 @@ impl SpanRecord {
     /// can build records by hand.
     pub fn new(name: impl Into<String>, kind: SpanKind) -> Self {
         let now = unix_nanos(SystemTime::now());
+        let mut record = SpanRecord::blank(name.into(), kind, now);
+        record.trace_id = TraceId::random();
+        record.span_id = SpanId::random();
+        record
+    }
+
+    /// A record with zero ids, nothing recorded, started and ended at `now`: [`new`](Self::new)
+    /// without the random ids, and what a recycled record box holds (no allocation, no clock).
+    pub(crate) fn blank(name: String, kind: SpanKind, now: u64) -> Self {
         SpanRecord {
-            trace_id: TraceId::random(),
-            span_id: SpanId::random(),
+            trace_id: TraceId::from_u128(0),
+            span_id: SpanId::from_u64(0),
             parent_span_id: None,
             parent_is_remote: false,
             request_span_id: None,
-            name: name.into(),
+            name,
             trace_name: None,
             kind,
             operation: None,
