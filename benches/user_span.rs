@@ -30,26 +30,32 @@ use tracing_subscriber::layer::SubscriberExt;
 struct Counting;
 
 static HELD: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
+/// Counting is on only while the open-span row measures: a counter every thread writes on every
+/// allocation would slow both sides of the timed rows (the side allocating more, more).
+static COUNTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn count(bytes: isize) {
+    if COUNTING.load(std::sync::atomic::Ordering::Relaxed) {
+        HELD.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 
 // SAFETY: every call is forwarded unchanged to the system allocator, which upholds `GlobalAlloc`'s
 // contract; the counter only adds and subtracts the sizes it was given.
 #[allow(unsafe_code)]
 unsafe impl std::alloc::GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
-        HELD.fetch_add(layout.size() as isize, std::sync::atomic::Ordering::Relaxed);
+        count(layout.size() as isize);
         // SAFETY: the caller's layout, passed on.
         unsafe { std::alloc::System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
-        HELD.fetch_sub(layout.size() as isize, std::sync::atomic::Ordering::Relaxed);
+        count(-(layout.size() as isize));
         // SAFETY: `ptr` came from `alloc` with this layout.
         unsafe { std::alloc::System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
-        HELD.fetch_add(
-            new as isize - layout.size() as isize,
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        count(new as isize - layout.size() as isize);
         // SAFETY: as `alloc` and `dealloc`.
         unsafe { std::alloc::System.realloc(ptr, layout, new) }
     }
@@ -230,6 +236,7 @@ fn alternate(sides: &[&Side], mut work: impl FnMut() -> usize) -> Vec<f64> {
 fn bytes_per_open_span(side: &Side) -> f64 {
     tracing::dispatcher::with_default(&side.dispatch, || {
         (side.flush)();
+        COUNTING.store(true, std::sync::atomic::Ordering::SeqCst);
         let before = HELD.load(std::sync::atomic::Ordering::Relaxed);
         let open: Vec<tracing::Span> = (0..10_000)
             .map(|i| {
@@ -243,6 +250,7 @@ fn bytes_per_open_span(side: &Side) -> f64 {
             })
             .collect();
         let after = HELD.load(std::sync::atomic::Ordering::Relaxed);
+        COUNTING.store(false, std::sync::atomic::Ordering::SeqCst);
         drop(open);
         (side.flush)();
         (after - before) as f64 / 10_000.0
