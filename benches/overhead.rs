@@ -12,6 +12,9 @@
 //!   aitrace: a disabled `debug!`, and an enabled `info!` inside a request span with no AI span.
 //! - `threads/*`: aitrace spans created concurrently on 1, 2 and 8 threads (time per span).
 
+#[path = "shared/mod.rs"]
+mod shared;
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,39 +22,10 @@ use std::time::{Duration, Instant};
 use aitrace::{ExportConfig, ExportError, Exporter, SpanRecord};
 use criterion::{criterion_group, criterion_main, Criterion};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter,
-};
+use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
+use shared::{generation, messages, NoopOtel};
 use tracing::field::Empty;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
-
-/// ~1 KB of chat messages, as an instrumented client would record them.
-fn messages(role: &str) -> String {
-    let text =
-        "The order #1042 left our warehouse yesterday and is expected on Thursday. ".repeat(13);
-    format!(r#"[{{"role":"{role}","parts":[{{"type":"text","content":"{text}"}}]}}]"#)
-}
-
-fn generation(input: &str, output: &str) {
-    let span = tracing::info_span!(
-        "chat",
-        aitrace.kind = "model_generation",
-        gen_ai.operation.name = "chat",
-        gen_ai.provider.name = "openai",
-        gen_ai.request.model = "gpt-4o",
-        gen_ai.request.temperature = 0.2,
-        gen_ai.request.max_tokens = 512u64,
-        gen_ai.request.top_p = 0.9,
-        gen_ai.input.messages = input,
-        gen_ai.output.messages = Empty,
-        gen_ai.usage.input_tokens = Empty,
-        gen_ai.usage.output_tokens = Empty,
-    );
-    span.record("gen_ai.output.messages", output);
-    span.record("gen_ai.usage.input_tokens", 812u64);
-    span.record("gen_ai.usage.output_tokens", 96u64);
-    black_box(&span);
-}
 
 /// A do-nothing exporter; `reads_content` says whether the worker parses content for it (the
 /// exporters that ship to a backend all do).
@@ -66,15 +40,6 @@ impl Exporter for Noop {
         self.reads_content
     }
     fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
-        black_box(batch.len());
-        Ok(())
-    }
-}
-
-#[derive(Debug)]
-struct NoopOtel;
-impl SpanExporter for NoopOtel {
-    async fn export(&self, batch: Vec<SpanData>) -> opentelemetry_sdk::error::OTelSdkResult {
         black_box(batch.len());
         Ok(())
     }

@@ -14,15 +14,17 @@
 //! `USER_SPAN_PROFILE=aitrace|otel` runs 20 000 generations of one side only, untimed, for
 //! `valgrind --tool=callgrind --separate-threads=yes`.
 
+#[path = "shared/mod.rs"]
+mod shared;
+
 use std::hint::black_box;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use aitrace::{ExportConfig, ExportError, Exporter, SpanRecord};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter,
-};
+use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
+use shared::{generation, messages, NoopOtel};
 use tracing::field::Empty;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -67,34 +69,6 @@ static ALLOCATOR: Counting = Counting;
 const ROUNDS: usize = 15;
 const SPANS_PER_ROUND: usize = 20_000;
 
-fn messages(role: &str) -> String {
-    let text =
-        "The order #1042 left our warehouse yesterday and is expected on Thursday. ".repeat(13);
-    format!(r#"[{{"role":"{role}","parts":[{{"type":"text","content":"{text}"}}]}}]"#)
-}
-
-/// The generation as a user instruments one.
-fn generation(input: &str, output: &str) {
-    let span = tracing::info_span!(
-        "chat",
-        aitrace.kind = "model_generation",
-        gen_ai.operation.name = "chat",
-        gen_ai.provider.name = "openai",
-        gen_ai.request.model = "gpt-4o",
-        gen_ai.request.temperature = 0.2,
-        gen_ai.request.max_tokens = 512u64,
-        gen_ai.request.top_p = 0.9,
-        gen_ai.input.messages = input,
-        gen_ai.output.messages = Empty,
-        gen_ai.usage.input_tokens = Empty,
-        gen_ai.usage.output_tokens = Empty,
-    );
-    span.record("gen_ai.output.messages", output);
-    span.record("gen_ai.usage.input_tokens", 812u64);
-    span.record("gen_ai.usage.output_tokens", 96u64);
-    black_box(&span);
-}
-
 /// A streamed generation: 20 steps of 10 chunks; returns the number of chunk spans.
 fn streamed() -> usize {
     let chat = tracing::info_span!(
@@ -130,15 +104,6 @@ impl Exporter for ReadsContent {
         self.0
     }
     fn export(&mut self, batch: &[SpanRecord]) -> Result<(), ExportError> {
-        black_box(batch.len());
-        Ok(())
-    }
-}
-
-#[derive(Debug)]
-struct NoopOtel;
-impl SpanExporter for NoopOtel {
-    async fn export(&self, batch: Vec<SpanData>) -> opentelemetry_sdk::error::OTelSdkResult {
         black_box(batch.len());
         Ok(())
     }

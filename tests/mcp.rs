@@ -8,6 +8,7 @@
 //! traces of their own.
 #![cfg(all(feature = "otel", feature = "langfuse", feature = "braintrust"))]
 
+mod common;
 #[path = "../examples/mcp/weather.rs"]
 mod weather;
 
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use aitrace::mcp::TracedServer;
 use aitrace::{agent_span, tool_span, ExportConfig, SpanKind, SpanRecord, TraceId, Usage};
-use aitrace_testkit::{otlp, vendor_answer, Fault, FaultServer};
+use aitrace_testkit::{otlp, Fault};
 use rmcp::model::CallToolRequestParams;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{
@@ -58,6 +59,30 @@ fn runtime_with(dispatch: &tracing::Dispatch) -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// Runs `work` to completion on a runtime traced like the current thread (see [`runtime_with`]).
+fn block_on_traced<T>(work: impl std::future::Future<Output = T>) -> T {
+    let dispatch = tracing::dispatcher::get_default(|d| d.clone());
+    let runtime = runtime_with(&dispatch);
+    let out = runtime.block_on(work.with_subscriber(dispatch));
+    drop(runtime);
+    out
+}
+
+/// A pipeline with only a `TestExporter`, installed for the current thread.
+fn memory_pipeline() -> (
+    aitrace::testing::TestExporter,
+    aitrace::Guard,
+    tracing::subscriber::DefaultGuard,
+) {
+    let memory = aitrace::testing::TestExporter::new();
+    let (layer, guard) = aitrace::builder()
+        .exporter(memory.clone())
+        .build_layer()
+        .unwrap();
+    let default = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+    (memory, guard, default)
+}
+
 fn call(tool: &'static str, city: &str) -> CallToolRequestParams {
     let args = json!({"city": city}).as_object().cloned().unwrap();
     CallToolRequestParams::new(tool).with_arguments(args)
@@ -81,74 +106,51 @@ fn named<'a>(spans: &'a [SpanRecord], trace: TraceId, name: &str, on: &str) -> V
 
 #[test]
 fn one_trace_from_the_agent_through_the_server_in_every_exporter() {
-    let otel = FaultServer::start(vec![], Fault::Ok, vendor_answer);
-    let langfuse = FaultServer::start(vec![], Fault::Ok, vendor_answer);
-    let braintrust = FaultServer::start(vec![], Fault::Ok, vendor_answer);
-    let path = std::env::temp_dir().join(format!("aitrace-mcp-{}.jsonl", std::process::id()));
-    let memory = aitrace::testing::TestExporter::new();
-    let mut lf = aitrace::langfuse::LangfuseConfig::new("pk-lf-1", "sk-lf-1");
-    lf.base_url = langfuse.url().to_string();
-    let mut bt = aitrace::braintrust::BraintrustConfig::new("bt-key", "tests");
-    bt.api_url = braintrust.url().to_string();
-    bt.project = aitrace::braintrust::ProjectRef::Id("p-1".into());
-    let (layer, guard) = aitrace::builder()
-        .jsonl(&path)
-        .exporter(memory.clone())
-        .export_config(ExportConfig::default().with_max_batch_age(Duration::from_millis(20)))
-        .exporter(
-            aitrace::otel::OtelExporter::builder()
-                .read_env(false)
-                .endpoint(format!("{}/v1/traces", otel.url()))
-                .build()
-                .unwrap(),
-        )
-        .exporter(aitrace::langfuse::LangfuseExporter::new(lf).unwrap())
-        .exporter(aitrace::braintrust::BraintrustExporter::new(bt).unwrap())
+    let backends = common::Backends::start("mcp", Fault::Ok);
+    let fast = ExportConfig::default().with_max_batch_age(Duration::from_millis(20));
+    let (layer, guard) = backends
+        .add_to(aitrace::builder(), fast)
         .build_layer()
         .unwrap();
+    let (otel, langfuse, braintrust) = (&backends.otel, &backends.langfuse, &backends.braintrust);
+    let memory = &backends.memory;
     let subscriber = tracing_subscriber::registry().with(layer);
     let _default = tracing::subscriber::set_default(subscriber);
-    let dispatch = tracing::dispatcher::get_default(|d| d.clone());
-    let runtime = runtime_with(&dispatch);
-    let unknown_tool = runtime.block_on(
-        async {
-            let url = start_server().await;
-            let transport = StreamableHttpClientTransport::from_uri(url);
-            let client = aitrace::mcp::serve_client((), transport).await.unwrap();
-            let agent = agent_span!("trip-planner");
-            let unknown = async {
-                let tools = client.list_all_tools().await.unwrap();
-                assert_eq!(tools.len(), 2);
-                // The agent's own tool span: the MCP call adds to it instead of opening another.
-                let reading = client
-                    .call_tool(call("get_weather", "Paris"))
-                    .instrument(tool_span!("get_weather"))
-                    .await
-                    .unwrap();
-                assert_ne!(reading.is_error, Some(true));
-                client
-                    .call_tool(call("summarize_forecast", "Paris"))
-                    .await
-                    .unwrap();
-                let nowhere = client
-                    .call_tool(call("get_weather", "Atlantis"))
-                    .await
-                    .unwrap();
-                assert_eq!(nowhere.is_error, Some(true));
-                client.call_tool(call("get_time", "Paris")).await
-            }
-            .instrument(agent)
-            .await;
-            let _ = client.cancel().await;
-            unknown
+    let unknown_tool = block_on_traced(async {
+        let url = start_server().await;
+        let transport = StreamableHttpClientTransport::from_uri(url);
+        let client = aitrace::mcp::serve_client((), transport).await.unwrap();
+        let agent = agent_span!("trip-planner");
+        let unknown = async {
+            let tools = client.list_all_tools().await.unwrap();
+            assert_eq!(tools.len(), 2);
+            // The agent's own tool span: the MCP call adds to it instead of opening another.
+            let reading = client
+                .call_tool(call("get_weather", "Paris"))
+                .instrument(tool_span!("get_weather"))
+                .await
+                .unwrap();
+            assert_ne!(reading.is_error, Some(true));
+            client
+                .call_tool(call("summarize_forecast", "Paris"))
+                .await
+                .unwrap();
+            let nowhere = client
+                .call_tool(call("get_weather", "Atlantis"))
+                .await
+                .unwrap();
+            assert_eq!(nowhere.is_error, Some(true));
+            client.call_tool(call("get_time", "Paris")).await
         }
-        .with_subscriber(dispatch),
-    );
+        .instrument(agent)
+        .await;
+        let _ = client.cancel().await;
+        unknown
+    });
     match unknown_tool {
         Err(ServiceError::McpError(e)) => assert_eq!(e.code.0, -32602),
         other => panic!("an unknown tool is a JSON-RPC error: {other:?}"),
     }
-    drop(runtime);
     let report = guard.shutdown(Duration::from_secs(20));
     assert_eq!(report.lost, 0, "{report}");
 
@@ -261,8 +263,7 @@ fn one_trace_from_the_agent_through_the_server_in_every_exporter() {
     }
 
     // JSONL: the same trace.
-    let text = std::fs::read_to_string(&path).unwrap();
-    let _ = std::fs::remove_file(&path);
+    let text = backends.jsonl_text();
     assert!(
         !text.contains(weather::STATION_KEY),
         "a secret reached the JSONL file"
@@ -403,29 +404,18 @@ fn one_trace_from_the_agent_through_the_server_in_every_exporter() {
 /// trace of its own, the server's model call inside its tool span, and nothing breaks.
 #[test]
 fn a_server_called_without_trace_context_starts_its_own_traces() {
-    let memory = aitrace::testing::TestExporter::new();
-    let (layer, guard) = aitrace::builder()
-        .exporter(memory.clone())
-        .build_layer()
-        .unwrap();
-    let _default = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
-    let dispatch = tracing::dispatcher::get_default(|d| d.clone());
-    let runtime = runtime_with(&dispatch);
-    runtime.block_on(
-        async {
-            let url = start_server().await;
-            // Plain rmcp: no aitrace on the client side.
-            let client = ().serve(StreamableHttpClientTransport::from_uri(url)).await.unwrap();
-            let summary = client
-                .call_tool(call("summarize_forecast", "Oslo"))
-                .await
-                .unwrap();
-            assert_ne!(summary.is_error, Some(true));
-            let _ = client.cancel().await;
-        }
-        .with_subscriber(dispatch),
-    );
-    drop(runtime);
+    let (memory, guard, _default) = memory_pipeline();
+    block_on_traced(async {
+        let url = start_server().await;
+        // Plain rmcp: no aitrace on the client side.
+        let client = ().serve(StreamableHttpClientTransport::from_uri(url)).await.unwrap();
+        let summary = client
+            .call_tool(call("summarize_forecast", "Oslo"))
+            .await
+            .unwrap();
+        assert_ne!(summary.is_error, Some(true));
+        let _ = client.cancel().await;
+    });
     let report = guard.shutdown(Duration::from_secs(10));
     assert_eq!(report.lost, 0, "{report}");
     let spans = memory.spans();
@@ -458,32 +448,21 @@ use tracing::instrument::WithSubscriber;
 /// span lands under the client span that sent it.
 #[test]
 fn parallel_calls_keep_their_own_spans_and_ids() {
-    let memory = aitrace::testing::TestExporter::new();
-    let (layer, guard) = aitrace::builder()
-        .exporter(memory.clone())
-        .build_layer()
-        .unwrap();
-    let _default = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
-    let dispatch = tracing::dispatcher::get_default(|d| d.clone());
-    let runtime = runtime_with(&dispatch);
-    runtime.block_on(
-        async {
-            let url = start_server().await;
-            let transport = StreamableHttpClientTransport::from_uri(url);
-            let client = aitrace::mcp::serve_client((), transport).await.unwrap();
-            let cities: Vec<String> = (0..16).map(|i| format!("city-{i}")).collect();
-            let calls = cities
-                .iter()
-                .map(|c| client.call_tool(call("get_weather", c)));
-            let results = futures::future::join_all(calls)
-                .instrument(agent_span!("fan-out"))
-                .await;
-            assert!(results.iter().all(|r| r.is_ok()));
-            let _ = client.cancel().await;
-        }
-        .with_subscriber(dispatch),
-    );
-    drop(runtime);
+    let (memory, guard, _default) = memory_pipeline();
+    block_on_traced(async {
+        let url = start_server().await;
+        let transport = StreamableHttpClientTransport::from_uri(url);
+        let client = aitrace::mcp::serve_client((), transport).await.unwrap();
+        let cities: Vec<String> = (0..16).map(|i| format!("city-{i}")).collect();
+        let calls = cities
+            .iter()
+            .map(|c| client.call_tool(call("get_weather", c)));
+        let results = futures::future::join_all(calls)
+            .instrument(agent_span!("fan-out"))
+            .await;
+        assert!(results.iter().all(|r| r.is_ok()));
+        let _ = client.cancel().await;
+    });
     let report = guard.shutdown(Duration::from_secs(10));
     assert_eq!(report.lost, 0, "{report}");
     let spans = memory.spans();

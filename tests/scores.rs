@@ -6,6 +6,8 @@
 //! unchanged by the judge, and a secret in a comment reaches no backend.
 #![cfg(all(feature = "otel", feature = "langfuse", feature = "braintrust"))]
 
+mod common;
+
 use std::time::Duration;
 
 use aitrace::{
@@ -13,7 +15,7 @@ use aitrace::{
     ScoreTarget, SpanRecord, Usage,
 };
 use aitrace_testkit::openapi::{check, load_spec};
-use aitrace_testkit::{otlp, vendor_answer, Fault, FaultServer, Request};
+use aitrace_testkit::{otlp, vendor_answer, Fault, Request};
 use serde_json::Value;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -82,51 +84,30 @@ fn body_json(r: &Request) -> Option<Value> {
 
 #[test]
 fn feedback_and_judges_reach_every_exporter_on_the_right_trace() {
-    let otel = FaultServer::start(vec![], Fault::Ok, vendor_answer);
     // The first scores request fails with a 503: it is retried, with the same score id.
     let failed_once = std::sync::atomic::AtomicBool::new(false);
-    let langfuse = FaultServer::start(
-        vec![],
-        Fault::custom(move |path, body| {
-            if path == "/api/public/scores"
-                && !failed_once.swap(true, std::sync::atomic::Ordering::SeqCst)
-            {
-                return (503, "application/json", b"{\"error\":\"busy\"}".to_vec());
-            }
-            (
-                200,
-                "application/json",
-                vendor_answer(path, body).into_bytes(),
-            )
-        }),
-        vendor_answer,
-    );
-    let braintrust = FaultServer::start(vec![], Fault::Ok, vendor_answer);
-    let path = std::env::temp_dir().join(format!("aitrace-scores-{}.jsonl", std::process::id()));
-    let memory = aitrace::testing::TestExporter::new();
-    let mut lf = aitrace::langfuse::LangfuseConfig::new("pk-lf-1", "sk-lf-1");
-    lf.base_url = langfuse.url().to_string();
-    let mut bt = aitrace::braintrust::BraintrustConfig::new("bt-key", "tests");
-    bt.api_url = braintrust.url().to_string();
-    bt.project = aitrace::braintrust::ProjectRef::Id("p-1".into());
+    let langfuse_fault = Fault::custom(move |path, body| {
+        if path == "/api/public/scores"
+            && !failed_once.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return (503, "application/json", b"{\"error\":\"busy\"}".to_vec());
+        }
+        (
+            200,
+            "application/json",
+            vendor_answer(path, body).into_bytes(),
+        )
+    });
+    let backends = common::Backends::start("scores", langfuse_fault);
     let fast = ExportConfig::default()
         .with_max_batch_age(Duration::from_millis(20))
         .with_initial_backoff(Duration::from_millis(20));
-    let (layer, guard) = aitrace::builder()
-        .jsonl(&path)
-        .exporter(memory.clone())
-        .export_config(fast)
-        .exporter(
-            aitrace::otel::OtelExporter::builder()
-                .read_env(false)
-                .endpoint(format!("{}/v1/traces", otel.url()))
-                .build()
-                .unwrap(),
-        )
-        .exporter(aitrace::langfuse::LangfuseExporter::new(lf).unwrap())
-        .exporter(aitrace::braintrust::BraintrustExporter::new(bt).unwrap())
+    let (layer, guard) = backends
+        .add_to(aitrace::builder(), fast)
         .build_layer()
         .unwrap();
+    let (otel, langfuse, braintrust) = (&backends.otel, &backends.langfuse, &backends.braintrust);
+    let memory = &backends.memory;
     let _default = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
     let (request_target, answer) = handle_chat();
     // Seconds later, from the browser.
@@ -165,8 +146,7 @@ fn feedback_and_judges_reach_every_exporter_on_the_right_trace() {
     assert_eq!(on_answer, ["json_valid", "helpfulness", "tone"]);
 
     // JSONL: the span's scores on its line, sent scores on lines of their own.
-    let text = std::fs::read_to_string(&path).unwrap();
-    let _ = std::fs::remove_file(&path);
+    let text = backends.jsonl_text();
     assert!(!text.contains(CANARY), "a secret reached the JSONL file");
     let lines = aitrace::jsonl::read_jsonl_scores(&text).unwrap();
     assert_eq!(lines.len(), 4, "feedback, session, two verdicts");
@@ -176,9 +156,9 @@ fn feedback_and_judges_reach_every_exporter_on_the_right_trace() {
 
     // Every backend, secret-free.
     for (name, server) in [
-        ("otel", &otel),
-        ("langfuse", &langfuse),
-        ("braintrust", &braintrust),
+        ("otel", otel),
+        ("langfuse", langfuse),
+        ("braintrust", braintrust),
     ] {
         for r in server.requests() {
             let body = String::from_utf8_lossy(&r.plain_body()).to_string();

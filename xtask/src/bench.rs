@@ -190,6 +190,23 @@ pub(crate) fn peers() -> Result<String, String> {
 
 /// Runs the benchmarks and writes docs/PERFORMANCE.md with ratios measured in the same run; with
 /// `--peers` also the comparison with the Langfuse Python SDK (kept from the last such run otherwise).
+/// What a harness-less benchmark printed (its tables, in Markdown).
+fn bench_stdout(name: &str, features: &str) -> Result<String, String> {
+    println!("==> {name} benchmark");
+    let out = cargo()
+        .current_dir(root())
+        .args(["bench", "--quiet", "--bench", name, "--features", features])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "{name} benchmark failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 pub(crate) fn bench(with_peers: bool) -> Result<(), String> {
     run_cargo(
         "overhead benchmarks",
@@ -204,46 +221,8 @@ pub(crate) fn bench(with_peers: bool) -> Result<(), String> {
         ],
         &[],
     )?;
-    println!("==> throughput benchmark");
-    let out = cargo()
-        .current_dir(root())
-        .args([
-            "bench",
-            "--quiet",
-            "--bench",
-            "throughput",
-            "--features",
-            "otel,langfuse,braintrust,presets",
-        ])
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(format!(
-            "throughput benchmark failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    let throughput = String::from_utf8_lossy(&out.stdout).into_owned();
-    println!("==> the user's AI span, alternating rounds");
-    let out = cargo()
-        .current_dir(root())
-        .args([
-            "bench",
-            "--quiet",
-            "--bench",
-            "user_span",
-            "--features",
-            "filters",
-        ])
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(format!(
-            "user_span benchmark failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    let user_span = String::from_utf8_lossy(&out.stdout).into_owned();
+    let throughput = bench_stdout("throughput", "otel,langfuse,braintrust,presets")?;
+    let user_span = bench_stdout("user_span", "filters")?;
     let m = |g: &str, b: &str| {
         criterion_mean(g, b).ok_or_else(|| format!("no criterion result for {g}/{b}"))
     };

@@ -213,10 +213,7 @@ impl ServeOptions {
             pending: Mutex::new(HashMap::new()),
             startup: Mutex::new(None),
         });
-        let facts = RequestFacts {
-            method: "initialize".into(),
-            ..Default::default()
-        };
+        let facts = RequestFacts::method("initialize");
         let cx = Context {
             network_transport,
             capture_content: self.capture_content,
@@ -362,17 +359,12 @@ impl<S: Service<RoleClient>> TracedClient<S> {
     /// `tools/call`, traced as an `execute_tool` span with the arguments and result.
     pub async fn call_tool(
         &self,
-        mut params: CallToolRequestParams,
+        params: CallToolRequestParams,
     ) -> Result<CallToolResult, ServiceError> {
         let facts = RequestFacts::tool_call(&params.name, params.arguments.as_ref());
         self.traced(
             facts,
-            |traceparent| {
-                if let Some(tp) = traceparent {
-                    params.set_traceparent(&tp);
-                }
-                self.inner.call_tool(params)
-            },
+            |tp| self.inner.call_tool(carrying(params, tp)),
             Outcome::of_tool_result,
         )
         .await
@@ -383,7 +375,7 @@ impl<S: Service<RoleClient>> TracedClient<S> {
         &self,
         params: Option<PaginatedRequestParams>,
     ) -> Result<ListToolsResult, ServiceError> {
-        let facts = method_facts("tools/list");
+        let facts = RequestFacts::method("tools/list");
         self.traced(
             facts,
             |tp| self.inner.list_tools(with_traceparent(params, tp)),
@@ -411,28 +403,11 @@ impl<S: Service<RoleClient>> TracedClient<S> {
     /// `prompts/get`, named by the prompt (`gen_ai.prompt.name`).
     pub async fn get_prompt(
         &self,
-        mut params: GetPromptRequestParams,
+        params: GetPromptRequestParams,
     ) -> Result<GetPromptResult, ServiceError> {
-        let facts = RequestFacts {
-            method: "prompts/get".into(),
-            prompt: Some(params.name.clone()),
-            arguments: params
-                .arguments
-                .as_ref()
-                .and_then(|a| serde_json::to_string(a).ok()),
-            ..Default::default()
-        };
-        self.traced(
-            facts,
-            |traceparent| {
-                if let Some(tp) = traceparent {
-                    params.set_traceparent(&tp);
-                }
-                self.inner.get_prompt(params)
-            },
-            ok,
-        )
-        .await
+        let facts = RequestFacts::prompt(&params.name, params.arguments.as_ref());
+        self.traced(facts, |tp| self.inner.get_prompt(carrying(params, tp)), ok)
+            .await
     }
 
     /// `prompts/list`, one page.
@@ -441,7 +416,7 @@ impl<S: Service<RoleClient>> TracedClient<S> {
         params: Option<PaginatedRequestParams>,
     ) -> Result<ListPromptsResult, ServiceError> {
         self.traced(
-            method_facts("prompts/list"),
+            RequestFacts::method("prompts/list"),
             |tp| self.inner.list_prompts(with_traceparent(params, tp)),
             ok,
         )
@@ -451,21 +426,12 @@ impl<S: Service<RoleClient>> TracedClient<S> {
     /// `resources/read`, with `mcp.resource.uri`.
     pub async fn read_resource(
         &self,
-        mut params: ReadResourceRequestParams,
+        params: ReadResourceRequestParams,
     ) -> Result<ReadResourceResult, ServiceError> {
-        let facts = RequestFacts {
-            method: "resources/read".into(),
-            resource_uri: Some(params.uri.clone()),
-            ..Default::default()
-        };
+        let facts = RequestFacts::resource("resources/read", &params.uri);
         self.traced(
             facts,
-            |traceparent| {
-                if let Some(tp) = traceparent {
-                    params.set_traceparent(&tp);
-                }
-                self.inner.read_resource(params)
-            },
+            |tp| self.inner.read_resource(carrying(params, tp)),
             ok,
         )
         .await
@@ -477,7 +443,7 @@ impl<S: Service<RoleClient>> TracedClient<S> {
         params: Option<PaginatedRequestParams>,
     ) -> Result<ListResourcesResult, ServiceError> {
         self.traced(
-            method_facts("resources/list"),
+            RequestFacts::method("resources/list"),
             |tp| self.inner.list_resources(with_traceparent(params, tp)),
             ok,
         )
@@ -490,7 +456,7 @@ impl<S: Service<RoleClient>> TracedClient<S> {
         params: Option<PaginatedRequestParams>,
     ) -> Result<ListResourceTemplatesResult, ServiceError> {
         self.traced(
-            method_facts("resources/templates/list"),
+            RequestFacts::method("resources/templates/list"),
             |tp| {
                 self.inner
                     .list_resource_templates(with_traceparent(params, tp))
@@ -520,27 +486,26 @@ impl<S: Service<RoleClient>> TracedClient<S> {
     }
 }
 
-fn method_facts(method: &str) -> RequestFacts {
-    RequestFacts {
-        method: method.into(),
-        ..Default::default()
-    }
-}
-
 fn ok<T>(_: &T) -> Outcome {
     Outcome::Ok { tool_result: None }
 }
 
+/// `params` carrying the span's `traceparent` in their `_meta` (what they already carry there is
+/// kept).
+fn carrying<P: RequestParamsMeta>(mut params: P, traceparent: Option<String>) -> P {
+    if let Some(tp) = traceparent {
+        params.set_traceparent(&tp);
+    }
+    params
+}
+
+/// [`carrying`] for the optional parameters of the list requests.
 fn with_traceparent(
     params: Option<PaginatedRequestParams>,
     traceparent: Option<String>,
 ) -> Option<PaginatedRequestParams> {
     match traceparent {
-        Some(tp) => {
-            let mut params = params.unwrap_or_default();
-            params.set_traceparent(&tp);
-            Some(params)
-        }
+        Some(_) => Some(carrying(params.unwrap_or_default(), traceparent)),
         None => params,
     }
 }
