@@ -22,8 +22,7 @@ use std::time::{Duration, Instant};
 use aitrace::{ExportConfig, ExportError, Exporter, SpanRecord};
 use criterion::{criterion_group, criterion_main, Criterion};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
-use shared::{generation, messages, NoopOtel};
+use shared::{generation, messages, otel_provider};
 use tracing::field::Empty;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
@@ -93,16 +92,7 @@ fn ai_span(c: &mut Criterion) {
         b.iter(|| generation(&input, &output));
     });
     g.bench_function("tracing_opentelemetry", |b| {
-        let processor = BatchSpanProcessor::builder(NoopOtel)
-            .with_batch_config(
-                BatchConfigBuilder::default()
-                    .with_max_queue_size(export_config().queue_capacity)
-                    .build(),
-            )
-            .build();
-        let provider = SdkTracerProvider::builder()
-            .with_span_processor(processor)
-            .build();
+        let provider = otel_provider(export_config().queue_capacity);
         let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"));
         let _d = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
         b.iter_custom(|iters| {

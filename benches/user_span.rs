@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use aitrace::{ExportConfig, ExportError, Exporter, SpanRecord};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
-use shared::{generation, messages, NoopOtel};
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use shared::{generation, messages, otel_provider};
 use tracing::field::Empty;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -148,16 +148,7 @@ fn aitrace_side(light: bool) -> (Side, Rc<aitrace::Guard>) {
 }
 
 fn otel_side() -> (Side, SdkTracerProvider) {
-    let processor = BatchSpanProcessor::builder(NoopOtel)
-        .with_batch_config(
-            BatchConfigBuilder::default()
-                .with_max_queue_size(1 << 20)
-                .build(),
-        )
-        .build();
-    let provider = SdkTracerProvider::builder()
-        .with_span_processor(processor)
-        .build();
+    let provider = otel_provider(1 << 20);
     let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"));
     let flusher = provider.clone();
     let side = Side {

@@ -3,7 +3,9 @@
 
 use std::hint::black_box;
 
-use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter,
+};
 use tracing::field::Empty;
 
 /// ~1 KB of chat messages, as an instrumented client would record them.
@@ -44,4 +46,19 @@ impl SpanExporter for NoopOtel {
         black_box(batch.len());
         Ok(())
     }
+}
+
+/// tracing-opentelemetry's side as its users install it: a `BatchSpanProcessor` (queue of
+/// `queue` spans) over the no-op exporter.
+pub(crate) fn otel_provider(queue: usize) -> SdkTracerProvider {
+    let processor = BatchSpanProcessor::builder(NoopOtel)
+        .with_batch_config(
+            BatchConfigBuilder::default()
+                .with_max_queue_size(queue)
+                .build(),
+        )
+        .build();
+    SdkTracerProvider::builder()
+        .with_span_processor(processor)
+        .build()
 }
